@@ -1,0 +1,19 @@
+/* mml/alloc.h: every heap allocation of libmml goes through these, so tests
+ * can count them (a training step after warm-up must perform none). */
+#ifndef MML_ALLOC_H
+#define MML_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *mml_malloc(size_t n);             /* NULL and an error message on failure */
+void *mml_calloc(size_t count, size_t size);
+void *mml_realloc(void *p, size_t n);
+void *mml_aligned_alloc(size_t n);      /* 64-byte aligned; free with mml_free */
+void mml_free(void *p);
+char *mml_strdup(const char *s);
+
+/* Number of successful allocations since the process started (all threads). */
+uint64_t mml_alloc_count(void);
+
+#endif

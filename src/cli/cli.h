@@ -1,0 +1,24 @@
+/* Internal to the mml command: one function per subcommand.
+ * Exit codes: 0 success, 1 bad input or failed run, 2 bad usage. */
+#ifndef MML_CLI_H
+#define MML_CLI_H
+
+#include <stdbool.h>
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+} cli_command;
+
+/* True when argv holds -h or --help. */
+bool cli_wants_help(int argc, char **argv);
+/* Prints "mml: <message>" (the last library error when msg is NULL) to stderr. */
+int cli_fail(const char *msg);
+int cli_usage(const char *usage, const char *problem);
+
+int cmd_version(int argc, char **argv);
+
+#endif
