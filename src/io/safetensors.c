@@ -56,6 +56,7 @@ static mml_status parse_meta(mml_safetensors *st, const cJSON *meta, const char 
 {
     int n = cJSON_GetArraySize(meta);
     if (!cJSON_IsObject(meta)) return bad(what, "__metadata__ is not an object", NULL);
+    if (st->meta_kv) return bad(what, "__metadata__ appears twice", NULL);
     st->meta_kv = mml_calloc((size_t)(2 * n + 1), sizeof(char *));
     if (!st->meta_kv) return MML_ERR_NOMEM;
     for (const cJSON *kv = meta->child; kv; kv = kv->next) {

@@ -85,3 +85,50 @@ TEST(safetensors_rejects_bad_headers)
     CHECK(parse_header_text("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8) ==
           MML_OK);
 }
+
+TEST(safetensors_fuzz_corpus_never_crashes)
+{
+    /* Every seed and regression input of the fuzz target goes through the
+     * parser in the normal suite too (and so under ASan in test-sanitize). */
+    char cmd[1024], path[1024];
+    snprintf(cmd, sizeof cmd, "ls %s/tests/fuzz/corpus/safetensors", MML_SOURCE_DIR);
+    FILE *p = popen(cmd, "r");
+    int n = 0;
+    while (p && fgets(path, sizeof path, p)) {
+        path[strcspn(path, "\n")] = '\0';
+        char full[2048];
+        snprintf(full, sizeof full, "%s/tests/fuzz/corpus/safetensors/%s", MML_SOURCE_DIR, path);
+        mml_safetensors *st = NULL;
+        if (mml_safetensors_load(full, &st) == MML_OK) mml_safetensors_free(st);
+        n++;
+    }
+    if (p) pclose(p);
+    CHECK(n >= 3);
+}
+
+TEST(cli_inspect_safetensors_and_bad_files)
+{
+    char path[512], out[4096], args[1200];
+    tst_tmp_path("inspect.safetensors", path, sizeof path);
+    mml_tensor *t = mml_tensor_create(MML_F32, 2, (int64_t[]){ 3, 4 }, false);
+    mml_st_writer *w = mml_st_writer_create();
+    CHECK_OK(mml_st_writer_add(w, "encoder.weight", t, MML_F32));
+    CHECK_OK(mml_st_writer_save(w, path));
+    mml_st_writer_free(w);
+    mml_tensor_free(t);
+    snprintf(args, sizeof args, "inspect '%s'", path);
+    CHECK(tst_run_cli(args, out, sizeof out) == 0);
+    CHECK(strstr(out, "encoder.weight") && strstr(out, "[3, 4]") && strstr(out, "F32"));
+
+    /* Truncated: header length beyond the file. */
+    char bad[512];
+    tst_tmp_path("bad.safetensors", bad, sizeof bad);
+    FILE *f = fopen(bad, "wb");
+    fwrite("\xff\x00\x00\x00\x00\x00\x00\x00{}", 1, 10, f);
+    fclose(f);
+    snprintf(args, sizeof args, "inspect '%s'", bad);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1);
+    CHECK(strstr(out, "bad.safetensors") && strstr(out, "header length"));
+    CHECK(tst_run_cli("inspect /nonexistent/file", out, sizeof out) == 1);
+    CHECK(tst_run_cli("inspect", out, sizeof out) == 2);
+}
