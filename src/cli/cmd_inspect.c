@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "mml/manifest.h"
 #include "mml/safetensors.h"
 
 static const char *USAGE = "mml inspect FILE...";
@@ -36,11 +37,67 @@ static int inspect_safetensors(const char *path)
     return CLI_OK;
 }
 
+static int inspect_manifest(const char *path)
+{
+    mml_manifest *m;
+    if (mml_manifest_load(path, &m) != MML_OK) return cli_fail(NULL);
+    printf("%s: manifest, %lld samples\n", path, (long long)m->n);
+    for (int mod = 0; mod < MML_MOD_COUNT; mod++) {
+        int64_t have = 0;
+        for (int64_t i = 0; i < m->n; i++) have += m->samples[i].has[mod];
+        printf("  %-6s %lld present, %lld missing\n", mml_modality_name((mml_modality)mod),
+               (long long)have, (long long)(m->n - have));
+    }
+    char **names;
+    int n = mml_manifest_classes(m, "label", &names);
+    if (n > 0) {
+        printf("  %d classes:", n);
+        for (int c = 0; c < n; c++) {
+            int64_t count = 0;
+            for (int64_t i = 0; i < m->n; i++) {
+                const char *l = m->samples[i].label;
+                count += l && !strcmp(l, names[c]);
+            }
+            printf(" %s=%lld", names[c], (long long)count);
+        }
+        printf("\n");
+        mml_classes_free(names, n);
+    } else {
+        printf("  labels: %s\n", mml_last_error());
+    }
+    mml_manifest_free(m);
+    return CLI_OK;
+}
+
+/* First non-blank byte of the file: '{' means a JSON document. */
+static int first_byte(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return EOF;
+    int c;
+    while ((c = fgetc(f)) == ' ' || c == '\n' || c == '\r' || c == '\t') {}
+    fclose(f);
+    return c;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+static int inspect_one(const char *path)
+{
+    if (first_byte(path) == '{' && ends_with(path, ".jsonl")) return inspect_manifest(path);
+    return inspect_safetensors(path);
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
         printf("usage: %s\nLists what each file holds: for safetensors, every tensor's name, "
-               "dtype and shape, and the metadata.\n", USAGE);
+               "dtype and shape, and the metadata; for a JSONL manifest, samples per modality "
+               "and per label.\n", USAGE);
         return CLI_OK;
     }
     if (argc < 2) return cli_usage(USAGE, "no file given");
@@ -53,7 +110,7 @@ int cmd_inspect(int argc, char **argv)
             continue;
         }
         fclose(f);
-        if (inspect_safetensors(argv[i]) != CLI_OK) rc = CLI_FAIL;
+        if (inspect_one(argv[i]) != CLI_OK) rc = CLI_FAIL;
     }
     return rc;
 }
