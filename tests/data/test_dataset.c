@@ -1,0 +1,121 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "mml/dataset.h"
+#include "test.h"
+
+/* A featurizer over plain files: "image" files hold 4 numbers; text becomes
+ * its bytes as a padded I32 sequence of at most 8. */
+static mml_status toy_extract(void *user, const mml_sample *s, mml_modality m, void *out, int64_t *len)
+{
+    int *calls = user;
+    __atomic_fetch_add(calls, 1, __ATOMIC_RELAXED);
+    if (m == MML_MOD_TEXT) {
+        int64_t n = (int64_t)strlen(s->text);
+        if (n > 8) n = 8;
+        for (int64_t i = 0; i < n; i++) ((int32_t *)out)[i] = (unsigned char)s->text[i];
+        *len = n;
+        return MML_OK;
+    }
+    FILE *f = fopen(s->path[m], "r");
+    if (!f) return mml_error(MML_ERR_IO, "%s: cannot open", s->path[m]);
+    float *v = out;
+    int got = fscanf(f, "%f %f %f %f", &v[0], &v[1], &v[2], &v[3]);
+    fclose(f);
+    return got == 4 ? MML_OK : mml_error(MML_ERR_FORMAT, "%s: expected 4 numbers", s->path[m]);
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char p[512];
+    FILE *f = fopen(tst_tmp_path(name, p, sizeof p), "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static mml_featurizer toy_featurizer(int *calls)
+{
+    mml_featurizer f = { .extract = toy_extract, .user = calls, .params = "toy v1" };
+    f.spec[MML_MOD_IMAGE] = (mml_feature_spec){ true, MML_F32, 1, { 4 }, -1 };
+    f.spec[MML_MOD_TEXT] = (mml_feature_spec){ true, MML_I32, 1, { 8 }, 0 };
+    return f;
+}
+
+TEST(dataset_build_cache_and_batch)
+{
+    write_file("a.txt", "1 2 3 4");
+    write_file("b.txt", "5 6 7 8");
+    write_file("m.jsonl", "{\"id\":\"s0\",\"image\":\"a.txt\",\"text\":\"hi\",\"label\":\"cat\"}\n"
+                          "{\"id\":\"s1\",\"image\":\"b.txt\",\"label\":\"dog\"}\n"
+                          "{\"id\":\"s2\",\"text\":\"a long sentence\",\"label\":\"cat\"}\n");
+    char mpath[512], cache[512];
+    mml_manifest *m = NULL;
+    CHECK_OK(mml_manifest_load(tst_tmp_path("m.jsonl", mpath, sizeof mpath), &m));
+    if (!m) return;
+    int calls = 0;
+    mml_featurizer f = toy_featurizer(&calls);
+    mml_dataset_options opt = mml_dataset_options_default();
+    opt.cache_dir = tst_tmp_path("cache", cache, sizeof cache);
+    mml_dataset *ds = NULL;
+    CHECK_OK(mml_dataset_build(m, &f, &opt, &ds));
+    if (!ds) return;
+    CHECK(ds->n == 3 && ds->n_classes == 2 && !ds->from_cache && calls == 4);
+    CHECK(ds->label[0] == 0 && ds->label[1] == 1 && ds->label[2] == 0);
+
+    mml_ctx *ctx = mml_ctx_create();
+    mml_batch b;
+    int64_t rows[2] = { 2, 0 };
+    CHECK_OK(mml_dataset_batch(ctx, ds, rows, 2, &b));
+    CHECK(b.x[MML_MOD_IMAGE]->shape[0] == 2 && b.x[MML_MOD_IMAGE]->shape[1] == 4);
+    CHECK(mml_f32(b.present[MML_MOD_IMAGE])[0] == 0.0f && mml_f32(b.present[MML_MOD_IMAGE])[1] == 1.0f);
+    CHECK(mml_f32(b.x[MML_MOD_IMAGE])[0] == 0.0f && mml_f32(b.x[MML_MOD_IMAGE])[4 + 3] == 4.0f);
+    CHECK(mml_i32(b.length[MML_MOD_TEXT])[0] == 8 && mml_i32(b.length[MML_MOD_TEXT])[1] == 2);
+    CHECK(mml_i32(b.x[MML_MOD_TEXT])[8 + 1] == 'i' && mml_i32(b.x[MML_MOD_TEXT])[8 + 2] == 0);
+    CHECK(b.x[MML_MOD_AUDIO] == NULL && mml_i32(b.label)[0] == 0);
+
+    /* Second build: served from the cache, same features, no extraction. */
+    mml_dataset *again = NULL;
+    CHECK_OK(mml_dataset_build(m, &f, &opt, &again));
+    CHECK(again && again->from_cache && calls == 4);
+    if (again) CHECK(memcmp(again->feat[MML_MOD_IMAGE], ds->feat[MML_MOD_IMAGE], 3 * 4 * sizeof(float)) == 0);
+    mml_dataset_free(again);
+
+    /* Changing a file's content changes the key. */
+    write_file("b.txt", "9 9 9 9");
+    CHECK_OK(mml_dataset_build(m, &f, &opt, &again));
+    CHECK(again && !again->from_cache && ((float *)again->feat[MML_MOD_IMAGE])[4] == 9.0f);
+    mml_dataset_free(again);
+    mml_dataset_free(ds);
+    mml_ctx_free(ctx);
+    mml_manifest_free(m);
+}
+
+TEST(dataset_on_error_fail_and_skip)
+{
+    write_file("ok.txt", "1 2 3 4");
+    write_file("bad.txt", "1 2");
+    write_file("e.jsonl", "{\"id\":\"good\",\"image\":\"ok.txt\",\"label\":1}\n"
+                          "{\"id\":\"broken\",\"image\":\"bad.txt\",\"label\":2}\n"
+                          "{\"id\":\"gone\",\"image\":\"missing.txt\",\"label\":2}\n");
+    char mpath[512];
+    mml_manifest *m = NULL;
+    CHECK_OK(mml_manifest_load(tst_tmp_path("e.jsonl", mpath, sizeof mpath), &m));
+    if (!m) return;
+    int calls = 0;
+    mml_featurizer f = toy_featurizer(&calls);
+    f.spec[MML_MOD_TEXT].enabled = false;
+    mml_dataset_options opt = mml_dataset_options_default();
+    mml_dataset *ds = NULL;
+    CHECK(mml_dataset_build(m, &f, &opt, &ds) == MML_ERR_FORMAT && !ds);
+    CHECK_MSG(strstr(mml_last_error(), "e.jsonl:2: sample broken") && strstr(mml_last_error(), "bad.txt"),
+              "got: %s", mml_last_error());
+    opt.on_error = MML_ON_ERROR_SKIP;
+    CHECK_OK(mml_dataset_build(m, &f, &opt, &ds));
+    if (ds) {
+        CHECK(ds->n == 1 && ds->n_skipped == 2);
+        CHECK(strstr(ds->skipped[0], "broken") && strstr(ds->skipped[1], "missing.txt"));
+        CHECK(ds->n_classes == 2 && ds->label[0] == 0);
+    }
+    mml_dataset_free(ds);
+    mml_manifest_free(m);
+}
