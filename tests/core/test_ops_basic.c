@@ -1,0 +1,234 @@
+/* Element-wise, activation, softmax, reduction, shape and indexing ops:
+ * forward and input gradients against PyTorch (tests/reference/gen_ops.py),
+ * and backward against central finite differences. */
+#include <string.h>
+
+#include "mml/alloc.h"
+#include "core/op.h"
+#include "mml/ops.h"
+#include "test.h"
+
+typedef mml_tensor *(*builder)(mml_ctx *ctx, mml_tensor **in);
+
+#define B1(name, expr) static mml_tensor *b_##name(mml_ctx *ctx, mml_tensor **in) { return expr; }
+B1(add_bcast, mml_add(ctx, in[0], in[1]))
+B1(sub_bcast, mml_sub(ctx, in[0], in[1]))
+B1(mul_bcast, mml_mul(ctx, in[0], in[1]))
+B1(div, mml_div(ctx, in[0], in[1]))
+B1(add_scalar, mml_add_scalar(ctx, in[0], 0.5f))
+B1(mul_scalar, mml_mul_scalar(ctx, in[0], -1.5f))
+B1(pow3, mml_pow(ctx, in[0], 3.0f))
+B1(pow_half, mml_pow(ctx, in[0], 0.5f))
+B1(neg, mml_neg(ctx, in[0]))
+B1(exp, mml_exp(ctx, in[0]))
+B1(log, mml_log(ctx, in[0]))
+B1(sqrt, mml_sqrt(ctx, in[0]))
+B1(abs, mml_abs(ctx, in[0]))
+B1(clamp, mml_clamp(ctx, in[0], -0.5f, 0.5f))
+B1(relu, mml_relu(ctx, in[0]))
+B1(leaky_relu, mml_leaky_relu(ctx, in[0], 0.1f))
+B1(gelu, mml_gelu(ctx, in[0]))
+B1(gelu_tanh, mml_gelu_tanh(ctx, in[0]))
+B1(quick_gelu, mml_quick_gelu(ctx, in[0]))
+B1(silu, mml_silu(ctx, in[0]))
+B1(sigmoid, mml_sigmoid(ctx, in[0]))
+B1(tanh, mml_tanh(ctx, in[0]))
+B1(softmax_last, mml_softmax(ctx, in[0], -1))
+B1(softmax_mid, mml_softmax(ctx, in[0], 1))
+B1(log_softmax_last, mml_log_softmax(ctx, in[0], -1))
+B1(log_softmax_first, mml_log_softmax(ctx, in[0], 0))
+B1(masked_fill, mml_masked_fill(ctx, in[0], in[1], -5.0f))
+B1(sum_axis_keep, mml_sum(ctx, in[0], 1, true))
+B1(sum_all, mml_sum(ctx, in[0], MML_AXIS_ALL, false))
+B1(mean_last, mml_mean(ctx, in[0], -1, false))
+B1(max_axis, mml_max(ctx, in[0], 1, false))
+B1(min_first, mml_min(ctx, in[0], 0, false))
+B1(max_all, mml_max(ctx, in[0], MML_AXIS_ALL, false))
+B1(var_axis, mml_var(ctx, in[0], 1, false, 1))
+B1(var_all_pop, mml_var(ctx, in[0], MML_AXIS_ALL, false, 0))
+B1(reshape, mml_reshape(ctx, in[0], 2, (int64_t[]){ 4, -1 }))
+B1(permute, mml_permute(ctx, in[0], (int[]){ 2, 0, 1 }))
+B1(transpose, mml_transpose(ctx, in[0], 0, 2))
+B1(concat, mml_concat(ctx, in, 3, 1))
+B1(slice_step, mml_slice(ctx, in[0], 2, 1, 4, 2))
+B1(pad, mml_pad(ctx, in[0], (int64_t[]){ 1, 0, 2, 1 }, 0.5f))
+B1(embedding, mml_embedding(ctx, in[0], in[1]))
+B1(index_select, mml_index_select(ctx, in[0], 1, in[1]))
+B1(gather, mml_gather(ctx, in[0], 1, in[1]))
+B1(scatter_add, mml_scatter_add(ctx, in[0], 0, in[1], in[2]))
+B1(l2_normalize, mml_l2_normalize(ctx, in[0], -1, 1e-12f))
+B1(cosine_similarity, mml_cosine_similarity(ctx, in[0], in[1], -1, 1e-8f))
+
+static const struct { const char *name; builder fn; double rtol; } CASES[] = {
+#define C(name, tol) { #name, b_##name, tol }
+    C(add_bcast, 1e-5), C(sub_bcast, 1e-5), C(mul_bcast, 1e-5), C(div, 1e-5), C(add_scalar, 1e-5),
+    C(mul_scalar, 1e-5), C(pow3, 1e-5), C(pow_half, 1e-5), C(neg, 1e-5), C(exp, 1e-5), C(log, 1e-5),
+    C(sqrt, 1e-5), C(abs, 1e-5), C(clamp, 1e-5), C(relu, 1e-5), C(leaky_relu, 1e-5), C(gelu, 1e-5),
+    C(gelu_tanh, 1e-5), C(quick_gelu, 1e-5), C(silu, 1e-5), C(sigmoid, 1e-5), C(tanh, 1e-5),
+    C(softmax_last, 1e-5), C(softmax_mid, 1e-5), C(log_softmax_last, 1e-5), C(log_softmax_first, 1e-5),
+    C(masked_fill, 1e-5), C(sum_axis_keep, 1e-4), C(sum_all, 1e-4), C(mean_last, 1e-4),
+    C(max_axis, 1e-4), C(min_first, 1e-4), C(max_all, 1e-4), C(var_axis, 1e-4), C(var_all_pop, 1e-4),
+    C(reshape, 1e-5), C(permute, 1e-5), C(transpose, 1e-5), C(concat, 1e-5), C(slice_step, 1e-5),
+    C(pad, 1e-5), C(embedding, 1e-5), C(index_select, 1e-5), C(gather, 1e-5), C(scatter_add, 1e-5),
+    C(l2_normalize, 1e-5), C(cosine_similarity, 1e-5),
+#undef C
+};
+#define N_CASES (int)(sizeof CASES / sizeof CASES[0])
+
+/* Loads name.in0, name.in1, ... (float inputs require a gradient). */
+static int load_inputs(const mml_safetensors *fx, const char *name, mml_tensor **in)
+{
+    int n = 0;
+    char key[128];
+    for (; n < 4; n++) {
+        snprintf(key, sizeof key, "%s.in%d", name, n);
+        const mml_st_entry *e = mml_safetensors_find(fx, key);
+        if (!e) break;
+        bool is_float = e->dtype == MML_F32;
+        in[n] = is_float ? tst_fixture_tensor(fx, key, true) : mml_safetensors_tensor(fx, key, e->dtype);
+    }
+    return n;
+}
+
+static void free_inputs(mml_tensor **in, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (in[i] && in[i]->requires_grad) {
+            mml_free(in[i]->grad);
+            in[i]->grad = NULL;
+        }
+        mml_tensor_free(in[i]);
+    }
+}
+
+TEST(ops_basic_match_pytorch)
+{
+    mml_safetensors *fx = tst_fixture("ops.safetensors");
+    if (!fx) return;
+    for (int c = 0; c < N_CASES; c++) {
+        mml_tensor *in[4] = { 0 };
+        int n = load_inputs(fx, CASES[c].name, in);
+        CHECK_MSG(n > 0, "%s: no inputs in the fixture", CASES[c].name);
+        mml_ctx *ctx = mml_ctx_create();
+        mml_tensor *y = CASES[c].fn(ctx, in);
+        char key[128];
+        CHECK_MSG(y != NULL, "%s: %s", CASES[c].name, mml_last_error());
+        if (y) {
+            snprintf(key, sizeof key, "%s.out", CASES[c].name);
+            CHECK_FIXTURE(fx, key, mml_f32(y), y->numel, CASES[c].rtol, 1e-6);
+            snprintf(key, sizeof key, "%s.r", CASES[c].name);
+            mml_tensor *r = mml_safetensors_tensor(fx, key, MML_F32);
+            CHECK_OK(mml_backward_seeded(ctx, y, mml_f32(r)));
+            mml_tensor_free(r);
+            for (int i = 0; i < n; i++) {
+                if (!in[i]->requires_grad) continue;
+                snprintf(key, sizeof key, "%s.grad%d", CASES[c].name, i);
+                CHECK_FIXTURE(fx, key, in[i]->grad, in[i]->numel, 1e-4, 1e-5);
+            }
+        }
+        mml_ctx_free(ctx);
+        free_inputs(in, n);
+    }
+    mml_safetensors_free(fx);
+}
+
+static mml_tensor *call_case(mml_ctx *ctx, mml_tensor **in, void *arg)
+{
+    return ((builder)arg)(ctx, in);
+}
+
+TEST(ops_basic_gradcheck)
+{
+    mml_safetensors *fx = tst_fixture("ops.safetensors");
+    if (!fx) return;
+    for (int c = 0; c < N_CASES; c++) {
+        mml_tensor *in[4] = { 0 };
+        int n = load_inputs(fx, CASES[c].name, in);
+        CHECK_GRAD(CASES[c].name, call_case, in, n, (void *)CASES[c].fn);
+        free_inputs(in, n);
+    }
+    mml_safetensors_free(fx);
+}
+
+TEST(ops_argmax_matches_pytorch)
+{
+    mml_safetensors *fx = tst_fixture("ops.safetensors");
+    if (!fx) return;
+    mml_tensor *x = tst_fixture_tensor(fx, "argmax.in0", false);
+    mml_tensor *want = mml_safetensors_tensor(fx, "argmax.out", MML_I64);
+    mml_ctx *ctx = mml_ctx_create();
+    mml_tensor *y = mml_argmax(ctx, x, 1, false);
+    CHECK(y && y->dtype == MML_I32 && y->numel == want->numel);
+    for (int64_t i = 0; y && i < y->numel; i++) CHECK(mml_i32(y)[i] == mml_i64(want)[i]);
+    mml_ctx_free(ctx);
+    mml_tensor_free(x);
+    mml_tensor_free(want);
+    mml_safetensors_free(fx);
+}
+
+TEST(autograd_accumulates_reused_tensor_and_respects_modes)
+{
+    mml_ctx *ctx = mml_ctx_create();
+    mml_tensor *x = mml_tensor_create(MML_F32, 1, (int64_t[]){ 3 }, true);
+    for (int i = 0; i < 3; i++) mml_f32(x)[i] = (float)i + 1.0f;
+    /* y = sum(x * x + x): dy/dx = 2x + 1, through two uses of x */
+    mml_tensor *y = mml_sum(ctx, mml_add(ctx, mml_mul(ctx, x, x), x), MML_AXIS_ALL, false);
+    CHECK_OK(mml_backward(ctx, y));
+    for (int i = 0; i < 3; i++) CHECK_NEAR(x->grad[i], 2.0f * (i + 1) + 1.0f, 1e-6);
+
+    mml_ctx_reset(ctx);
+    mml_set_grad_enabled(ctx, false);
+    y = mml_sum(ctx, mml_mul(ctx, x, x), MML_AXIS_ALL, false);
+    CHECK(y && !y->requires_grad && mml_tape_length(ctx) == 0);
+    CHECK(mml_backward(ctx, y) != MML_OK);
+    mml_set_grad_enabled(ctx, true);
+
+    mml_ctx_reset(ctx);
+    memset(x->grad, 0, 3 * sizeof(float));
+    mml_tensor *d = mml_detach(ctx, mml_mul(ctx, x, x));
+    y = mml_sum(ctx, mml_mul(ctx, d, x), MML_AXIS_ALL, false); /* d is a constant here */
+    CHECK_OK(mml_backward(ctx, y));
+    for (int i = 0; i < 3; i++) CHECK_NEAR(x->grad[i], (float)((i + 1) * (i + 1)), 1e-6);
+    mml_tensor_free(x);
+    mml_ctx_free(ctx);
+}
+
+TEST(ops_shape_errors_name_the_op)
+{
+    mml_ctx *ctx = mml_ctx_create();
+    mml_tensor *a = mml_zeros(ctx, MML_F32, 2, (int64_t[]){ 2, 3 });
+    mml_tensor *b = mml_zeros(ctx, MML_F32, 2, (int64_t[]){ 4, 3 });
+    CHECK(mml_add(ctx, a, b) == NULL);
+    CHECK_MSG(strstr(mml_last_error(), "add: shapes do not broadcast") && strstr(mml_last_error(), "[2, 3]") &&
+                  strstr(mml_last_error(), "[4, 3]"), "%s", mml_last_error());
+    /* An op given the NULL of a failed op fails too and keeps the first message. */
+    CHECK(mml_relu(ctx, mml_add(ctx, a, b)) == NULL && strstr(mml_last_error(), "add:"));
+    CHECK(mml_sum(ctx, a, 5, false) == NULL && strstr(mml_last_error(), "sum: axis 5"));
+    CHECK(mml_reshape(ctx, a, 2, (int64_t[]){ 4, 2 }) == NULL && strstr(mml_last_error(), "reshape"));
+    mml_tensor *w = mml_zeros(ctx, MML_F32, 2, (int64_t[]){ 5, 2 });
+    mml_tensor *idx = mml_zeros(ctx, MML_I32, 1, (int64_t[]){ 2 });
+    mml_i32(idx)[1] = 5;
+    CHECK(mml_embedding(ctx, w, idx) == NULL && strstr(mml_last_error(), "embedding: index 5 out of range"));
+    CHECK(mml_concat(ctx, (mml_tensor *[]){ a, w }, 2, 0) == NULL && strstr(mml_last_error(), "concat"));
+    mml_ctx_free(ctx);
+}
+
+TEST(ops_dropout_seeded_and_eval_identity)
+{
+    mml_ctx *ctx = mml_ctx_create();
+    mml_tensor *x = mml_full(ctx, 1.0f, 1, (int64_t[]){ 10000 });
+    mml_rng r1, r2;
+    mml_rng_seed(&r1, 7);
+    mml_rng_seed(&r2, 7);
+    mml_tensor *a = mml_dropout(ctx, x, 0.25f, &r1), *b = mml_dropout(ctx, x, 0.25f, &r2);
+    int zeros = 0;
+    for (int i = 0; i < 10000; i++) {
+        CHECK(mml_f32(a)[i] == mml_f32(b)[i]);
+        zeros += mml_f32(a)[i] == 0.0f;
+        if (mml_f32(a)[i] != 0.0f) CHECK_NEAR(mml_f32(a)[i], 1.0f / 0.75f, 1e-6);
+    }
+    CHECK(zeros > 2300 && zeros < 2700);
+    mml_set_training(ctx, false);
+    CHECK(mml_dropout(ctx, x, 0.25f, &r1) == x);
+    mml_ctx_free(ctx);
+}

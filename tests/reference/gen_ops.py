@@ -1,0 +1,91 @@
+"""Fixtures for the element-wise, activation, softmax, reduction, shape and
+indexing ops: for each case, its inputs, a fixed projection r, the output and
+the gradient of sum(out * r) with respect to every float input.
+Run: /usr/bin/python3 tests/reference/gen_ops.py"""
+import torch
+import torch.nn.functional as F
+
+import fixtures
+
+torch.manual_seed(0)
+
+
+def rnd(*shape, lo=-2.0, hi=2.0):
+    return torch.rand(*shape) * (hi - lo) + lo
+
+
+def away_from_zero(*shape):
+    x = rnd(*shape)
+    return x + 0.3 * torch.sign(x)
+
+
+CASES = {
+    "add_bcast": (lambda a, b: a + b, [rnd(2, 3, 4), rnd(3, 1)]),
+    "sub_bcast": (lambda a, b: a - b, [rnd(4), rnd(2, 1, 4)]),
+    "mul_bcast": (lambda a, b: a * b, [rnd(2, 3, 4), rnd(1)]),
+    "div": (lambda a, b: a / b, [rnd(2, 3), away_from_zero(2, 3)]),
+    "add_scalar": (lambda x: x + 0.5, [rnd(3, 4)]),
+    "mul_scalar": (lambda x: x * -1.5, [rnd(3, 4)]),
+    "pow3": (lambda x: x ** 3, [rnd(3, 4)]),
+    "pow_half": (lambda x: x ** 0.5, [rnd(3, 4, lo=0.2, hi=3.0)]),
+    "neg": (lambda x: -x, [rnd(5)]),
+    "exp": (torch.exp, [rnd(3, 4)]),
+    "log": (torch.log, [rnd(3, 4, lo=0.2, hi=3.0)]),
+    "sqrt": (torch.sqrt, [rnd(3, 4, lo=0.2, hi=3.0)]),
+    "abs": (torch.abs, [away_from_zero(3, 4)]),
+    "clamp": (lambda x: torch.clamp(x, -0.5, 0.5), [rnd(4, 5)]),
+    "relu": (F.relu, [away_from_zero(3, 4)]),
+    "leaky_relu": (lambda x: F.leaky_relu(x, 0.1), [away_from_zero(3, 4)]),
+    "gelu": (F.gelu, [rnd(3, 4, lo=-4, hi=4)]),
+    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), [rnd(3, 4, lo=-4, hi=4)]),
+    "quick_gelu": (lambda x: x * torch.sigmoid(1.702 * x), [rnd(3, 4, lo=-4, hi=4)]),
+    "silu": (F.silu, [rnd(3, 4, lo=-4, hi=4)]),
+    "sigmoid": (torch.sigmoid, [rnd(3, 4, lo=-4, hi=4)]),
+    "tanh": (torch.tanh, [rnd(3, 4)]),
+    "softmax_last": (lambda x: torch.softmax(x, -1), [rnd(2, 3, 5, lo=-5, hi=5)]),
+    "softmax_mid": (lambda x: torch.softmax(x, 1), [rnd(2, 3, 4)]),
+    "log_softmax_last": (lambda x: torch.log_softmax(x, -1), [rnd(4, 7, lo=-20, hi=20)]),
+    "log_softmax_first": (lambda x: torch.log_softmax(x, 0), [rnd(3, 4)]),
+    "masked_fill": (lambda x, m: x.masked_fill(m.bool(), -5.0),
+                    [rnd(2, 3, 4), (torch.rand(3, 4) > 0.5).to(torch.int32)]),
+    "sum_axis_keep": (lambda x: x.sum(1, keepdim=True), [rnd(2, 3, 4)]),
+    "sum_all": (lambda x: x.sum(), [rnd(2, 3, 4)]),
+    "mean_last": (lambda x: x.mean(-1), [rnd(2, 3, 4)]),
+    "max_axis": (lambda x: x.max(1).values, [rnd(2, 5, 3)]),
+    "min_first": (lambda x: x.min(0).values, [rnd(4, 3)]),
+    "max_all": (lambda x: x.max(), [rnd(3, 4)]),
+    "var_axis": (lambda x: x.var(1), [rnd(2, 5, 3)]),
+    "var_all_pop": (lambda x: x.var(unbiased=False), [rnd(3, 4)]),
+    "reshape": (lambda x: x.reshape(4, -1), [rnd(2, 3, 4)]),
+    "permute": (lambda x: x.permute(2, 0, 1), [rnd(2, 3, 4)]),
+    "transpose": (lambda x: x.transpose(0, 2), [rnd(2, 3, 4)]),
+    "concat": (lambda a, b, c: torch.cat([a, b, c], 1), [rnd(2, 1, 3), rnd(2, 2, 3), rnd(2, 3, 3)]),
+    "slice_step": (lambda x: x[:, :, 1:4:2], [rnd(2, 3, 5)]),
+    "pad": (lambda x: F.pad(x, (2, 1, 1, 0), value=0.5), [rnd(2, 3)]),
+    "embedding": (lambda w, i: F.embedding(i, w), [rnd(10, 4), torch.tensor([[1, 3, 3], [9, 0, 1]])]),
+    "index_select": (lambda x, i: x.index_select(1, i), [rnd(2, 5, 3), torch.tensor([4, 0, 4, 2])]),
+    "gather": (lambda x, i: x.gather(1, i), [rnd(3, 4), torch.tensor([[0, 3], [1, 1], [2, 0]])]),
+    "scatter_add": (lambda x, i, s: x.scatter_add(0, i, s),
+                    [rnd(3, 4), torch.tensor([[0, 1, 2, 0], [2, 2, 1, 0]]), rnd(2, 4)]),
+    "l2_normalize": (lambda x: F.normalize(x, dim=-1), [rnd(3, 5)]),
+    "cosine_similarity": (lambda a, b: F.cosine_similarity(a, b, dim=-1), [rnd(3, 5), rnd(3, 5)]),
+}
+
+out = {}
+for name, (fn, inputs) in CASES.items():
+    xs = [x.clone().requires_grad_(x.is_floating_point()) for x in inputs]
+    y = fn(*xs)
+    r = torch.rand(y.shape) * 2 - 1
+    (y * r).sum().backward()
+    for k, x in enumerate(xs):
+        out[f"{name}.in{k}"] = x.detach() if x.is_floating_point() else x.to(torch.int64)
+        if x.is_floating_point():
+            out[f"{name}.grad{k}"] = x.grad
+    out[f"{name}.r"] = r
+    out[f"{name}.out"] = y.detach()
+
+x = rnd(3, 5)
+out["argmax.in0"] = x
+out["argmax.out"] = x.argmax(1).to(torch.int64)
+fixtures.save("ops", out)
+print(f"wrote {len(CASES) + 1} cases")
