@@ -58,6 +58,17 @@ B1(gather, mml_gather(ctx, in[0], 1, in[1]))
 B1(scatter_add, mml_scatter_add(ctx, in[0], 0, in[1], in[2]))
 B1(l2_normalize, mml_l2_normalize(ctx, in[0], -1, 1e-12f))
 B1(cosine_similarity, mml_cosine_similarity(ctx, in[0], in[1], -1, 1e-8f))
+B1(matmul, mml_matmul(ctx, in[0], in[1], false, false))
+B1(matmul_ta, mml_matmul(ctx, in[0], in[1], true, false))
+B1(matmul_tb, mml_matmul(ctx, in[0], in[1], false, true))
+B1(matmul_tab, mml_matmul(ctx, in[0], in[1], true, true))
+B1(bmm, mml_matmul(ctx, in[0], in[1], false, false))
+B1(bmm_tb, mml_matmul(ctx, in[0], in[1], false, true))
+B1(bmm_shared_b, mml_matmul(ctx, in[0], in[1], false, false))
+B1(bmm_shared_a_ta, mml_matmul(ctx, in[0], in[1], true, false))
+B1(linear, mml_linear(ctx, in[0], in[1], in[2]))
+B1(linear_nobias, mml_linear(ctx, in[0], in[1], NULL))
+B1(outer, mml_outer(ctx, in[0], in[1]))
 
 static const struct { const char *name; builder fn; double rtol; } CASES[] = {
 #define C(name, tol) { #name, b_##name, tol }
@@ -70,7 +81,9 @@ static const struct { const char *name; builder fn; double rtol; } CASES[] = {
     C(max_axis, 1e-4), C(min_first, 1e-4), C(max_all, 1e-4), C(var_axis, 1e-4), C(var_all_pop, 1e-4),
     C(reshape, 1e-5), C(permute, 1e-5), C(transpose, 1e-5), C(concat, 1e-5), C(slice_step, 1e-5),
     C(pad, 1e-5), C(embedding, 1e-5), C(index_select, 1e-5), C(gather, 1e-5), C(scatter_add, 1e-5),
-    C(l2_normalize, 1e-5), C(cosine_similarity, 1e-5),
+    C(l2_normalize, 1e-5), C(cosine_similarity, 1e-5), C(matmul, 1e-4), C(matmul_ta, 1e-4),
+    C(matmul_tb, 1e-4), C(matmul_tab, 1e-4), C(bmm, 1e-4), C(bmm_tb, 1e-4), C(bmm_shared_b, 1e-4),
+    C(bmm_shared_a_ta, 1e-4), C(linear, 1e-4), C(linear_nobias, 1e-4), C(outer, 1e-5),
 #undef C
 };
 #define N_CASES (int)(sizeof CASES / sizeof CASES[0])

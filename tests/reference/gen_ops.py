@@ -69,6 +69,17 @@ CASES = {
                     [rnd(3, 4), torch.tensor([[0, 1, 2, 0], [2, 2, 1, 0]]), rnd(2, 4)]),
     "l2_normalize": (lambda x: F.normalize(x, dim=-1), [rnd(3, 5)]),
     "cosine_similarity": (lambda a, b: F.cosine_similarity(a, b, dim=-1), [rnd(3, 5), rnd(3, 5)]),
+    "matmul": (lambda a, b: a @ b, [rnd(3, 4), rnd(4, 5)]),
+    "matmul_ta": (lambda a, b: a.T @ b, [rnd(4, 3), rnd(4, 5)]),
+    "matmul_tb": (lambda a, b: a @ b.T, [rnd(3, 4), rnd(5, 4)]),
+    "matmul_tab": (lambda a, b: a.T @ b.T, [rnd(4, 3), rnd(5, 4)]),
+    "bmm": (lambda a, b: a @ b, [rnd(2, 3, 4), rnd(2, 4, 5)]),
+    "bmm_tb": (lambda a, b: a @ b.transpose(-1, -2), [rnd(2, 2, 3, 4), rnd(2, 2, 5, 4)]),
+    "bmm_shared_b": (lambda a, b: a @ b, [rnd(2, 3, 4), rnd(4, 5)]),
+    "bmm_shared_a_ta": (lambda a, b: a.T @ b, [rnd(4, 3), rnd(2, 4, 5)]),
+    "linear": (lambda x, w, b: F.linear(x, w, b), [rnd(2, 3, 4), rnd(5, 4), rnd(5)]),
+    "linear_nobias": (lambda x, w: F.linear(x, w), [rnd(3, 4), rnd(5, 4)]),
+    "outer": (lambda a, b: torch.einsum("bi,bj->bij", a, b), [rnd(2, 3), rnd(2, 4)]),
 }
 
 out = {}
