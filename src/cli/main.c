@@ -5,6 +5,7 @@
 #include "mml/error.h"
 
 static const cli_command g_commands[] = {
+    { "bench", "benchmarks against reference implementations (gemm)", cmd_bench },
     { "inspect", "list what a file holds (safetensors, JSONL manifests)", cmd_inspect },
     { "version", "print the version, SIMD level, threads and build options", cmd_version },
 };

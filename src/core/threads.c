@@ -19,6 +19,7 @@ typedef struct pool {
     atomic_uint generation;
     atomic_int pending;
     atomic_int stop;
+    unsigned start_gen; /* generation when the workers were started */
     /* current job */
     mml_range_fn fn;
     void *arg;
@@ -50,7 +51,7 @@ static void *worker(void *arg)
 {
     int id = (int)(intptr_t)arg; /* 1..n_workers */
     pool *p = &g_pool;
-    unsigned seen = 0;
+    unsigned seen = p->start_gen; /* jobs before this one belong to an old pool */
     t_in_pool = 1;
     for (;;) {
         unsigned gen;
@@ -86,6 +87,7 @@ static void pool_stop(void)
 static void pool_start(int workers)
 {
     pool *p = &g_pool;
+    p->start_gen = atomic_load(&p->generation);
     for (int i = 0; i < workers; i++) {
         if (pthread_create(&p->tids[i], NULL, worker, (void *)(intptr_t)(i + 1)) != 0) break;
         p->n_workers++;

@@ -1,0 +1,48 @@
+/* AVX-512 micro-kernel, 12 x 32: 24 zmm accumulators, two B vectors and one
+ * broadcast of A per step, enough independent FMAs to hide their latency. */
+#include <immintrin.h>
+
+#include "core/kernels/gemm_kernels.h"
+
+#define MR MML_GEMM_AVX512_MR
+#define NR MML_GEMM_AVX512_NR
+
+void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                            float alpha, float beta, int mr, int nr)
+{
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += MR;
+        b += NR;
+    }
+    if (mr == MR && nr == NR) {
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            float *ci = c + i * ldc;
+            __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
+            if (beta != 0.0f) {
+                r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), r0);
+                r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), r1);
+            }
+            _mm512_storeu_ps(ci, r0);
+            _mm512_storeu_ps(ci + 16, r1);
+        }
+        return;
+    }
+    float tmp[MR * NR] __attribute__((aligned(64)));
+    for (int i = 0; i < MR; i++) {
+        _mm512_store_ps(tmp + i * NR, acc[i][0]);
+        _mm512_store_ps(tmp + i * NR + 16, acc[i][1]);
+    }
+    mml_gemm_store_tile(tmp, NR, c, ldc, alpha, beta, mr, nr);
+}

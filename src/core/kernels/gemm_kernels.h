@@ -1,0 +1,40 @@
+/* Internal: GEMM micro-kernels. A kernel multiplies a packed MR x kc panel
+ * of A (MR values per k) by a packed kc x NR panel of B (NR values per k) and
+ * writes the mr x nr corner of the tile: C = alpha * AB + beta * C, where
+ * beta == 0 never reads C. */
+#ifndef MML_GEMM_KERNELS_H
+#define MML_GEMM_KERNELS_H
+
+#include <stdint.h>
+
+typedef void (*mml_gemm_kernel_fn)(int64_t kc, const float *a, const float *b, float *c,
+                                   int64_t ldc, float alpha, float beta, int mr, int nr);
+
+typedef struct mml_gemm_kernel {
+    mml_gemm_kernel_fn fn;
+    int mr, nr;
+    const char *name;
+} mml_gemm_kernel;
+
+void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                            float alpha, float beta, int mr, int nr);
+void mml_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                          float alpha, float beta, int mr, int nr);
+
+#define MML_GEMM_AVX512_MR 12
+#define MML_GEMM_AVX512_NR 32
+#define MML_GEMM_AVX2_MR 6
+#define MML_GEMM_AVX2_NR 16
+
+/* Stores a full tile held in tmp (MR x NR, row stride nr_full) into C. */
+static inline void mml_gemm_store_tile(const float *tmp, int nr_full, float *c, int64_t ldc,
+                                       float alpha, float beta, int mr, int nr)
+{
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            float v = alpha * tmp[i * nr_full + j];
+            c[i * ldc + j] = beta == 0.0f ? v : v + beta * c[i * ldc + j];
+        }
+}
+
+#endif

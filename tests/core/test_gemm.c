@@ -1,0 +1,87 @@
+/* The packed SIMD GEMM against the reference triple loop, for every SIMD
+ * level the CPU has, 1 and 2 threads, all transposes, odd shapes, strides,
+ * alpha/beta (beta 0 must ignore NaN garbage in C). */
+#include <math.h>
+#include <string.h>
+
+#include "core/kernels/gemm.h"
+#include "mml/alloc.h"
+#include "mml/cpu.h"
+#include "mml/rng.h"
+#include "mml/threads.h"
+#include "test.h"
+
+static void fill(float *v, int64_t n, mml_rng *r)
+{
+    for (int64_t i = 0; i < n; i++) v[i] = mml_rng_uniform(r) * 2.0f - 1.0f;
+}
+
+static bool check_case(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha, float beta, int pad,
+                       mml_rng *r)
+{
+    int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    int64_t arows = ta ? K : M, brows = tb ? N : K;
+    float *A = mml_malloc((size_t)(arows * lda + 1) * 4), *B = mml_malloc((size_t)(brows * ldb + 1) * 4);
+    float *C = mml_malloc((size_t)(M * ldc + 1) * 4), *R = mml_malloc((size_t)(M * ldc + 1) * 4);
+    fill(A, arows * lda, r);
+    fill(B, brows * ldb, r);
+    fill(C, M * ldc, r);
+    if (beta == 0.0f)
+        for (int64_t i = 0; i < M * ldc; i++) C[i] = NAN;
+    memcpy(R, C, (size_t)(M * ldc) * 4);
+    mml_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    mml_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
+    bool ok = true;
+    for (int64_t i = 0; i < M && ok; i++)
+        for (int64_t j = 0; j < N && ok; j++) {
+            float g = C[i * ldc + j], w = R[i * ldc + j];
+            if (!(fabsf(g - w) <= 1e-4f * (1.0f + sqrtf((float)K)) + 1e-5f * fabsf(w))) {
+                tst_fail(__FILE__, __LINE__, "gemm %s M=%lld N=%lld K=%lld ta=%d tb=%d alpha=%g beta=%g pad=%d: "
+                         "C[%lld,%lld] = %g, want %g", mml_simd_name(mml_cpu_simd()), (long long)M, (long long)N,
+                         (long long)K, ta, tb, alpha, beta, pad, (long long)i, (long long)j, g, w);
+                ok = false;
+            }
+        }
+    mml_free(A);
+    mml_free(B);
+    mml_free(C);
+    mml_free(R);
+    return ok;
+}
+
+TEST(gemm_matches_reference_all_paths)
+{
+    mml_rng r;
+    mml_rng_seed(&r, 99);
+    static const int64_t sizes[][3] = {
+        { 1, 1, 1 }, { 1, 37, 300 }, { 3, 1, 5 }, { 13, 33, 7 }, { 12, 32, 192 }, { 25, 65, 193 },
+        { 64, 10, 128 }, { 97, 130, 61 }, { 200, 3, 401 }, { 7, 300, 260 }, { 250, 250, 250 }, { 5, 5, 0 },
+    };
+    int saved_threads = mml_threads_get();
+    for (int simd = MML_SIMD_SCALAR; simd <= MML_SIMD_AVX512; simd++) {
+        mml_cpu_force_simd((mml_simd)simd);
+        if ((int)mml_cpu_simd() != simd) continue;
+        for (int threads = 1; threads <= 2; threads++) {
+            mml_threads_set(threads);
+            for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+                for (int t = 0; t < 4; t++) {
+                    bool ta = t & 1, tb = t & 2;
+                    float alpha = s % 3 == 0 ? 1.0f : -0.75f, beta = s % 2 ? 0.0f : 0.5f;
+                    if (!check_case(sizes[s][0], sizes[s][1], sizes[s][2], ta, tb, alpha, beta, (int)(s % 3), &r))
+                        goto done;
+                }
+        }
+    }
+done:
+    mml_cpu_force_simd(MML_SIMD_AVX512);
+    mml_threads_set(saved_threads);
+}
+
+TEST(gemm_steady_state_does_not_allocate)
+{
+    static float A[64 * 300], B[300 * 128], C[64 * 128];
+    mml_sgemm(false, true, 64, 128, 300, 1.0f, A, 300, B, 300, 0.0f, C, 128);
+    uint64_t before = mml_alloc_count();
+    for (int i = 0; i < 5; i++) mml_sgemm(false, true, 64, 128, 300, 1.0f, A, 300, B, 300, 0.0f, C, 128);
+    CHECK(mml_alloc_count() == before);
+}
