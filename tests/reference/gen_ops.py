@@ -80,6 +80,45 @@ CASES = {
     "linear": (lambda x, w, b: F.linear(x, w, b), [rnd(2, 3, 4), rnd(5, 4), rnd(5)]),
     "linear_nobias": (lambda x, w: F.linear(x, w), [rnd(3, 4), rnd(5, 4)]),
     "outer": (lambda a, b: torch.einsum("bi,bj->bij", a, b), [rnd(2, 3), rnd(2, 4)]),
+    "conv2d": (lambda x, w, b: F.conv2d(x, w, b), [rnd(2, 3, 6, 5), rnd(4, 3, 3, 3), rnd(4)]),
+    "conv2d_s2_p1": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+                     [rnd(2, 2, 7, 6), rnd(3, 2, 3, 3), rnd(3)]),
+    "conv2d_dil2_rect": (lambda x, w: F.conv2d(x, w, stride=(1, 2), padding=(2, 1), dilation=2),
+                         [rnd(1, 2, 7, 8), rnd(2, 2, 3, 2)]),
+    "conv2d_groups2": (lambda x, w, b: F.conv2d(x, w, b, padding=1, groups=2),
+                       [rnd(2, 4, 5, 5), rnd(6, 2, 3, 3), rnd(6)]),
+    "conv2d_depthwise": (lambda x, w: F.conv2d(x, w, stride=2, padding=1, groups=3),
+                         [rnd(2, 3, 6, 6), rnd(3, 1, 3, 3)]),
+    "conv1d": (lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=2, dilation=2),
+               [rnd(2, 3, 11), rnd(4, 3, 3), rnd(4)]),
+    "conv1d_groups": (lambda x, w: F.conv1d(x, w, padding=1, groups=2), [rnd(2, 4, 9), rnd(2, 2, 3)]),
+    "conv_transpose2d": (lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+                         [rnd(2, 3, 4, 3), rnd(3, 2, 3, 3), rnd(2)]),
+    "conv_transpose2d_groups_dil": (lambda x, w: F.conv_transpose2d(x, w, stride=(2, 1), padding=(0, 1),
+                                                                    dilation=(1, 2), groups=2),
+                                    [rnd(1, 4, 3, 4), rnd(4, 3, 2, 3)]),
+    "conv_transpose1d": (lambda x, w, b: F.conv_transpose1d(x, w, b, stride=3, padding=1, output_padding=2),
+                         [rnd(2, 2, 5), rnd(2, 3, 4), rnd(3)]),
+    "max_pool2d": (lambda x: F.max_pool2d(x, 2), [rnd(2, 3, 6, 5)]),
+    "max_pool2d_s1_p1": (lambda x: F.max_pool2d(x, (3, 2), stride=1, padding=1), [rnd(1, 2, 5, 4)]),
+    "max_pool1d": (lambda x: F.max_pool1d(x, 3, stride=2, padding=1), [rnd(2, 3, 9)]),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, 2, stride=2, padding=1), [rnd(2, 2, 5, 6)]),
+    "avg_pool1d": (lambda x: F.avg_pool1d(x, 3, stride=2), [rnd(2, 3, 10)]),
+    "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x, (3, 2)), [rnd(2, 2, 7, 5)]),
+    "adaptive_avg_pool2d_global": (lambda x: F.adaptive_avg_pool2d(x, 1), [rnd(2, 3, 4, 5)]),
+    "adaptive_avg_pool1d": (lambda x: F.adaptive_avg_pool1d(x, 4), [rnd(2, 3, 10)]),
+    "upsample_bilinear": (lambda x: F.interpolate(x, size=(7, 5), mode="bilinear", align_corners=False),
+                          [rnd(2, 2, 3, 4)]),
+    "upsample_bilinear_align": (lambda x: F.interpolate(x, size=(5, 9), mode="bilinear", align_corners=True),
+                                [rnd(1, 2, 3, 4)]),
+    "upsample_bilinear_down": (lambda x: F.interpolate(x, size=(3, 2), mode="bilinear", align_corners=False),
+                               [rnd(1, 2, 7, 5)]),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, (5,), w, b, eps=1e-5), [rnd(2, 3, 5), rnd(5), rnd(5)]),
+    "layer_norm_plain": (lambda x: F.layer_norm(x, (6,), eps=1e-5), [rnd(4, 6)]),
+    "batch_norm_train": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=1e-5),
+                         [rnd(4, 3, 2, 3), rnd(3), rnd(3)]),
+    "batch_norm_train_2d": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True, eps=1e-5),
+                            [rnd(6, 4), rnd(4), rnd(4)]),
 }
 
 out = {}
@@ -98,5 +137,23 @@ for name, (fn, inputs) in CASES.items():
 x = rnd(3, 5)
 out["argmax.in0"] = x
 out["argmax.out"] = x.argmax(1).to(torch.int64)
+# Batch norm running statistics after two training steps, then evaluation.
+bn = torch.nn.BatchNorm2d(3, momentum=0.1)
+with torch.no_grad():
+    bn.weight.copy_(rnd(3))
+    bn.bias.copy_(rnd(3))
+out["bn_running.weight"], out["bn_running.bias"] = bn.weight.detach().clone(), bn.bias.detach().clone()
+for step in range(2):
+    x = rnd(4, 3, 2, 2)
+    out[f"bn_running.x{step}"] = x
+    bn(x)
+out["bn_running.mean"], out["bn_running.var"] = bn.running_mean.clone(), bn.running_var.clone()
+bn.eval()
+x = rnd(2, 3, 2, 2).requires_grad_(True)
+y = bn(x)
+r = torch.rand(y.shape)
+(y * r).sum().backward()
+out["bn_running.eval_x"], out["bn_running.eval_out"] = x.detach(), y.detach()
+out["bn_running.eval_r"], out["bn_running.eval_grad"] = r, x.grad
 fixtures.save("ops", out)
 print(f"wrote {len(CASES) + 1} cases")

@@ -1,0 +1,73 @@
+#include <string.h>
+
+#include "core/kernels/conv.h"
+
+void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
+                int64_t OW, float *col)
+{
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                float *row = col + ((c * g->kh + i) * g->kw + j) * OH * OW;
+                for (int64_t oy = 0; oy < OH; oy++) {
+                    int64_t y = oy * g->sh - g->ph + i * g->dh;
+                    float *dst = row + oy * OW;
+                    if (y < 0 || y >= H) {
+                        memset(dst, 0, (size_t)OW * sizeof(float));
+                        continue;
+                    }
+                    const float *src = img + (c * H + y) * W;
+                    int64_t x0 = j * g->dw - g->pw;
+                    if (g->sw == 1 && x0 >= 0 && x0 + OW <= W) {
+                        memcpy(dst, src + x0, (size_t)OW * sizeof(float));
+                        continue;
+                    }
+                    for (int64_t ox = 0; ox < OW; ox++) {
+                        int64_t x = ox * g->sw + x0;
+                        dst[ox] = x >= 0 && x < W ? src[x] : 0.0f;
+                    }
+                }
+            }
+}
+
+void mml_col2im(const float *col, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
+                int64_t OW, float *img)
+{
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t i = 0; i < g->kh; i++)
+            for (int64_t j = 0; j < g->kw; j++) {
+                const float *row = col + ((c * g->kh + i) * g->kw + j) * OH * OW;
+                for (int64_t oy = 0; oy < OH; oy++) {
+                    int64_t y = oy * g->sh - g->ph + i * g->dh;
+                    if (y < 0 || y >= H) continue;
+                    float *dst = img + (c * H + y) * W;
+                    const float *src = row + oy * OW;
+                    for (int64_t ox = 0; ox < OW; ox++) {
+                        int64_t x = ox * g->sw - g->pw + j * g->dw;
+                        if (x >= 0 && x < W) dst[x] += src[ox];
+                    }
+                }
+            }
+}
+
+void mml_conv2d_ref(const float *x, const float *w, const float *b, const mml_conv_geom *g, float *y)
+{
+    int64_t Cg = g->C / g->groups, Og = g->O / g->groups;
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t o = 0; o < g->O; o++) {
+            int64_t gi = o / Og;
+            for (int64_t oy = 0; oy < g->OH; oy++)
+                for (int64_t ox = 0; ox < g->OW; ox++) {
+                    double acc = b ? b[o] : 0.0;
+                    for (int64_t c = 0; c < Cg; c++)
+                        for (int64_t i = 0; i < g->kh; i++)
+                            for (int64_t j = 0; j < g->kw; j++) {
+                                int64_t yy = oy * g->sh - g->ph + i * g->dh, xx = ox * g->sw - g->pw + j * g->dw;
+                                if (yy < 0 || yy >= g->H || xx < 0 || xx >= g->W) continue;
+                                acc += (double)x[((n * g->C + gi * Cg + c) * g->H + yy) * g->W + xx] *
+                                       w[((o * Cg + c) * g->kh + i) * g->kw + j];
+                            }
+                    y[((n * g->O + o) * g->OH + oy) * g->OW + ox] = (float)acc;
+                }
+        }
+}

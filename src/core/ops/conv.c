@@ -1,0 +1,252 @@
+/* conv1d/conv2d and their transposed forms, NCHW, torch weight layouts.
+ * One 2-D implementation serves both (1-D is H = 1). Per sample and group:
+ *   conv:       out = W_g [Og, Cg*kh*kw] @ im2col(x) [Cg*kh*kw, OH*OW]
+ *   transposed: out = col2im(W_g^T @ x)  (the data gradient of a conv)
+ * Samples run in parallel, each thread with its own column buffer; weight
+ * gradients go to per-thread buffers summed in thread order, so results are
+ * deterministic for a given thread count. */
+#include <string.h>
+
+#include "core/kernels/conv.h"
+#include "core/kernels/gemm.h"
+#include "core/op.h"
+#include "mml/ops.h"
+#include "mml/threads.h"
+
+mml_conv_args mml_conv_args_default(void)
+{
+    return (mml_conv_args){ .stride = { 1, 1 }, .dilation = { 1, 1 }, .groups = 1 };
+}
+
+/* iarg layout: 0 transposed, 1 spatial dims (1 or 2), 2..3 stride, 4..5 padding,
+ * 6..7 dilation, 8..9 output_padding, 10 groups. */
+static mml_conv_geom geom_of(const mml_node *n)
+{
+    const mml_tensor *x = n->in[0], *w = n->in[1];
+    bool tr = n->iarg[0], two = n->iarg[1] == 2;
+    mml_conv_geom g = { 0 };
+    g.groups = n->iarg[10];
+    g.N = x->shape[0];
+    g.H = two ? x->shape[2] : 1;
+    g.W = x->shape[two ? 3 : 2];
+    g.kh = two ? w->shape[2] : 1;
+    g.kw = w->shape[two ? 3 : 2];
+    g.sh = two ? n->iarg[2] : 1;
+    g.sw = n->iarg[two ? 3 : 2];
+    g.ph = two ? n->iarg[4] : 0;
+    g.pw = n->iarg[two ? 5 : 4];
+    g.dh = two ? n->iarg[6] : 1;
+    g.dw = n->iarg[two ? 7 : 6];
+    int64_t oph = two ? n->iarg[8] : 0, opw = n->iarg[two ? 9 : 8];
+    if (!tr) {
+        g.C = x->shape[1];
+        g.O = w->shape[0];
+        int64_t fh = g.H + 2 * g.ph - g.dh * (g.kh - 1) - 1, fw = g.W + 2 * g.pw - g.dw * (g.kw - 1) - 1;
+        g.OH = fh < 0 ? 0 : fh / g.sh + 1; /* a kernel that does not fit gives 0 */
+        g.OW = fw < 0 ? 0 : fw / g.sw + 1;
+    } else { /* the "image" side of the im2col is the output */
+        g.C = x->shape[1];
+        g.O = w->shape[1] * g.groups;
+        g.OH = (g.H - 1) * g.sh - 2 * g.ph + g.dh * (g.kh - 1) + oph + 1;
+        g.OW = (g.W - 1) * g.sw - 2 * g.pw + g.dw * (g.kw - 1) + opw + 1;
+    }
+    return g;
+}
+
+static mml_status conv_infer(const mml_node *n, mml_tensor *out)
+{
+    const mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    bool tr = n->iarg[0];
+    int sd = (int)n->iarg[1];
+    if (x->dtype != MML_F32 || w->dtype != MML_F32) return mml_op_error(n, "inputs must be float32");
+    if (x->ndim != sd + 2 || w->ndim != sd + 2)
+        return mml_op_error(n, "input and weight must have %d dims", sd + 2);
+    int64_t groups = n->iarg[10];
+    /* pairs (dim 0, dim 1) of stride, padding, dilation, output_padding; 1-D uses index 0 */
+    for (int i = 0; i < 2 * 4; i++) {
+        bool used = sd == 2 || i % 2 == 0, positive = i < 2 || (i >= 4 && i < 6);
+        if (used && n->iarg[2 + i] < (positive ? 1 : 0)) return mml_op_error(n, "bad stride, padding or dilation");
+    }
+    if (groups < 1) return mml_op_error(n, "groups must be positive");
+    int64_t cin = x->shape[1];
+    if (!tr && (cin != w->shape[1] * groups || w->shape[0] % groups))
+        return mml_op_error(n, "input has %lld channels; weight expects %lld x %lld groups (output channels "
+                            "divisible by groups)", (long long)cin, (long long)w->shape[1], (long long)groups);
+    if (tr && (cin != w->shape[0] || cin % groups))
+        return mml_op_error(n, "input has %lld channels; transposed weight expects %lld divisible by %lld groups",
+                            (long long)cin, (long long)w->shape[0], (long long)groups);
+    mml_conv_geom g = geom_of(n);
+    if (b && (b->ndim != 1 || b->shape[0] != g.O)) return mml_op_error(n, "bias must be [%lld]", (long long)g.O);
+    if (g.OH < 1 || g.OW < 1) return mml_op_error(n, "kernel larger than the padded input");
+    int64_t shape[4] = { g.N, g.O, g.OH, g.OW };
+    if (sd == 1) shape[2] = g.OW;
+    mml_set_shape(out, MML_F32, sd + 2, shape);
+    return MML_OK;
+}
+
+typedef struct conv_job {
+    const mml_node *n;
+    mml_conv_geom g;
+    float *cols;       /* per thread: col_size floats */
+    float *wgrad;      /* per thread: weight-gradient partials (backward) */
+    int64_t col_size, wsize;
+    const float *dout;
+    float *dx;
+} conv_job;
+
+/* Sizes: Cg/Og channels per group, K the unfolded patch length, P output pixels. */
+static void conv_forward_sample(const conv_job *j, int64_t s, float *col)
+{
+    const mml_conv_geom *g = &j->g;
+    const mml_node *n = j->n;
+    bool tr = n->iarg[0];
+    const float *x = mml_f32(n->in[0]), *w = mml_f32(n->in[1]), *b = n->in[2] ? mml_f32(n->in[2]) : NULL;
+    float *y = mml_f32(n->out) + s * g->O * g->OH * g->OW;
+    int64_t Cg = g->C / g->groups, Og = g->O / g->groups, HW = g->H * g->W, P = g->OH * g->OW;
+    for (int64_t gi = 0; gi < g->groups; gi++) {
+        const float *xs = x + (s * g->C + gi * Cg) * HW;
+        float *ys = y + gi * Og * P;
+        if (!tr) {
+            int64_t K = Cg * g->kh * g->kw;
+            mml_im2col(xs, Cg, g->H, g->W, g, g->OH, g->OW, col);
+            mml_sgemm(false, false, Og, P, K, 1.0f, w + gi * Og * K, K, col, P, 0.0f, ys, P);
+        } else {
+            int64_t K = Og * g->kh * g->kw; /* w_g: [Cg, Og*kh*kw] */
+            mml_sgemm(true, false, K, HW, Cg, 1.0f, w + gi * Cg * K, K, xs, HW, 0.0f, col, HW);
+            memset(ys, 0, (size_t)(Og * P) * sizeof(float));
+            mml_col2im(col, Og, g->OH, g->OW, g, g->H, g->W, ys);
+        }
+    }
+    if (b)
+        for (int64_t o = 0; o < g->O; o++)
+            for (int64_t p = 0; p < P; p++) y[o * P + p] += b[o];
+}
+
+static void conv_forward_range(void *arg, int64_t lo, int64_t hi, int thread)
+{
+    const conv_job *j = arg;
+    for (int64_t s = lo; s < hi; s++) conv_forward_sample(j, s, j->cols + thread * j->col_size);
+}
+
+static int64_t col_size(const mml_conv_geom *g, bool tr)
+{
+    int64_t Cg = g->C / g->groups, Og = g->O / g->groups;
+    return tr ? Og * g->kh * g->kw * g->H * g->W : Cg * g->kh * g->kw * g->OH * g->OW;
+}
+
+static void conv_forward(mml_ctx *ctx, mml_node *n)
+{
+    conv_job j = { .n = n, .g = geom_of(n) };
+    int threads = mml_threads_get();
+    j.col_size = col_size(&j.g, n->iarg[0]);
+    j.cols = mml_arena_alloc(ctx, (size_t)(threads * j.col_size) * sizeof(float));
+    if (!j.cols) return;
+    mml_parallel_for(j.g.N, 1, conv_forward_range, &j);
+}
+
+static void conv_backward_sample(const conv_job *j, int64_t s, float *col, float *wgrad)
+{
+    const mml_conv_geom *g = &j->g;
+    const mml_node *n = j->n;
+    bool tr = n->iarg[0];
+    const float *x = mml_f32(n->in[0]), *w = mml_f32(n->in[1]);
+    int64_t Cg = g->C / g->groups, Og = g->O / g->groups, HW = g->H * g->W, P = g->OH * g->OW;
+    const float *dy = j->dout + s * g->O * P;
+    for (int64_t gi = 0; gi < g->groups; gi++) {
+        const float *xs = x + (s * g->C + gi * Cg) * HW, *dys = dy + gi * Og * P;
+        float *dxs = j->dx ? j->dx + (s * g->C + gi * Cg) * HW : NULL;
+        if (!tr) {
+            int64_t K = Cg * g->kh * g->kw;
+            const float *wg = w + gi * Og * K;
+            if (wgrad) { /* dW_g += dY_g @ col^T */
+                mml_im2col(xs, Cg, g->H, g->W, g, g->OH, g->OW, col);
+                mml_sgemm(false, true, Og, K, P, 1.0f, dys, P, col, P, 1.0f, wgrad + gi * Og * K, K);
+            }
+            if (dxs) { /* dX_g += col2im(W_g^T @ dY_g) */
+                mml_sgemm(true, false, K, P, Og, 1.0f, wg, K, dys, P, 0.0f, col, P);
+                mml_col2im(col, Cg, g->H, g->W, g, g->OH, g->OW, dxs);
+            }
+        } else {
+            int64_t K = Og * g->kh * g->kw;
+            const float *wg = w + gi * Cg * K;
+            mml_im2col(dys, Og, g->OH, g->OW, g, g->H, g->W, col); /* [K, HW]: the conv view of dY */
+            if (wgrad) /* dW_g [Cg, K] += X_g [Cg, HW] @ col^T */
+                mml_sgemm(false, true, Cg, K, HW, 1.0f, xs, HW, col, HW, 1.0f, wgrad + gi * Cg * K, K);
+            if (dxs) /* dX_g [Cg, HW] += W_g [Cg, K] @ col */
+                mml_sgemm(false, false, Cg, HW, K, 1.0f, wg, K, col, HW, 1.0f, dxs, HW);
+        }
+    }
+}
+
+static void conv_backward_range(void *arg, int64_t lo, int64_t hi, int thread)
+{
+    const conv_job *j = arg;
+    for (int64_t s = lo; s < hi; s++)
+        conv_backward_sample(j, s, j->cols + thread * j->col_size, j->wgrad ? j->wgrad + thread * j->wsize : NULL);
+}
+
+static void conv_backward(mml_ctx *ctx, mml_node *n)
+{
+    mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    conv_job j = { .n = n, .g = geom_of(n), .dout = n->out->grad };
+    int threads = mml_threads_get();
+    j.col_size = col_size(&j.g, n->iarg[0]);
+    j.wsize = w->numel;
+    j.cols = mml_arena_alloc(ctx, (size_t)(threads * j.col_size) * sizeof(float));
+    if (mml_wants_grad(w)) {
+        j.wgrad = mml_arena_alloc(ctx, (size_t)(threads * j.wsize) * sizeof(float));
+        if (j.wgrad) memset(j.wgrad, 0, (size_t)(threads * j.wsize) * sizeof(float));
+    }
+    j.dx = mml_wants_grad(x) ? mml_grad_buf(ctx, x) : NULL;
+    if (!j.cols) return;
+    mml_parallel_for(j.g.N, 1, conv_backward_range, &j);
+    if (j.wgrad) {
+        float *gw = mml_grad_buf(ctx, w);
+        for (int t = 0; t < threads; t++)
+            for (int64_t i = 0; i < j.wsize; i++) gw[i] += j.wgrad[t * j.wsize + i];
+    }
+    if (mml_wants_grad(b)) {
+        float *gb = mml_grad_buf(ctx, b);
+        int64_t P = j.g.OH * j.g.OW;
+        for (int64_t s = 0; s < j.g.N; s++)
+            for (int64_t o = 0; o < j.g.O; o++) {
+                const float *d = j.dout + (s * j.g.O + o) * P;
+                float acc = 0.0f;
+                for (int64_t p = 0; p < P; p++) acc += d[p];
+                gb[o] += acc;
+            }
+    }
+}
+
+static const mml_op_def op_conv1d = { "conv1d", conv_infer, conv_forward, conv_backward, .optional_inputs = 4 };
+static const mml_op_def op_conv2d = { "conv2d", conv_infer, conv_forward, conv_backward, .optional_inputs = 4 };
+static const mml_op_def op_convt1d = { "conv_transpose1d", conv_infer, conv_forward, conv_backward, .optional_inputs = 4 };
+static const mml_op_def op_convt2d = { "conv_transpose2d", conv_infer, conv_forward, conv_backward, .optional_inputs = 4 };
+
+static mml_tensor *conv(mml_ctx *ctx, const mml_op_def *op, bool tr, int sd, mml_tensor *x, mml_tensor *w,
+                        mml_tensor *b, const mml_conv_args *a)
+{
+    mml_conv_args d = mml_conv_args_default();
+    if (!a) a = &d;
+    mml_node n = { .op = op, .in = { x, w, b }, .n_in = 3,
+                   .iarg = { tr, sd, a->stride[0], a->stride[1], a->padding[0], a->padding[1], a->dilation[0],
+                             a->dilation[1], a->output_padding[0], a->output_padding[1], a->groups } };
+    return mml_op_run(ctx, &n);
+}
+
+mml_tensor *mml_conv1d(mml_ctx *ctx, mml_tensor *x, mml_tensor *w, mml_tensor *b, const mml_conv_args *a)
+{
+    return conv(ctx, &op_conv1d, false, 1, x, w, b, a);
+}
+mml_tensor *mml_conv2d(mml_ctx *ctx, mml_tensor *x, mml_tensor *w, mml_tensor *b, const mml_conv_args *a)
+{
+    return conv(ctx, &op_conv2d, false, 2, x, w, b, a);
+}
+mml_tensor *mml_conv_transpose1d(mml_ctx *ctx, mml_tensor *x, mml_tensor *w, mml_tensor *b, const mml_conv_args *a)
+{
+    return conv(ctx, &op_convt1d, true, 1, x, w, b, a);
+}
+mml_tensor *mml_conv_transpose2d(mml_ctx *ctx, mml_tensor *x, mml_tensor *w, mml_tensor *b, const mml_conv_args *a)
+{
+    return conv(ctx, &op_convt2d, true, 2, x, w, b, a);
+}

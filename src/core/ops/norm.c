@@ -1,0 +1,201 @@
+/* Layer norm (over the last dim) and batch norm ([N, C, *], per channel).
+ * Both normalise groups of values and share the backward
+ *   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
+ * dxhat = dy * weight, computed per group from the saved mean and rstd. */
+#include <math.h>
+#include <string.h>
+
+#include "core/op.h"
+#include "mml/ops.h"
+
+typedef struct stats {
+    float *mean, *rstd;
+} stats;
+
+/* Group k's element i is at base(k) + i * step; layer norm: groups are rows
+ * (step 1); batch norm: groups are channels spread over N and spatial. */
+typedef struct grouping {
+    int64_t groups, count, N, C, S; /* batch norm: N x C x S; layer norm: N = groups, S = count */
+    bool per_channel;
+} grouping;
+
+static int64_t elem(const grouping *g, int64_t k, int64_t i)
+{
+    if (!g->per_channel) return k * g->count + i;
+    int64_t n = i / g->S, s = i % g->S;
+    return (n * g->C + k) * g->S + s;
+}
+
+static void group_stats(const grouping *g, const float *x, float eps, stats *st, float *var_out)
+{
+    for (int64_t k = 0; k < g->groups; k++) {
+        double sum = 0.0, sq = 0.0;
+        for (int64_t i = 0; i < g->count; i++) sum += x[elem(g, k, i)];
+        double mean = sum / (double)g->count;
+        for (int64_t i = 0; i < g->count; i++) {
+            double d = x[elem(g, k, i)] - mean;
+            sq += d * d;
+        }
+        double var = sq / (double)g->count;
+        st->mean[k] = (float)mean;
+        st->rstd[k] = (float)(1.0 / sqrt(var + eps));
+        if (var_out) var_out[k] = (float)var;
+    }
+}
+
+static void normalize(const grouping *g, const float *x, const stats *st, const float *w, const float *b, float *y)
+{
+    for (int64_t k = 0; k < g->groups; k++)
+        for (int64_t i = 0; i < g->count; i++) {
+            int64_t at = elem(g, k, i);
+            int64_t p = g->per_channel ? k : i; /* which affine parameter */
+            float v = (x[at] - st->mean[k]) * st->rstd[k];
+            y[at] = w ? v * w[p] + (b ? b[p] : 0.0f) : v + (b ? b[p] : 0.0f);
+        }
+}
+
+static void norm_backward_groups(const grouping *g, const float *x, const float *dy, const stats *st,
+                                 const float *w, float *dx, float *dw, float *db, bool batch_stats)
+{
+    for (int64_t k = 0; k < g->groups; k++) {
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t i = 0; i < g->count; i++) {
+            int64_t at = elem(g, k, i), p = g->per_channel ? k : i;
+            float xhat = (x[at] - st->mean[k]) * st->rstd[k], dxhat = dy[at] * (w ? w[p] : 1.0f);
+            s1 += dxhat;
+            s2 += dxhat * xhat;
+            if (dw) dw[p] += dy[at] * xhat;
+            if (db) db[p] += dy[at];
+        }
+        if (!dx) continue;
+        float m1 = (float)(s1 / (double)g->count), m2 = (float)(s2 / (double)g->count);
+        for (int64_t i = 0; i < g->count; i++) {
+            int64_t at = elem(g, k, i), p = g->per_channel ? k : i;
+            float xhat = (x[at] - st->mean[k]) * st->rstd[k], dxhat = dy[at] * (w ? w[p] : 1.0f);
+            dx[at] += batch_stats ? st->rstd[k] * (dxhat - m1 - xhat * m2) : st->rstd[k] * dxhat;
+        }
+    }
+}
+
+/* ---- layer norm: in = x, weight?, bias?; farg[0] = eps ---- */
+
+static grouping ln_grouping(const mml_tensor *x)
+{
+    int64_t D = x->ndim ? x->shape[x->ndim - 1] : 1;
+    return (grouping){ D ? x->numel / D : 0, D, 0, 0, 0, false };
+}
+
+static mml_status ln_infer(const mml_node *n, mml_tensor *out)
+{
+    const mml_tensor *x = n->in[0];
+    if (x->dtype != MML_F32 || x->ndim < 1) return mml_op_error(n, "input must be float32 [..., D]");
+    int64_t D = x->shape[x->ndim - 1];
+    for (int i = 1; i < 3; i++)
+        if (n->in[i] && (n->in[i]->ndim != 1 || n->in[i]->shape[0] != D))
+            return mml_op_error(n, "weight and bias must be [%lld]", (long long)D);
+    mml_set_shape(out, MML_F32, x->ndim, x->shape);
+    return MML_OK;
+}
+
+static void ln_forward(mml_ctx *ctx, mml_node *n)
+{
+    grouping g = ln_grouping(n->in[0]);
+    stats *st = mml_arena_alloc(ctx, sizeof *st);
+    if (!st) return;
+    st->mean = mml_arena_alloc(ctx, (size_t)g.groups * sizeof(float) + 4);
+    st->rstd = mml_arena_alloc(ctx, (size_t)g.groups * sizeof(float) + 4);
+    if (!st->mean || !st->rstd) return;
+    n->saved = st;
+    group_stats(&g, mml_f32(n->in[0]), n->farg[0], st, NULL);
+    normalize(&g, mml_f32(n->in[0]), st, n->in[1] ? mml_f32(n->in[1]) : NULL, n->in[2] ? mml_f32(n->in[2]) : NULL,
+              mml_f32(n->out));
+}
+
+static void norm_backward(mml_ctx *ctx, mml_node *n, const grouping *g, bool batch_stats)
+{
+    mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    norm_backward_groups(g, mml_f32(x), n->out->grad, n->saved, w ? mml_f32(w) : NULL,
+                         mml_wants_grad(x) ? mml_grad_buf(ctx, x) : NULL, mml_wants_grad(w) ? mml_grad_buf(ctx, w) : NULL,
+                         mml_wants_grad(b) ? mml_grad_buf(ctx, b) : NULL, batch_stats);
+}
+
+static void ln_backward(mml_ctx *ctx, mml_node *n)
+{
+    grouping g = ln_grouping(n->in[0]);
+    norm_backward(ctx, n, &g, true);
+}
+
+static const mml_op_def op_layer_norm = { "layer_norm", ln_infer, ln_forward, ln_backward, .optional_inputs = 6 };
+
+mml_tensor *mml_layer_norm(mml_ctx *ctx, mml_tensor *x, mml_tensor *weight, mml_tensor *bias, float eps)
+{
+    mml_node n = { .op = &op_layer_norm, .in = { x, weight, bias }, .n_in = 3, .farg = { eps } };
+    return mml_op_run(ctx, &n);
+}
+
+/* ---- batch norm: in = x, weight?, bias?, running_mean?, running_var?;
+ * farg = momentum, eps; iarg[0] = training ---- */
+
+static grouping bn_grouping(const mml_tensor *x)
+{
+    int64_t S = 1;
+    for (int i = 2; i < x->ndim; i++) S *= x->shape[i];
+    return (grouping){ x->shape[1], x->shape[0] * S, x->shape[0], x->shape[1], S, true };
+}
+
+static mml_status bn_infer(const mml_node *n, mml_tensor *out)
+{
+    const mml_tensor *x = n->in[0];
+    if (x->dtype != MML_F32 || x->ndim < 2) return mml_op_error(n, "input must be float32 [N, C, *]");
+    for (int i = 1; i < 5; i++)
+        if (n->in[i] && (n->in[i]->ndim != 1 || n->in[i]->shape[0] != x->shape[1]))
+            return mml_op_error(n, "weight, bias and running statistics must be [%lld]", (long long)x->shape[1]);
+    grouping g = bn_grouping(x);
+    if (n->iarg[0] && g.count < 2) return mml_op_error(n, "training needs more than one value per channel");
+    if (!n->iarg[0] && (!n->in[3] || !n->in[4])) return mml_op_error(n, "evaluation needs running statistics");
+    mml_set_shape(out, MML_F32, x->ndim, x->shape);
+    return MML_OK;
+}
+
+static void bn_forward(mml_ctx *ctx, mml_node *n)
+{
+    grouping g = bn_grouping(n->in[0]);
+    mml_tensor *rm = n->in[3], *rv = n->in[4];
+    float mom = n->farg[0], eps = n->farg[1];
+    stats *st = mml_arena_alloc(ctx, sizeof *st);
+    float *var = mml_arena_alloc(ctx, (size_t)g.groups * sizeof(float));
+    if (!st || !var) return;
+    st->mean = mml_arena_alloc(ctx, (size_t)g.groups * sizeof(float));
+    st->rstd = mml_arena_alloc(ctx, (size_t)g.groups * sizeof(float));
+    if (!st->mean || !st->rstd) return;
+    n->saved = st;
+    if (n->iarg[0]) {
+        group_stats(&g, mml_f32(n->in[0]), eps, st, var);
+        for (int64_t c = 0; rm && rv && c < g.groups; c++) {
+            mml_f32(rm)[c] = (1.0f - mom) * mml_f32(rm)[c] + mom * st->mean[c];
+            mml_f32(rv)[c] = (1.0f - mom) * mml_f32(rv)[c] + mom * var[c] * (float)g.count / (float)(g.count - 1);
+        }
+    } else
+        for (int64_t c = 0; c < g.groups; c++) {
+            st->mean[c] = mml_f32(rm)[c];
+            st->rstd[c] = 1.0f / sqrtf(mml_f32(rv)[c] + eps);
+        }
+    normalize(&g, mml_f32(n->in[0]), st, n->in[1] ? mml_f32(n->in[1]) : NULL, n->in[2] ? mml_f32(n->in[2]) : NULL,
+              mml_f32(n->out));
+}
+
+static void bn_backward(mml_ctx *ctx, mml_node *n)
+{
+    grouping g = bn_grouping(n->in[0]);
+    norm_backward(ctx, n, &g, n->iarg[0] != 0);
+}
+
+static const mml_op_def op_batch_norm = { "batch_norm", bn_infer, bn_forward, bn_backward, .optional_inputs = 30 };
+
+mml_tensor *mml_batch_norm(mml_ctx *ctx, mml_tensor *x, mml_tensor *weight, mml_tensor *bias, mml_tensor *running_mean,
+                           mml_tensor *running_var, float momentum, float eps)
+{
+    mml_node n = { .op = &op_batch_norm, .in = { x, weight, bias, running_mean, running_var }, .n_in = 5,
+                   .iarg = { mml_training(ctx) }, .farg = { momentum, eps } };
+    return mml_op_run(ctx, &n);
+}

@@ -1,0 +1,111 @@
+#include <string.h>
+
+#include "core/kernels/conv.h"
+#include "core/op.h"
+#include "mml/alloc.h"
+#include "mml/ops.h"
+#include "mml/threads.h"
+#include "test.h"
+
+TEST(batch_norm_running_stats_and_eval_match_pytorch)
+{
+    mml_safetensors *fx = tst_fixture("ops.safetensors");
+    if (!fx) return;
+    mml_tensor *w = tst_fixture_tensor(fx, "bn_running.weight", false);
+    mml_tensor *b = tst_fixture_tensor(fx, "bn_running.bias", false);
+    mml_tensor *rm = mml_tensor_create(MML_F32, 1, (int64_t[]){ 3 }, false);
+    mml_tensor *rv = mml_tensor_create(MML_F32, 1, (int64_t[]){ 3 }, false);
+    for (int c = 0; c < 3; c++) mml_f32(rv)[c] = 1.0f;
+    mml_ctx *ctx = mml_ctx_create();
+    for (int step = 0; step < 2; step++) {
+        char key[64];
+        snprintf(key, sizeof key, "bn_running.x%d", step);
+        mml_tensor *x = tst_fixture_tensor(fx, key, false);
+        mml_ctx_reset(ctx);
+        CHECK(mml_batch_norm(ctx, x, w, b, rm, rv, 0.1f, 1e-5f) != NULL);
+        mml_tensor_free(x);
+    }
+    CHECK_FIXTURE(fx, "bn_running.mean", mml_f32(rm), 3, 1e-5, 1e-6);
+    CHECK_FIXTURE(fx, "bn_running.var", mml_f32(rv), 3, 1e-5, 1e-6);
+
+    mml_set_training(ctx, false);
+    mml_ctx_reset(ctx);
+    mml_tensor *x = tst_fixture_tensor(fx, "bn_running.eval_x", true);
+    mml_tensor *r = tst_fixture_tensor(fx, "bn_running.eval_r", false);
+    mml_tensor *y = mml_batch_norm(ctx, x, w, b, rm, rv, 0.1f, 1e-5f);
+    CHECK(y != NULL);
+    if (y) {
+        CHECK_FIXTURE(fx, "bn_running.eval_out", mml_f32(y), y->numel, 1e-5, 1e-6);
+        CHECK_OK(mml_backward_seeded(ctx, y, mml_f32(r)));
+        CHECK_FIXTURE(fx, "bn_running.eval_grad", x->grad, x->numel, 1e-5, 1e-6);
+    }
+    mml_free(x->grad);
+    x->grad = NULL;
+    mml_tensor_free(x);
+    mml_tensor_free(r);
+    mml_tensor_free(w);
+    mml_tensor_free(b);
+    mml_tensor_free(rm);
+    mml_tensor_free(rv);
+    mml_ctx_free(ctx);
+    mml_safetensors_free(fx);
+}
+
+TEST(conv2d_fast_path_matches_direct_reference)
+{
+    mml_rng r;
+    mml_rng_seed(&r, 5);
+    static const int cfg[][9] = { /* N C H W O k s p groups */
+        { 3, 1, 28, 28, 8, 3, 1, 1, 1 }, { 2, 6, 13, 11, 9, 5, 2, 2, 3 }, { 1, 4, 9, 9, 4, 3, 1, 0, 4 },
+        { 5, 3, 8, 16, 2, 1, 1, 0, 1 },
+    };
+    int saved = mml_threads_get();
+    for (int threads = 1; threads <= 2; threads++) {
+        mml_threads_set(threads);
+        for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+            const int *q = cfg[c];
+            mml_ctx *ctx = mml_ctx_create();
+            mml_tensor *x = mml_new(ctx, MML_F32, 4, (int64_t[]){ q[0], q[1], q[2], q[3] });
+            mml_tensor *w = mml_new(ctx, MML_F32, 4, (int64_t[]){ q[4], q[1] / q[8], q[5], q[5] });
+            mml_tensor *b = mml_new(ctx, MML_F32, 1, (int64_t[]){ q[4] });
+            for (int64_t i = 0; i < x->numel; i++) mml_f32(x)[i] = mml_rng_normal(&r);
+            for (int64_t i = 0; i < w->numel; i++) mml_f32(w)[i] = mml_rng_normal(&r);
+            for (int64_t i = 0; i < b->numel; i++) mml_f32(b)[i] = mml_rng_normal(&r);
+            mml_conv_args a = mml_conv_args_default();
+            a.stride[0] = a.stride[1] = q[6];
+            a.padding[0] = a.padding[1] = q[7];
+            a.groups = q[8];
+            mml_tensor *y = mml_conv2d(ctx, x, w, b, &a);
+            CHECK(y != NULL);
+            if (!y) continue;
+            mml_conv_geom g = { q[0], q[1], q[2], q[3], q[4], y->shape[2], y->shape[3], q[5], q[5], q[6], q[6],
+                                q[7], q[7], 1, 1, q[8] };
+            float *want = mml_malloc((size_t)y->numel * sizeof(float));
+            mml_conv2d_ref(mml_f32(x), mml_f32(w), mml_f32(b), &g, want);
+            CHECK_CLOSE("conv2d vs direct", mml_f32(y), want, y->numel, 1e-4, 1e-4);
+            mml_free(want);
+            mml_ctx_free(ctx);
+        }
+    }
+    mml_threads_set(saved);
+}
+
+TEST(conv_and_pool_shape_errors_name_the_op)
+{
+    mml_ctx *ctx = mml_ctx_create();
+    mml_tensor *x = mml_zeros(ctx, MML_F32, 4, (int64_t[]){ 1, 3, 4, 4 });
+    mml_tensor *w = mml_zeros(ctx, MML_F32, 4, (int64_t[]){ 4, 2, 3, 3 });
+    mml_conv_args a = mml_conv_args_default();
+    a.groups = 2;
+    CHECK(mml_conv2d(ctx, x, w, NULL, &a) == NULL);
+    CHECK_MSG(strstr(mml_last_error(), "conv2d: input has 3 channels"), "%s", mml_last_error());
+    mml_tensor *big = mml_zeros(ctx, MML_F32, 4, (int64_t[]){ 1, 3, 7, 7 });
+    CHECK(mml_conv2d(ctx, x, big, NULL, NULL) == NULL && strstr(mml_last_error(), "conv2d"));
+    mml_tensor *w5 = mml_zeros(ctx, MML_F32, 4, (int64_t[]){ 2, 3, 5, 5 });
+    CHECK(mml_conv2d(ctx, x, w5, NULL, NULL) == NULL && strstr(mml_last_error(), "kernel larger"));
+    CHECK(mml_max_pool2d(ctx, x, (int[]){ 5, 5 }, NULL, NULL) == NULL && strstr(mml_last_error(), "max_pool2d"));
+    mml_set_training(ctx, false);
+    CHECK(mml_batch_norm(ctx, x, NULL, NULL, NULL, NULL, 0.1f, 1e-5f) == NULL &&
+          strstr(mml_last_error(), "running statistics"));
+    mml_ctx_free(ctx);
+}
