@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/kernels/gemm.h"
@@ -45,10 +46,13 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* Seconds for one n x n x n product (repeated to last at least ~50 ms). */
+/* Seconds for one n x n x n product (repeated to last at least ~50 ms). The
+ * pause first lets the other library's workers stop spinning (OpenBLAS's
+ * busy-wait for ~0.1 s after a call), so neither run pays for the other. */
 static double time_gemm(bool openblas, int64_t n, const float *A, const float *B, float *C)
 {
     int iters = 0;
+    usleep(250000);
     double t0 = mml_now(), el;
     do {
 #ifdef MML_HAVE_OPENBLAS
