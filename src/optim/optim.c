@@ -1,0 +1,111 @@
+/* torch.optim's SGD, Adam and AdamW update rules, one flat loop per parameter. */
+#include <math.h>
+
+#include "mml/optim.h"
+
+enum { SLOT_MOMENTUM = 0, SLOT_M = 0, SLOT_V = 1 };
+
+mml_optim_config mml_optim_defaults(mml_optim_kind kind)
+{
+    mml_optim_config c = { .kind = kind, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f };
+    if (kind == MML_OPTIM_SGD) c.lr = 0.01f;
+    if (kind == MML_OPTIM_ADAMW) c.weight_decay = 0.01f;
+    return c;
+}
+
+void mml_optim_init(mml_optim *o, mml_params *params, const mml_optim_config *cfg)
+{
+    o->cfg = *cfg;
+    o->params = params;
+    o->step = 0;
+}
+
+static float penalised_grad(const mml_optim_config *c, float g, float p, bool coupled_l2)
+{
+    if (coupled_l2) g += c->weight_decay * p;
+    if (c->l1 != 0.0f) g += c->l1 * (float)((p > 0.0f) - (p < 0.0f));
+    return g;
+}
+
+static void sgd_update(const mml_optim_config *c, float lr, float *p, const float *g, float *buf, int64_t n,
+                       bool first)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float d = penalised_grad(c, g[i], p[i], true);
+        if (c->momentum != 0.0f) {
+            buf[i] = first ? d : c->momentum * buf[i] + (1.0f - c->dampening) * d;
+            d = c->nesterov ? d + c->momentum * buf[i] : buf[i];
+        }
+        p[i] -= lr * d;
+    }
+}
+
+static void adam_update(const mml_optim_config *c, float lr, int64_t t, float *p, const float *g, float *m,
+                        float *v, int64_t n)
+{
+    bool decoupled = c->kind == MML_OPTIM_ADAMW;
+    float bc1 = 1.0f - powf(c->beta1, (float)t), bc2 = 1.0f - powf(c->beta2, (float)t);
+    float step = lr / bc1, sqrt_bc2 = sqrtf(bc2);
+    for (int64_t i = 0; i < n; i++) {
+        if (decoupled) p[i] *= 1.0f - lr * c->weight_decay;
+        float gi = penalised_grad(c, g[i], p[i], !decoupled);
+        m[i] = c->beta1 * m[i] + (1.0f - c->beta1) * gi;
+        v[i] = c->beta2 * v[i] + (1.0f - c->beta2) * gi * gi;
+        p[i] -= step * m[i] / (sqrtf(v[i]) / sqrt_bc2 + c->eps);
+    }
+}
+
+void mml_optim_step(mml_optim *o, float lr)
+{
+    const mml_optim_config *c = &o->cfg;
+    bool first = o->step == 0;
+    o->step++;
+    for (int i = 0; i < mml_params_count(o->params); i++) {
+        if (mml_params_is_buffer(o->params, i) || mml_params_frozen(o->params, i)) continue;
+        mml_tensor *t = mml_params_at(o->params, i);
+        float *p = mml_f32(t);
+        if (c->kind == MML_OPTIM_SGD) {
+            float *buf = c->momentum != 0.0f ? mml_params_state(o->params, i, SLOT_MOMENTUM) : NULL;
+            sgd_update(c, lr, p, t->grad, buf, t->numel, first);
+        } else {
+            adam_update(c, lr, o->step, p, t->grad, mml_params_state(o->params, i, SLOT_M),
+                        mml_params_state(o->params, i, SLOT_V), t->numel);
+        }
+    }
+}
+
+float mml_clip_grad_norm(mml_params *params, float max_norm)
+{
+    double sq = 0.0;
+    for (int i = 0; i < mml_params_count(params); i++) {
+        mml_tensor *t = mml_params_at(params, i);
+        if (!t->grad || mml_params_frozen(params, i)) continue;
+        for (int64_t k = 0; k < t->numel; k++) sq += (double)t->grad[k] * t->grad[k];
+    }
+    float norm = (float)sqrt(sq), coef = max_norm / (norm + 1e-6f);
+    if (coef < 1.0f)
+        for (int i = 0; i < mml_params_count(params); i++) {
+            mml_tensor *t = mml_params_at(params, i);
+            if (!t->grad || mml_params_frozen(params, i)) continue;
+            for (int64_t k = 0; k < t->numel; k++) t->grad[k] *= coef;
+        }
+    return norm;
+}
+
+float mml_lr_at(const mml_lr_schedule *s, int64_t step)
+{
+    if (s->warmup_steps > 0 && step < s->warmup_steps)
+        return s->base_lr * (float)(step + 1) / (float)s->warmup_steps;
+    int64_t t = step - s->warmup_steps;
+    switch (s->kind) {
+    case MML_LR_STEP:
+        return s->step_size > 0 ? s->base_lr * powf(s->gamma, (float)(t / s->step_size)) : s->base_lr;
+    case MML_LR_COSINE: {
+        int64_t span = s->total_steps - s->warmup_steps;
+        if (span <= 0 || t >= span) return s->min_lr;
+        return s->min_lr + 0.5f * (s->base_lr - s->min_lr) * (1.0f + cosf(3.14159265358979f * (float)t / (float)span));
+    }
+    default:
+        return s->base_lr;
+    }
+}
