@@ -20,7 +20,9 @@ int cli_fail(const char *msg);
 int cli_usage(const char *usage, const char *problem);
 
 int cmd_bench(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif
