@@ -113,6 +113,14 @@ TEST(cli_train_learns_is_deterministic_and_model_reloads)
     last = strrchr(text, '{');
     CHECK_MSG(last && sscanf(last, "{\"accuracy\": %lf", &acc2) == 1 && acc2 == acc, "eval: %s (train said %f)", text, acc);
 
+    /* predict: every image of the IDX file, then a broken image. */
+    snprintf(args, sizeof args, "predict '%s' '%simg.idx' --top 1", out1, dir);
+    CHECK(tst_run_cli(args, text, sizeof text) == 0);
+    CHECK_MSG(strstr(text, "img.idx[0]: 0 ") && strstr(text, "img.idx[119]:"), "%s", text);
+    char bad[1024];
+    snprintf(args, sizeof args, "predict '%s' '%s'", out1, tst_fixture_path("images/truncated.png", bad, sizeof bad));
+    CHECK(tst_run_cli(args, text, sizeof text) == 1 && strstr(text, "truncated.png"));
+
     mml_model *m;
     mml_config *c;
     CHECK_OK(mml_model_load(out1, &m, &c));
