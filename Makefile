@@ -4,7 +4,7 @@ SAN_BUILD ?= build-sanitize
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps test test-sanitize bench demo results clean fuzz
+.PHONY: all deps test test-sanitize bench demo results clean
 
 all: deps $(BUILD)/Makefile
 	@$(MAKE) -s -C $(BUILD) -j$(JOBS)
@@ -28,6 +28,9 @@ test-sanitize: deps $(SAN_BUILD)/Makefile
 
 bench: all
 	@scripts/bench.sh
+
+results: all
+	@$(BUILD)/mml train examples/fashion_cnn.json --out fashion_cnn.safetensors --json
 
 demo: all
 	@scripts/demo.sh
