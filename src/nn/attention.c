@@ -1,0 +1,180 @@
+/* Multi-head attention and Transformer layers as torch.nn defines them
+ * (batch_first=True). Masked scores are -inf before the softmax, as in torch. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mml/nn.h"
+
+static void name_of(char *buf, size_t cap, const char *prefix, const char *name)
+{
+    snprintf(buf, cap, "%s%s%s", prefix, prefix[0] ? "." : "", name);
+}
+
+mml_status mml_nn_mha_init(mml_nn_mha *a, mml_params *ps, const char *prefix, int64_t embed, int64_t heads,
+                           float dropout, mml_rng *rng)
+{
+    if (heads < 1 || embed % heads)
+        return mml_error(MML_ERR_ARG, "%s: embed size %lld is not divisible by %lld heads", prefix, (long long)embed,
+                         (long long)heads);
+    char name[256];
+    a->embed = embed;
+    a->heads = heads;
+    a->dropout = dropout;
+    name_of(name, sizeof name, prefix, "in_proj_weight");
+    a->in_proj_weight = mml_params_add(ps, name, 2, (int64_t[]){ 3 * embed, embed });
+    name_of(name, sizeof name, prefix, "in_proj_bias");
+    a->in_proj_bias = mml_params_add(ps, name, 1, (int64_t[]){ 3 * embed });
+    if (!a->in_proj_weight || !a->in_proj_bias) return mml_last_status();
+    /* torch: xavier_uniform_ on in_proj_weight, zero biases, out_proj as Linear with zero bias */
+    float bound = sqrtf(6.0f / (float)(embed + 3 * embed));
+    for (int64_t i = 0; i < a->in_proj_weight->numel; i++)
+        mml_f32(a->in_proj_weight)[i] = (2.0f * mml_rng_uniform(rng) - 1.0f) * bound;
+    name_of(name, sizeof name, prefix, "out_proj");
+    mml_status rc = mml_nn_linear_init(&a->out_proj, ps, name, embed, embed, true, rng);
+    if (rc == MML_OK) memset(a->out_proj.bias->data, 0, (size_t)embed * sizeof(float));
+    return rc;
+}
+
+/* [B, T, E] -> [B, heads, T, E/heads] */
+static mml_tensor *split_heads(mml_ctx *ctx, mml_tensor *x, int64_t heads)
+{
+    if (!x) return NULL;
+    int64_t B = x->shape[0], T = x->shape[1], E = x->shape[2];
+    x = mml_reshape(ctx, x, 4, (int64_t[]){ B, T, heads, E / heads });
+    return mml_permute(ctx, x, (int[]){ 0, 2, 1, 3 });
+}
+
+static mml_tensor *project(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *x, int which)
+{
+    int64_t E = a->embed;
+    mml_tensor *w = mml_slice(ctx, a->in_proj_weight, 0, which * E, (which + 1) * E, 1);
+    mml_tensor *b = mml_slice(ctx, a->in_proj_bias, 0, which * E, (which + 1) * E, 1);
+    return mml_linear(ctx, x, w, b);
+}
+
+mml_tensor *mml_nn_mha_forward(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *q, mml_tensor *k, mml_tensor *v,
+                               mml_tensor *key_padding_mask, mml_tensor *attn_mask, mml_rng *rng,
+                               mml_tensor **weights)
+{
+    if (!q || !k || !v) return NULL;
+    if (q->ndim != 3 || k->ndim != 3 || v->ndim != 3 || q->shape[2] != a->embed || k->shape[2] != a->embed ||
+        v->shape[2] != a->embed || k->shape[1] != v->shape[1] || q->shape[0] != k->shape[0]) {
+        mml_error(MML_ERR_SHAPE, "attention: q, k, v must be [B, T, %lld] with matching batch and key/value lengths",
+                  (long long)a->embed);
+        return NULL;
+    }
+    int64_t B = q->shape[0], Tq = q->shape[1], Tk = k->shape[1], h = a->heads, dh = a->embed / h;
+    mml_tensor *Q = split_heads(ctx, project(ctx, a, q, 0), h);
+    mml_tensor *K = split_heads(ctx, project(ctx, a, k, 1), h);
+    mml_tensor *V = split_heads(ctx, project(ctx, a, v, 2), h);
+    mml_tensor *scores = mml_mul_scalar(ctx, mml_matmul(ctx, Q, K, false, true), 1.0f / sqrtf((float)dh));
+    if (attn_mask) scores = mml_masked_fill(ctx, scores, attn_mask, -INFINITY);
+    if (key_padding_mask)
+        scores = mml_masked_fill(ctx, scores, mml_reshape(ctx, key_padding_mask, 4, (int64_t[]){ B, 1, 1, Tk }), -INFINITY);
+    mml_tensor *attn = mml_softmax(ctx, scores, -1);
+    if (weights) *weights = mml_mean(ctx, attn, 1, false);
+    attn = mml_dropout(ctx, attn, a->dropout, rng);
+    mml_tensor *out = mml_permute(ctx, mml_matmul(ctx, attn, V, false, false), (int[]){ 0, 2, 1, 3 });
+    out = mml_reshape(ctx, out, 3, (int64_t[]){ B, Tq, a->embed });
+    return mml_nn_linear_forward(ctx, &a->out_proj, out);
+}
+
+static mml_tensor *activate(mml_ctx *ctx, mml_activation act, mml_tensor *x)
+{
+    return act == MML_ACT_GELU ? mml_gelu(ctx, x) : mml_relu(ctx, x);
+}
+
+static mml_tensor *feed_forward(mml_ctx *ctx, const mml_nn_linear *l1, const mml_nn_linear *l2, mml_activation act,
+                                float p, mml_tensor *x, mml_rng *rng)
+{
+    mml_tensor *h = mml_dropout(ctx, activate(ctx, act, mml_nn_linear_forward(ctx, l1, x)), p, rng);
+    return mml_dropout(ctx, mml_nn_linear_forward(ctx, l2, h), p, rng);
+}
+
+static mml_status init_ff(mml_params *ps, const char *prefix, mml_nn_linear *l1, mml_nn_linear *l2, int64_t d,
+                          int64_t ff, mml_rng *rng)
+{
+    char name[256];
+    name_of(name, sizeof name, prefix, "linear1");
+    mml_status rc = mml_nn_linear_init(l1, ps, name, d, ff, true, rng);
+    name_of(name, sizeof name, prefix, "linear2");
+    return rc == MML_OK ? mml_nn_linear_init(l2, ps, name, ff, d, true, rng) : rc;
+}
+
+static mml_status init_norm(mml_params *ps, const char *prefix, const char *which, mml_nn_layer_norm *n, int64_t d)
+{
+    char name[256];
+    name_of(name, sizeof name, prefix, which);
+    return mml_nn_layer_norm_init(n, ps, name, d, 1e-5f);
+}
+
+mml_status mml_nn_encoder_layer_init(mml_nn_encoder_layer *l, mml_params *ps, const char *prefix, int64_t d,
+                                     int64_t heads, int64_t ff, float dropout, mml_activation act, bool pre_norm,
+                                     mml_rng *rng)
+{
+    char name[256];
+    l->pre_norm = pre_norm;
+    l->activation = act;
+    l->dropout = dropout;
+    name_of(name, sizeof name, prefix, "self_attn");
+    mml_status rc = mml_nn_mha_init(&l->self_attn, ps, name, d, heads, dropout, rng);
+    if (rc == MML_OK) rc = init_ff(ps, prefix, &l->linear1, &l->linear2, d, ff, rng);
+    if (rc == MML_OK) rc = init_norm(ps, prefix, "norm1", &l->norm1, d);
+    if (rc == MML_OK) rc = init_norm(ps, prefix, "norm2", &l->norm2, d);
+    return rc;
+}
+
+mml_tensor *mml_nn_encoder_layer_forward(mml_ctx *ctx, const mml_nn_encoder_layer *l, mml_tensor *x,
+                                         mml_tensor *key_padding_mask, mml_tensor *attn_mask, mml_rng *rng)
+{
+    if (l->pre_norm) {
+        mml_tensor *n1 = mml_nn_layer_norm_forward(ctx, &l->norm1, x);
+        mml_tensor *sa = mml_nn_mha_forward(ctx, &l->self_attn, n1, n1, n1, key_padding_mask, attn_mask, rng, NULL);
+        x = mml_add(ctx, x, mml_dropout(ctx, sa, l->dropout, rng));
+        mml_tensor *n2 = mml_nn_layer_norm_forward(ctx, &l->norm2, x);
+        return mml_add(ctx, x, feed_forward(ctx, &l->linear1, &l->linear2, l->activation, l->dropout, n2, rng));
+    }
+    mml_tensor *sa = mml_nn_mha_forward(ctx, &l->self_attn, x, x, x, key_padding_mask, attn_mask, rng, NULL);
+    x = mml_nn_layer_norm_forward(ctx, &l->norm1, mml_add(ctx, x, mml_dropout(ctx, sa, l->dropout, rng)));
+    mml_tensor *ffo = feed_forward(ctx, &l->linear1, &l->linear2, l->activation, l->dropout, x, rng);
+    return mml_nn_layer_norm_forward(ctx, &l->norm2, mml_add(ctx, x, ffo));
+}
+
+mml_status mml_nn_decoder_layer_init(mml_nn_decoder_layer *l, mml_params *ps, const char *prefix, int64_t d,
+                                     int64_t heads, int64_t ff, float dropout, mml_activation act, bool pre_norm,
+                                     mml_rng *rng)
+{
+    char name[256];
+    l->pre_norm = pre_norm;
+    l->activation = act;
+    l->dropout = dropout;
+    name_of(name, sizeof name, prefix, "self_attn");
+    mml_status rc = mml_nn_mha_init(&l->self_attn, ps, name, d, heads, dropout, rng);
+    name_of(name, sizeof name, prefix, "multihead_attn");
+    if (rc == MML_OK) rc = mml_nn_mha_init(&l->cross_attn, ps, name, d, heads, dropout, rng);
+    if (rc == MML_OK) rc = init_ff(ps, prefix, &l->linear1, &l->linear2, d, ff, rng);
+    if (rc == MML_OK) rc = init_norm(ps, prefix, "norm1", &l->norm1, d);
+    if (rc == MML_OK) rc = init_norm(ps, prefix, "norm2", &l->norm2, d);
+    if (rc == MML_OK) rc = init_norm(ps, prefix, "norm3", &l->norm3, d);
+    return rc;
+}
+
+mml_tensor *mml_nn_decoder_layer_forward(mml_ctx *ctx, const mml_nn_decoder_layer *l, mml_tensor *x, mml_tensor *mem,
+                                         mml_tensor *tgt_mask, mml_tensor *tgt_pad, mml_tensor *mem_pad, mml_rng *rng)
+{
+    float p = l->dropout;
+    if (l->pre_norm) {
+        mml_tensor *n1 = mml_nn_layer_norm_forward(ctx, &l->norm1, x);
+        x = mml_add(ctx, x, mml_dropout(ctx, mml_nn_mha_forward(ctx, &l->self_attn, n1, n1, n1, tgt_pad, tgt_mask, rng, NULL), p, rng));
+        mml_tensor *n2 = mml_nn_layer_norm_forward(ctx, &l->norm2, x);
+        x = mml_add(ctx, x, mml_dropout(ctx, mml_nn_mha_forward(ctx, &l->cross_attn, n2, mem, mem, mem_pad, NULL, rng, NULL), p, rng));
+        mml_tensor *n3 = mml_nn_layer_norm_forward(ctx, &l->norm3, x);
+        return mml_add(ctx, x, feed_forward(ctx, &l->linear1, &l->linear2, l->activation, p, n3, rng));
+    }
+    mml_tensor *sa = mml_nn_mha_forward(ctx, &l->self_attn, x, x, x, tgt_pad, tgt_mask, rng, NULL);
+    x = mml_nn_layer_norm_forward(ctx, &l->norm1, mml_add(ctx, x, mml_dropout(ctx, sa, p, rng)));
+    mml_tensor *ca = mml_nn_mha_forward(ctx, &l->cross_attn, x, mem, mem, mem_pad, NULL, rng, NULL);
+    x = mml_nn_layer_norm_forward(ctx, &l->norm2, mml_add(ctx, x, mml_dropout(ctx, ca, p, rng)));
+    return mml_nn_layer_norm_forward(ctx, &l->norm3, mml_add(ctx, x, feed_forward(ctx, &l->linear1, &l->linear2, l->activation, p, x, rng)));
+}
