@@ -26,4 +26,19 @@ mml_tensor *mml_loss_smooth_l1(mml_ctx *ctx, mml_tensor *input, mml_tensor *targ
 /* F.kl_div(log_input, target, reduction='batchmean'): target as probabilities. */
 mml_tensor *mml_loss_kl_div(mml_ctx *ctx, mml_tensor *log_input, mml_tensor *target);
 
+/* nn.CosineEmbeddingLoss: y = +1 pulls cos(x1, x2) to 1, y = -1 pushes it
+ * below margin. x1, x2 [N, D], y F32 [N]. */
+mml_tensor *mml_loss_cosine_embedding(mml_ctx *ctx, mml_tensor *x1, mml_tensor *x2, mml_tensor *y, float margin);
+/* nn.MarginRankingLoss: mean(max(0, -y * (x1 - x2) + margin)). */
+mml_tensor *mml_loss_margin_ranking(mml_ctx *ctx, mml_tensor *x1, mml_tensor *x2, mml_tensor *y, float margin);
+/* Bidirectional hinge ranking loss over a batch of pairs (VSE++): with
+ * s = a b^T, for each anchor i the cost of every negative j != i is
+ * max(0, margin - s_ii + s_ij) (and the same with rows and columns swapped);
+ * summed over negatives, or only the hardest when `hardest`; mean over anchors. */
+mml_tensor *mml_loss_hinge_ranking(mml_ctx *ctx, mml_tensor *a, mml_tensor *b, float margin, bool hardest);
+/* CLIP's symmetric InfoNCE: logits = exp(min(log_scale, ln 100)) * norm(a) norm(b)^T,
+ * the mean of cross-entropy over rows and over columns with matching pairs on
+ * the diagonal. log_scale is a learnable [1] parameter (CLIP starts at ln(1/0.07)). */
+mml_tensor *mml_loss_info_nce(mml_ctx *ctx, mml_tensor *a, mml_tensor *b, mml_tensor *log_scale);
+
 #endif

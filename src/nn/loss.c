@@ -138,3 +138,62 @@ mml_tensor *mml_loss_kl_div(mml_ctx *ctx, mml_tensor *log_input, mml_tensor *tar
     mml_tensor *terms = mml_mul(ctx, target, mml_sub(ctx, mml_log(ctx, safe), log_input));
     return mml_mul_scalar(ctx, mml_sum(ctx, terms, MML_AXIS_ALL, false), 1.0f / (float)log_input->shape[0]);
 }
+
+mml_tensor *mml_loss_cosine_embedding(mml_ctx *ctx, mml_tensor *x1, mml_tensor *x2, mml_tensor *y, float margin)
+{
+    /* y=+1: 1 - cos; y=-1: max(0, cos - margin); pos = (1+y)/2 selects */
+    mml_tensor *cos = mml_cosine_similarity(ctx, x1, x2, -1, 1e-8f);
+    mml_tensor *pos = mml_mul_scalar(ctx, mml_add_scalar(ctx, y, 1.0f), 0.5f);
+    mml_tensor *neg = mml_add_scalar(ctx, mml_neg(ctx, pos), 1.0f);
+    mml_tensor *lp = mml_mul(ctx, pos, mml_add_scalar(ctx, mml_neg(ctx, cos), 1.0f));
+    mml_tensor *ln = mml_mul(ctx, neg, mml_relu(ctx, mml_add_scalar(ctx, cos, -margin)));
+    return mean_all(ctx, mml_add(ctx, lp, ln));
+}
+
+mml_tensor *mml_loss_margin_ranking(mml_ctx *ctx, mml_tensor *x1, mml_tensor *x2, mml_tensor *y, float margin)
+{
+    mml_tensor *d = mml_mul(ctx, mml_neg(ctx, y), mml_sub(ctx, x1, x2));
+    return mean_all(ctx, mml_relu(ctx, mml_add_scalar(ctx, d, margin)));
+}
+
+/* Identity mask [n, n] (1 on the diagonal). */
+static mml_tensor *eye(mml_ctx *ctx, int64_t n)
+{
+    mml_tensor *m = mml_zeros(ctx, MML_F32, 2, (int64_t[]){ n, n });
+    for (int64_t i = 0; m && i < n; i++) mml_f32(m)[i * n + i] = 1.0f;
+    return m;
+}
+
+/* Per-anchor hinge costs of one direction: rows of s are anchors. */
+static mml_tensor *hinge_direction(mml_ctx *ctx, mml_tensor *s, mml_tensor *diag_col, mml_tensor *mask, float margin,
+                                   bool hardest)
+{
+    mml_tensor *cost = mml_relu(ctx, mml_add_scalar(ctx, mml_sub(ctx, s, diag_col), margin));
+    cost = mml_masked_fill(ctx, cost, mask, 0.0f);
+    return hardest ? mml_max(ctx, cost, 1, false) : mml_sum(ctx, cost, 1, false);
+}
+
+mml_tensor *mml_loss_hinge_ranking(mml_ctx *ctx, mml_tensor *a, mml_tensor *b, float margin, bool hardest)
+{
+    if (!a || !b) return NULL;
+    int64_t n = a->shape[0];
+    mml_tensor *s = mml_matmul(ctx, a, b, false, true), *mask = eye(ctx, n);
+    mml_tensor *diag = mml_sum(ctx, mml_mul(ctx, s, mask), 1, true); /* s_ii as a column [n, 1] */
+    mml_tensor *rows = hinge_direction(ctx, s, diag, mask, margin, hardest);
+    mml_tensor *cols = hinge_direction(ctx, mml_transpose(ctx, s, 0, 1), diag, mask, margin, hardest);
+    return mean_all(ctx, mml_add(ctx, rows, cols));
+}
+
+mml_tensor *mml_loss_info_nce(mml_ctx *ctx, mml_tensor *a, mml_tensor *b, mml_tensor *log_scale)
+{
+    if (!a || !b || !log_scale) return NULL;
+    int64_t n = a->shape[0];
+    mml_tensor *scale = mml_exp(ctx, mml_clamp(ctx, log_scale, -3.4e38f, 4.605170186f)); /* ln 100 */
+    mml_tensor *logits = mml_mul(ctx, mml_matmul(ctx, mml_l2_normalize(ctx, a, -1, 1e-12f),
+                                                 mml_l2_normalize(ctx, b, -1, 1e-12f), false, true), scale);
+    mml_tensor *target = mml_new(ctx, MML_I32, 1, &n);
+    for (int64_t i = 0; target && i < n; i++) mml_i32(target)[i] = (int32_t)i;
+    mml_tensor *l_rows = mml_loss_cross_entropy(ctx, logits, target, NULL);
+    mml_tensor *l_cols = mml_loss_cross_entropy(ctx, mml_transpose(ctx, logits, 0, 1), target, NULL);
+    return mml_mul_scalar(ctx, mml_add(ctx, l_rows, l_cols), 0.5f);
+}

@@ -80,3 +80,58 @@ TEST(cross_entropy_rejects_bad_targets)
     CHECK(mml_loss_cross_entropy(ctx, z, t, NULL) == NULL && strstr(mml_last_error(), "cross_entropy: target 3"));
     mml_ctx_free(ctx);
 }
+
+typedef struct pair_env {
+    const char *name;
+    mml_tensor *y;
+} pair_env;
+
+static mml_tensor *pair_loss(mml_ctx *ctx, mml_tensor **in, void *arg)
+{
+    const pair_env *e = arg;
+    const char *n = e->name;
+    if (!strcmp(n, "cosine_embedding")) return mml_loss_cosine_embedding(ctx, in[0], in[1], e->y, 0.2f);
+    if (!strcmp(n, "margin_ranking")) {
+        mml_tensor *u = mml_reshape(ctx, mml_slice(ctx, in[0], 1, 0, 1, 1), 1, (int64_t[]){ -1 });
+        mml_tensor *v = mml_reshape(ctx, mml_slice(ctx, in[1], 1, 0, 1, 1), 1, (int64_t[]){ -1 });
+        return mml_loss_margin_ranking(ctx, u, v, e->y, 0.3f);
+    }
+    if (!strcmp(n, "hinge_sum")) return mml_loss_hinge_ranking(ctx, in[0], in[1], 0.2f, false);
+    if (!strcmp(n, "hinge_hardest")) return mml_loss_hinge_ranking(ctx, in[0], in[1], 0.2f, true);
+    return mml_loss_info_nce(ctx, in[0], in[1], in[2]);
+}
+
+TEST(pair_losses_match_pytorch)
+{
+    mml_safetensors *fx = tst_fixture("loss.safetensors");
+    if (!fx) return;
+    static const char *names[] = { "cosine_embedding", "margin_ranking", "hinge_sum", "hinge_hardest", "info_nce" };
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        mml_tensor *in[3] = { tst_fixture_tensor(fx, "pair.a", true), tst_fixture_tensor(fx, "pair.b", true),
+                              tst_fixture_tensor(fx, "pair.log_scale", true) };
+        pair_env e = { names[k], tst_fixture_tensor(fx, "pair.y", false) };
+        mml_ctx *ctx = mml_ctx_create();
+        mml_tensor *loss = pair_loss(ctx, in, &e);
+        char key[64];
+        CHECK_MSG(loss != NULL, "%s: %s", names[k], mml_last_error());
+        if (loss) {
+            snprintf(key, sizeof key, "%s.loss", names[k]);
+            CHECK_FIXTURE(fx, key, mml_f32(loss), 1, 1e-5, 1e-7);
+            CHECK_OK(mml_backward(ctx, loss));
+            const char *suffix[3] = { "grad_a", "grad_b", "grad_scale" };
+            for (int i = 0; i < 3; i++) {
+                snprintf(key, sizeof key, "%s.%s", names[k], suffix[i]);
+                CHECK_FIXTURE(fx, key, in[i]->grad, in[i]->numel, 1e-4, 1e-6);
+            }
+        }
+        mml_ctx_free(ctx);
+        if (k >= 2) CHECK_GRAD(names[k], pair_loss, in, 3, &e);
+        for (int i = 0; i < 3; i++) {
+            mml_free(in[i]->grad);
+            in[i]->grad = NULL;
+            mml_tensor_free(in[i]);
+        }
+        mml_tensor_free(e.y);
+    }
+    mml_safetensors_free(fx);
+}

@@ -30,5 +30,43 @@ for name, (fn, inp) in CASES.items():
     loss.backward()
     out[f"{name}.loss"] = loss.detach().reshape(1)
     out[f"{name}.grad"] = v.grad
+# Losses over pairs of embeddings (two float inputs each).
+a, b = torch.randn(5, 6), torch.randn(5, 6)
+ypm = torch.tensor([1.0, -1.0, 1.0, -1.0, -1.0])
+log_scale = torch.tensor([2.659260036932778])  # ln(1/0.07), CLIP's start
+
+
+def hinge(u, v, margin, hardest):
+    s = u @ v.T
+    d = s.diag()
+    eye = torch.eye(len(s), dtype=torch.bool)
+    c_rows = (margin - d[:, None] + s).clamp(min=0).masked_fill(eye, 0)
+    c_cols = (margin - d[:, None] + s.T).clamp(min=0).masked_fill(eye, 0)
+    if hardest:
+        return (c_rows.max(1).values + c_cols.max(1).values).mean()
+    return (c_rows.sum(1) + c_cols.sum(1)).mean()
+
+
+def info_nce(u, v, ls):
+    logits = ls.clamp(max=4.605170186).exp() * F.normalize(u, dim=-1) @ F.normalize(v, dim=-1).T
+    t = torch.arange(len(u))
+    return (F.cross_entropy(logits, t) + F.cross_entropy(logits.T, t)) / 2
+
+
+PAIRS = {
+    "cosine_embedding": lambda u, v, ls: F.cosine_embedding_loss(u, v, ypm, margin=0.2),
+    "margin_ranking": lambda u, v, ls: F.margin_ranking_loss(u[:, 0], v[:, 0], ypm, margin=0.3),
+    "hinge_sum": lambda u, v, ls: hinge(u, v, 0.2, False),
+    "hinge_hardest": lambda u, v, ls: hinge(u, v, 0.2, True),
+    "info_nce": info_nce,
+}
+out.update({"pair.a": a, "pair.b": b, "pair.y": ypm, "pair.log_scale": log_scale})
+for name, fn in PAIRS.items():
+    u, v, ls = a.clone().requires_grad_(True), b.clone().requires_grad_(True), log_scale.clone().requires_grad_(True)
+    loss = fn(u, v, ls)
+    loss.backward()
+    out[f"{name}.loss"] = loss.detach().reshape(1)
+    out[f"{name}.grad_a"], out[f"{name}.grad_b"] = u.grad, v.grad
+    out[f"{name}.grad_scale"] = ls.grad if ls.grad is not None else torch.zeros(1)
 fixtures.save("loss", out)
 print("wrote loss fixtures")
