@@ -35,6 +35,8 @@ void mml_model_free(mml_model *m);
 mml_tensor *mml_model_forward(mml_ctx *ctx, mml_model *m, mml_tensor *x);
 
 mml_params *mml_model_params(mml_model *m);
+/* The generator dropout draws from (saved in checkpoints for exact resume). */
+mml_rng *mml_model_rng(mml_model *m);
 int mml_model_input_shape(const mml_model *m, int64_t *shape); /* returns ndim, without batch */
 int64_t mml_model_output_size(const mml_model *m);
 /* One line per layer: "0 conv2d [32, 28, 28] 320 params". */

@@ -37,5 +37,7 @@ bool mml_params_frozen(const mml_params *ps, int i);
 void mml_params_zero_grad(mml_params *ps);
 /* Optimizer state slot (zero-filled on first use, same numel as parameter i). */
 float *mml_params_state(mml_params *ps, int i, int slot);
+/* The slot if it has been used, else NULL (checkpoints save only used slots). */
+float *mml_params_state_if_used(const mml_params *ps, int i, int slot);
 
 #endif

@@ -24,6 +24,8 @@ typedef struct mml_train_options {
     uint64_t seed;
     FILE *log;                /* JSONL, one object per epoch; NULL: none */
     bool progress;            /* a bar (terminal) or log lines on stderr */
+    const char *checkpoint;   /* written after every epoch (temp name, then renamed); NULL: none */
+    const char *resume;       /* a checkpoint to continue from exactly; NULL: start afresh */
 } mml_train_options;
 
 mml_train_options mml_train_defaults(void);

@@ -11,7 +11,8 @@
 #include <cjson/cJSON.h>
 
 static const char *TRAIN_USAGE =
-    "mml train CONFIG [--out MODEL.safetensors] [--epochs N] [--threads N] [--seed N] [--log FILE.jsonl] [--json]";
+    "mml train CONFIG [--out MODEL.safetensors] [--epochs N] [--threads N] [--seed N] [--log FILE.jsonl]\n"
+    "                 [--checkpoint CKPT] [--resume CKPT] [--json]";
 
 typedef struct eval_report {
     double loss;
@@ -60,11 +61,13 @@ int cmd_train(int argc, char **argv)
         printf("usage: %s\nTrains the model a JSON config describes (docs/config.md) on its data, evaluates it on the\n"
                "test split and writes MODEL.safetensors (default model.safetensors) with the config inside.\n"
                "--log writes one JSON object per epoch (default: MODEL.jsonl); --json ends the output with one\n"
-               "JSON object: accuracy, macro_f1, loss, epochs, train_seconds, samples_per_second, params.\n",
+               "JSON object: accuracy, macro_f1, loss, epochs, train_seconds, samples_per_second, params.\n"
+               "--checkpoint writes the whole training state after every epoch; --resume CKPT continues such a\n"
+               "run exactly (same seed, threads and config) up to --epochs.\n",
                TRAIN_USAGE);
         return CLI_OK;
     }
-    const char *config = NULL, *out = "model.safetensors", *log_path = NULL;
+    const char *config = NULL, *out = "model.safetensors", *log_path = NULL, *ckpt = NULL, *resume = NULL;
     int64_t epochs = -1, seed = -1, threads = 0;
     bool json = false;
     for (int i = 1; i < argc; i++) {
@@ -72,6 +75,8 @@ int cmd_train(int argc, char **argv)
         if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--out") && has) out = argv[++i];
         else if (!strcmp(argv[i], "--log") && has) log_path = argv[++i];
+        else if (!strcmp(argv[i], "--checkpoint") && has) ckpt = argv[++i];
+        else if (!strcmp(argv[i], "--resume") && has) resume = argv[++i];
         else if (!strcmp(argv[i], "--epochs") && has) {
             if (parse_int(argv[++i], &epochs)) return cli_usage(TRAIN_USAGE, "--epochs needs a non-negative integer");
         } else if (!strcmp(argv[i], "--seed") && has) {
@@ -105,7 +110,10 @@ int cmd_train(int argc, char **argv)
         fclose(pf);
         remove(probe);
     }
-    job.opt.log = pf ? fopen(log_path, "w") : NULL;
+    /* A resumed run appends to the log of the run it continues. */
+    job.opt.log = pf ? fopen(log_path, resume ? "a" : "w") : NULL;
+    job.opt.checkpoint = ckpt;
+    job.opt.resume = resume;
     if (!job.opt.log) {
         fprintf(stderr, "mml: cannot write %s: %s\n", pf ? log_path : out, strerror(errno));
         rc = CLI_FAIL;

@@ -112,3 +112,5 @@ float *mml_params_state(mml_params *ps, int i, int slot)
     if (!e->state[slot]) e->state[slot] = mml_calloc((size_t)e->t->numel, sizeof(float));
     return e->state[slot];
 }
+
+float *mml_params_state_if_used(const mml_params *ps, int i, int slot) { return ps->v[i].state[slot]; }

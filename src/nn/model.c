@@ -42,6 +42,7 @@ struct mml_model {
 };
 
 mml_params *mml_model_params(mml_model *m) { return m->ps; }
+mml_rng *mml_model_rng(mml_model *m) { return &m->rng; }
 
 int mml_model_input_shape(const mml_model *m, int64_t *shape)
 {

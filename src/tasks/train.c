@@ -6,6 +6,7 @@
 #include "mml/ops.h"
 #include "mml/progress.h"
 #include "mml/train.h"
+#include "tasks/checkpoint.h"
 
 mml_train_options mml_train_defaults(void)
 {
@@ -115,12 +116,16 @@ typedef struct run {
     mml_ce_options ce;
     mml_lr_schedule sched;
     int64_t *train_rows, n_train, *val_rows, n_val, steps_per_epoch;
+    int64_t *base_rows; /* the training rows in their fixed order; each epoch shuffles a copy */
 } run;
 
 static mml_status train_epoch(run *r, mml_ctx *ctx, int epoch, mml_rng *rng, double *loss_out, double *acc_out)
 {
     const mml_train_options *opt = r->opt;
     mml_params *ps = mml_model_params(r->m);
+    /* Shuffle from the fixed order, so an epoch's order depends on the
+     * generator's state alone (what a checkpoint restores). */
+    memcpy(r->train_rows, r->base_rows, (size_t)r->n_train * sizeof(int64_t));
     shuffle(r->train_rows, r->n_train, rng);
     mml_progress bar;
     char label[64];
@@ -171,6 +176,9 @@ static mml_status split_rows(run *r, mml_rng *rng)
     r->n_train = N - r->n_val;
     r->val_rows = r->train_rows + r->n_train;
     if (r->n_train < 1) return mml_error(MML_ERR_ARG, "train: no training samples left after the validation split");
+    r->base_rows = mml_malloc((size_t)r->n_train * sizeof(int64_t));
+    if (!r->base_rows) return MML_ERR_NOMEM;
+    memcpy(r->base_rows, r->train_rows, (size_t)r->n_train * sizeof(int64_t));
     return MML_OK;
 }
 
@@ -197,9 +205,19 @@ mml_status mml_train_classifier(mml_model *m, const mml_tensor *x, const mml_ten
     mml_ctx *ctx = mml_ctx_create();
     if (rc == MML_OK && (!ctx || (r.n_val && !best))) rc = MML_ERR_NOMEM;
     double t0 = mml_now(), best_val = INFINITY;
-    int since_best = 0;
+    int since_best = 0, first_epoch = 0;
     res->best_epoch = -1;
-    for (int e = 0; e < opt->epochs && rc == MML_OK; e++) {
+    mml_train_state state = { ps, &rng, mml_model_rng(m), 0, 0, INFINITY, 0, -1, best, best ? all_numel(ps) : 0 };
+    if (rc == MML_OK && opt->resume) {
+        rc = mml_checkpoint_load(opt->resume, &state);
+        first_epoch = state.epoch;
+        r.optim.step = state.step;
+        best_val = state.best_val;
+        since_best = state.since_best;
+        res->best_epoch = state.best_epoch;
+        res->epochs_run = state.epoch;
+    }
+    for (int e = first_epoch; e < opt->epochs && rc == MML_OK; e++) {
         double loss = 0.0, acc = 0.0, vloss = NAN, vacc = NAN, te = mml_now();
         rc = train_epoch(&r, ctx, e, &rng, &loss, &acc);
         if (rc != MML_OK) break;
@@ -226,6 +244,14 @@ mml_status mml_train_classifier(mml_model *m, const mml_tensor *x, const mml_ten
                     isnan(vloss) ? -1.0 : vloss, isnan(vacc) ? -1.0 : vacc,
                     mml_lr_at(&r.sched, r.optim.step ? r.optim.step - 1 : 0), mml_now() - te);
         if (opt->log) fflush(opt->log);
+        if (opt->checkpoint) {
+            state.epoch = e + 1;
+            state.step = r.optim.step;
+            state.best_val = best_val;
+            state.since_best = since_best;
+            state.best_epoch = res->best_epoch;
+            if ((rc = mml_checkpoint_save(opt->checkpoint, &state)) != MML_OK) break;
+        }
         if (opt->patience > 0 && r.n_val && since_best >= opt->patience) break;
     }
     res->train_seconds = mml_now() - t0;
@@ -233,6 +259,7 @@ mml_status mml_train_classifier(mml_model *m, const mml_tensor *x, const mml_ten
     if (rc == MML_OK && best && res->best_epoch >= 0) snapshot(ps, best, true);
     mml_free(best);
     mml_free(r.train_rows);
+    mml_free(r.base_rows);
     mml_ctx_free(ctx);
     return rc;
 }

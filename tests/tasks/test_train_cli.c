@@ -132,6 +132,40 @@ TEST(cli_train_learns_is_deterministic_and_model_reloads)
     }
 }
 
+TEST(cli_train_resume_continues_exactly)
+{
+    make_data();
+    const char *cfg = write_config("resume.json", LAYERS, 4, ", \"val_fraction\": 0.2, \"patience\": 5");
+    char full[512], part[512], ck[512], args[4096], text[16384];
+    tst_tmp_path("full.safetensors", full, sizeof full);
+    tst_tmp_path("part.safetensors", part, sizeof part);
+    tst_tmp_path("run.ckpt", ck, sizeof ck);
+    snprintf(args, sizeof args, "train '%s' --out '%s' --epochs 4", cfg, full);
+    CHECK(tst_run_cli(args, text, sizeof text) == 0);
+    snprintf(args, sizeof args, "train '%s' --out '%s' --epochs 2 --checkpoint '%s'", cfg, part, ck);
+    CHECK(tst_run_cli(args, text, sizeof text) == 0);
+    snprintf(args, sizeof args, "train '%s' --out '%s' --epochs 4 --resume '%s'", cfg, part, ck);
+    CHECK_MSG(tst_run_cli(args, text, sizeof text) == 0, "%s", text);
+    char lf[512], lp[512];
+    char *a = slurp(tst_tmp_path("full.jsonl", lf, sizeof lf)), *b = slurp(tst_tmp_path("part.jsonl", lp, sizeof lp));
+    for (char *p = a; p && (p = strstr(p, "\"seconds\"")); p++) memset(p, ' ', strcspn(p, "}"));
+    for (char *p = b; p && (p = strstr(p, "\"seconds\"")); p++) memset(p, ' ', strcspn(p, "}"));
+    CHECK_MSG(a && b && !strcmp(a, b), "interrupted run differs:\n%s\n%s", a ? a : "", b ? b : "");
+    mml_free(a);
+    mml_free(b);
+    mml_safetensors *sa, *sb;
+    CHECK_OK(mml_safetensors_load(full, &sa));
+    CHECK_OK(mml_safetensors_load(part, &sb));
+    for (int i = 0; sa && sb && i < mml_safetensors_count(sa); i++) {
+        const mml_st_entry *ea = mml_safetensors_at(sa, i), *eb = mml_safetensors_find(sb, ea->name);
+        CHECK_MSG(eb && eb->nbytes == ea->nbytes && !memcmp(ea->data, eb->data, ea->nbytes), "%s differs", ea->name);
+    }
+    mml_safetensors_free(sa);
+    mml_safetensors_free(sb);
+    snprintf(args, sizeof args, "train '%s' --resume '%s'", cfg, full);
+    CHECK(tst_run_cli(args, text, sizeof text) == 1 && strstr(text, "not an mml training checkpoint"));
+}
+
 TEST(cli_train_bad_configs_name_the_key)
 {
     make_data();
