@@ -24,6 +24,10 @@ void mml_classify_close(mml_classify *job);
  * a model whose input is in_shape. Used by `mml eval` on a saved model. */
 mml_status mml_classify_load_split(const mml_cfg_node *data, const char *config_dir, const char *split,
                                    int in_ndim, const int64_t *in_shape, mml_tensor **x, mml_tensor **y);
+/* Transfer learning from the config's train section: loads "init_from"
+ * weights by name (prefixes in "init_skip" keep their fresh initialisation,
+ * e.g. a new head) and freezes the prefixes listed in "freeze". */
+mml_status mml_classify_prepare_model(const mml_classify *job, const char *config_path, mml_model *m);
 /* Class names as a JSON array (heap; mml_free). */
 char *mml_classify_classes_json(const mml_classify *job);
 

@@ -15,6 +15,8 @@
 #include "mml/params.h"
 #include "mml/rng.h"
 
+typedef enum mml_activation { MML_ACT_RELU = 0, MML_ACT_GELU } mml_activation;
+
 /* nn.Linear: weight [out, in], bias [out]. */
 typedef struct mml_nn_linear {
     mml_tensor *weight, *bias;
@@ -40,6 +42,65 @@ typedef struct mml_nn_embedding {
 
 mml_status mml_nn_embedding_init(mml_nn_embedding *e, mml_params *ps, const char *prefix, int64_t vocab, int64_t dim,
                                  mml_rng *rng);
+
+/* nn.Conv2d (torch layout and init) and nn.BatchNorm2d (running statistics as buffers). */
+typedef struct mml_nn_conv2d {
+    mml_tensor *weight, *bias;
+    mml_conv_args args;
+} mml_nn_conv2d;
+
+mml_status mml_nn_conv2d_init(mml_nn_conv2d *c, mml_params *ps, const char *prefix, int64_t in, int64_t out,
+                              int kernel, int stride, int padding, bool bias, mml_rng *rng);
+mml_tensor *mml_nn_conv2d_forward(mml_ctx *ctx, const mml_nn_conv2d *c, mml_tensor *x);
+
+typedef struct mml_nn_batch_norm {
+    mml_tensor *weight, *bias, *running_mean, *running_var;
+    float momentum, eps;
+} mml_nn_batch_norm;
+
+mml_status mml_nn_batch_norm_init(mml_nn_batch_norm *b, mml_params *ps, const char *prefix, int64_t channels);
+mml_tensor *mml_nn_batch_norm_forward(mml_ctx *ctx, const mml_nn_batch_norm *b, mml_tensor *x);
+
+/* torchvision's BasicBlock: conv1 (3x3, stride) bn1 relu conv2 (3x3) bn2, plus
+ * the input (through downsample.0 (1x1 conv, stride) and downsample.1 (bn)
+ * when the shape changes), then relu. */
+typedef struct mml_nn_resnet_block {
+    mml_nn_conv2d conv1, conv2, down_conv;
+    mml_nn_batch_norm bn1, bn2, down_bn;
+    bool downsample;
+} mml_nn_resnet_block;
+
+mml_status mml_nn_resnet_block_init(mml_nn_resnet_block *b, mml_params *ps, const char *prefix, int64_t in,
+                                    int64_t out, int stride, mml_rng *rng);
+mml_tensor *mml_nn_resnet_block_forward(mml_ctx *ctx, const mml_nn_resnet_block *b, mml_tensor *x);
+
+/* ViT patch embedding: proj (conv, kernel = stride = patch) to [B, N, D], a
+ * learned cls_token [1, 1, D] in front and pos_embed [1, N + 1, D] added
+ * (timm's names; both start from N(0, 0.02)). */
+typedef struct mml_nn_patch_embed {
+    mml_nn_conv2d proj;
+    mml_tensor *cls_token, *pos_embed;
+    int64_t patches, dim;
+} mml_nn_patch_embed;
+
+mml_status mml_nn_patch_embed_init(mml_nn_patch_embed *p, mml_params *ps, const char *prefix, int64_t channels,
+                                   int64_t image_size, int patch, int64_t dim, mml_rng *rng);
+mml_tensor *mml_nn_patch_embed_forward(mml_ctx *ctx, const mml_nn_patch_embed *p, mml_tensor *x);
+
+/* MLP as nn.Sequential(Linear, act, [Dropout,] Linear, ...): linear k is
+ * named "{prefix}.{index in the Sequential}". sizes[0] is the input. */
+#define MML_MLP_MAX_LAYERS 8
+typedef struct mml_nn_mlp {
+    mml_nn_linear layers[MML_MLP_MAX_LAYERS];
+    int n;
+    mml_activation act;
+    float dropout;
+} mml_nn_mlp;
+
+mml_status mml_nn_mlp_init(mml_nn_mlp *m, mml_params *ps, const char *prefix, const int64_t *sizes, int n_sizes,
+                           mml_activation act, float dropout, mml_rng *rng);
+/* No activation after the last linear layer. */
+mml_tensor *mml_nn_mlp_forward(mml_ctx *ctx, const mml_nn_mlp *m, mml_tensor *x, mml_rng *rng);
 
 /* ---- recurrent ---- */
 
@@ -86,8 +147,6 @@ mml_status mml_nn_mha_init(mml_nn_mha *a, mml_params *ps, const char *prefix, in
 mml_tensor *mml_nn_mha_forward(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *q, mml_tensor *k, mml_tensor *v,
                                mml_tensor *key_padding_mask, mml_tensor *attn_mask, mml_rng *rng,
                                mml_tensor **weights);
-
-typedef enum mml_activation { MML_ACT_RELU = 0, MML_ACT_GELU } mml_activation;
 
 /* nn.TransformerEncoderLayer(batch_first=True, norm_first=pre_norm). */
 typedef struct mml_nn_encoder_layer {

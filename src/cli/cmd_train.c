@@ -94,7 +94,8 @@ int cmd_train(int argc, char **argv)
     mml_model *model = NULL;
     int rc = CLI_OK;
     char log_buf[4096], summary[8192];
-    if (mml_cfg_object(&root, "model", true, &model_node) != MML_OK || mml_model_build(&model_node, job.opt.seed, &model) != MML_OK) {
+    if (mml_cfg_object(&root, "model", true, &model_node) != MML_OK || mml_model_build(&model_node, job.opt.seed, &model) != MML_OK ||
+        mml_classify_prepare_model(&job, config, model) != MML_OK) {
         rc = cli_fail(NULL);
         goto done;
     }
@@ -121,7 +122,11 @@ int cmd_train(int argc, char **argv)
     }
     job.opt.progress = true;
     mml_model_summary(model, summary, sizeof summary);
-    fprintf(stderr, "model: %lld parameters\n%s", (long long)mml_params_numel(mml_model_params(model)), summary);
+    int64_t frozen = 0;
+    for (int i = 0; i < mml_params_count(mml_model_params(model)); i++)
+        if (mml_params_frozen(mml_model_params(model), i)) frozen += mml_params_at(mml_model_params(model), i)->numel;
+    fprintf(stderr, "model: %lld parameters (%lld frozen)\n%s", (long long)mml_params_numel(mml_model_params(model)),
+            (long long)frozen, summary);
     fprintf(stderr, "data: %lld training, %lld test samples, %d classes; %d threads\n", (long long)job.train_x->shape[0],
             (long long)job.test_x->shape[0], job.n_classes, mml_threads_get());
     mml_train_result res;

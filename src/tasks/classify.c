@@ -5,11 +5,13 @@
 #include "mml/alloc.h"
 #include "mml/classify.h"
 #include "mml/idx.h"
+#include "mml/safetensors.h"
 
 static const char *const DATA_KEYS[] = { "format", "train_images", "train_labels", "test_images", "test_labels",
                                           "normalize", "classes", "limit_train", "limit_test", NULL };
 static const char *const TRAIN_KEYS[] = { "epochs", "batch_size", "optimizer", "schedule", "clip_norm",
-                                          "label_smoothing", "patience", "val_fraction", "seed", NULL };
+                                          "label_smoothing", "patience", "val_fraction", "seed", "init_from",
+                                          "init_skip", "freeze", NULL };
 
 static void resolve(char *buf, size_t cap, const char *dir, const char *path)
 {
@@ -280,4 +282,66 @@ char *mml_classify_classes_json(const mml_classify *job)
     cJSON_free(s);
     cJSON_Delete(arr);
     return copy;
+}
+
+static bool has_prefix_in(const mml_cfg_node *list, const char *name)
+{
+    for (int i = 0; i < mml_cfg_len(list); i++) {
+        mml_cfg_node it = mml_cfg_at(list, i);
+        const cJSON *j = it.json;
+        if (cJSON_IsString(j) && !strncmp(name, j->valuestring, strlen(j->valuestring))) return true;
+    }
+    return false;
+}
+
+static mml_status check_strings(const mml_cfg_node *list)
+{
+    for (int i = 0; i < mml_cfg_len(list); i++) {
+        mml_cfg_node it = mml_cfg_at(list, i);
+        if (!cJSON_IsString((const cJSON *)it.json)) return mml_cfg_error(list, NULL, "item %d must be a string", i);
+    }
+    return MML_OK;
+}
+
+static mml_status init_from(const mml_cfg_node *train, const char *dir, const mml_cfg_node *skip, mml_model *m)
+{
+    const char *rel;
+    char path[4096];
+    mml_status rc = mml_cfg_string(train, "init_from", NULL, &rel);
+    if (rc != MML_OK || !rel) return rc;
+    resolve(path, sizeof path, dir, rel);
+    mml_safetensors *st;
+    if ((rc = mml_safetensors_load(path, &st)) != MML_OK) {
+        mml_error_prefix("%s: train.init_from: ", train->file);
+        return rc;
+    }
+    mml_params *ps = mml_model_params(m);
+    for (int i = 0; i < mml_params_count(ps) && rc == MML_OK; i++) {
+        mml_tensor *t = mml_params_at(ps, i);
+        if (has_prefix_in(skip, t->name)) continue;
+        if ((rc = mml_safetensors_read_into(st, t->name, t)) != MML_OK)
+            mml_error_prefix("%s: train.init_from %s (list new layers in train.init_skip): ", train->file, path);
+    }
+    mml_safetensors_free(st);
+    return rc;
+}
+
+mml_status mml_classify_prepare_model(const mml_classify *job, const char *config_path, mml_model *m)
+{
+    mml_cfg_node root = mml_config_root(job->cfg), train, skip, freeze;
+    mml_status rc = mml_cfg_object(&root, "train", false, &train);
+    if (rc == MML_OK) rc = mml_cfg_array(&train, "init_skip", false, &skip);
+    if (rc == MML_OK) rc = mml_cfg_array(&train, "freeze", false, &freeze);
+    if (rc == MML_OK) rc = check_strings(&skip);
+    if (rc == MML_OK) rc = check_strings(&freeze);
+    char *dir = dir_of(config_path);
+    if (rc == MML_OK) rc = init_from(&train, dir, &skip, m);
+    mml_free(dir);
+    for (int i = 0; rc == MML_OK && i < mml_cfg_len(&freeze); i++) {
+        mml_cfg_node it = mml_cfg_at(&freeze, i);
+        const char *prefix = ((const cJSON *)it.json)->valuestring;
+        if (mml_params_freeze(mml_model_params(m), prefix, true) == 0)
+            rc = mml_cfg_error(&freeze, NULL, "'%s' matches no parameter", prefix);
+    }
+    return rc;
 }

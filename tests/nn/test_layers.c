@@ -186,3 +186,50 @@ TEST(nn_transformer_decoder_matches_pytorch)
     }
     close_case(&c);
 }
+
+static void block_case(const char *prefix)
+{
+    layer_case c;
+    if (!open_case(&c)) return;
+    mml_nn_resnet_block rb;
+    mml_nn_patch_embed pe;
+    mml_nn_mlp mlp;
+    bool res = !strncmp(prefix, "resblock", 8);
+    if (!strcmp(prefix, "resblock")) CHECK_OK(mml_nn_resnet_block_init(&rb, c.ps, prefix, 3, 6, 2, &c.rng));
+    else if (res) CHECK_OK(mml_nn_resnet_block_init(&rb, c.ps, prefix, 4, 4, 1, &c.rng));
+    else if (!strcmp(prefix, "patch")) CHECK_OK(mml_nn_patch_embed_init(&pe, c.ps, prefix, 3, 8, 4, 6, &c.rng));
+    else CHECK_OK(mml_nn_mlp_init(&mlp, c.ps, prefix, (int64_t[]){ 5, 7, 4, 3 }, 4, MML_ACT_RELU, 0.0f, &c.rng));
+    for (int i = 0; i < mml_params_count(c.ps); i++) { /* weights only: buffers start as torch's do */
+        mml_tensor *t = mml_params_at(c.ps, i);
+        if (!mml_params_is_buffer(c.ps, i))
+            CHECK_MSG(mml_safetensors_read_into(c.fx, t->name, t) == MML_OK, "%s", mml_last_error());
+    }
+    char key[128];
+    snprintf(key, sizeof key, "%s.in.x", prefix);
+    mml_tensor *x = input(&c, key);
+    mml_tensor *y = res ? mml_nn_resnet_block_forward(c.ctx, &rb, x)
+                  : !strcmp(prefix, "patch") ? mml_nn_patch_embed_forward(c.ctx, &pe, x)
+                                             : mml_nn_mlp_forward(c.ctx, &mlp, x, &c.rng);
+    CHECK_MSG(y != NULL, "%s: %s", prefix, mml_last_error());
+    if (y) {
+        snprintf(key, sizeof key, "%s.out.y", prefix);
+        CHECK_FIXTURE(c.fx, key, mml_f32(y), y->numel, 1e-4, 1e-5);
+        snprintf(key, sizeof key, "%s.r.y", prefix);
+        CHECK_OK(mml_backward(c.ctx, projected(&c, y, key)));
+        for (int i = 0; i < mml_params_count(c.ps); i++) {
+            mml_tensor *t = mml_params_at(c.ps, i);
+            const char *local = t->name + strlen(prefix) + 1;
+            if (mml_params_is_buffer(c.ps, i)) snprintf(key, sizeof key, "%s.after.%s", prefix, local);
+            else snprintf(key, sizeof key, "grad.%s", t->name);
+            CHECK_FIXTURE(c.fx, key, mml_params_is_buffer(c.ps, i) ? mml_f32(t) : t->grad, t->numel, 1e-4, 1e-5);
+        }
+        snprintf(key, sizeof key, "grad.%s.x", prefix);
+        CHECK_FIXTURE(c.fx, key, x->grad, x->numel, 1e-4, 1e-5);
+    }
+    close_case(&c);
+}
+
+TEST(nn_resnet_block_with_downsample_matches_pytorch) { block_case("resblock"); }
+TEST(nn_resnet_block_identity_matches_pytorch) { block_case("resblock_same"); }
+TEST(nn_vit_patch_embedding_matches_pytorch) { block_case("patch"); }
+TEST(nn_mlp_matches_pytorch) { block_case("mlp"); }

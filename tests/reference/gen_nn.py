@@ -76,5 +76,55 @@ r = torch.rand(y.shape) - 0.5
 record("dec", dec, (y * r).sum(), {"tgt": t, "mem": mem})
 out.update({"dec.in.tgt": t.detach(), "dec.in.mem": mem.detach(), "dec.out.y": y.detach(), "dec.r.y": r})
 out["mha.in.causal"] = causal.to(torch.int32)
+
+
+class BasicBlock(nn.Module):
+    """torchvision.models.resnet.BasicBlock, written out (same parameter names)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        h = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(h + (self.downsample(x) if self.downsample is not None else x))
+
+
+class PatchEmbed(nn.Module):
+    """ViT patch embedding with timm's names: proj, cls_token, pos_embed."""
+
+    def __init__(self, c, size, patch, dim):
+        super().__init__()
+        self.proj = nn.Conv2d(c, dim, patch, patch)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        self.pos_embed = nn.Parameter(torch.randn(1, (size // patch) ** 2 + 1, dim) * 0.02)
+
+    def forward(self, x):
+        h = self.proj(x).flatten(2).transpose(1, 2)
+        return torch.cat([self.cls_token.expand(len(x), -1, -1), h], 1) + self.pos_embed
+
+
+blocks = {
+    "resblock": (BasicBlock(3, 6, 2), torch.randn(2, 3, 7, 6)),
+    "resblock_same": (BasicBlock(4, 4, 1), torch.randn(2, 4, 5, 5)),
+    "patch": (PatchEmbed(3, 8, 4, 6), torch.randn(2, 3, 8, 8)),
+    "mlp": (nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 4), nn.ReLU(), nn.Linear(4, 3)), torch.randn(4, 5)),
+}
+for name, (module, x) in blocks.items():
+    module.train()
+    x.requires_grad_(True)
+    y = module(x)
+    r = torch.rand(y.shape) - 0.5
+    record(name, module, (y * r).sum(), {"x": x})
+    out.update({f"{name}.in.x": x.detach(), f"{name}.out.y": y.detach(), f"{name}.r.y": r})
+    for k, v in module.state_dict().items():
+        if "running" in k:
+            out[f"{name}.after.{k}"] = v.clone()
 fixtures.save("nn", out)
 print("wrote nn fixtures")

@@ -166,6 +166,36 @@ TEST(cli_train_resume_continues_exactly)
     CHECK(tst_run_cli(args, text, sizeof text) == 1 && strstr(text, "not an mml training checkpoint"));
 }
 
+TEST(cli_train_transfer_learning_loads_and_freezes)
+{
+    make_data();
+    char base[512], tuned[512], args[4096], text[16384], extra[1024];
+    tst_tmp_path("base.safetensors", base, sizeof base);
+    tst_tmp_path("tuned.safetensors", tuned, sizeof tuned);
+    snprintf(args, sizeof args, "train '%s' --out '%s'", write_config("base.json", LAYERS, 3, ""), base);
+    CHECK(tst_run_cli(args, text, sizeof text) == 0);
+    /* Fine-tune: load everything but the head, freeze the conv layer. */
+    snprintf(extra, sizeof extra, ", \"init_from\": \"base.safetensors\", \"init_skip\": [\"6.\"], "
+             "\"freeze\": [\"0.\"]");
+    snprintf(args, sizeof args, "train '%s' --out '%s'", write_config("tune.json", LAYERS, 2, extra), tuned);
+    CHECK_MSG(tst_run_cli(args, text, sizeof text) == 0 && strstr(text, "(40 frozen)"), "%s", text);
+    mml_safetensors *a, *b;
+    CHECK_OK(mml_safetensors_load(base, &a));
+    CHECK_OK(mml_safetensors_load(tuned, &b));
+    if (a && b) {
+        const mml_st_entry *wa = mml_safetensors_find(a, "0.weight"), *wb = mml_safetensors_find(b, "0.weight");
+        CHECK(wa && wb && !memcmp(wa->data, wb->data, wa->nbytes)); /* frozen: unchanged */
+        wa = mml_safetensors_find(a, "1.weight");
+        wb = mml_safetensors_find(b, "1.weight");
+        CHECK(wa && wb && memcmp(wa->data, wb->data, wa->nbytes) != 0); /* trained on */
+    }
+    mml_safetensors_free(a);
+    mml_safetensors_free(b);
+    snprintf(extra, sizeof extra, ", \"init_from\": \"base.safetensors\", \"freeze\": [\"9.\"]");
+    snprintf(args, sizeof args, "train '%s' --out '%s'", write_config("tune2.json", LAYERS, 1, extra), tuned);
+    CHECK(tst_run_cli(args, text, sizeof text) == 1 && strstr(text, "train.freeze: '9.' matches no parameter"));
+}
+
 TEST(cli_train_bad_configs_name_the_key)
 {
     make_data();
