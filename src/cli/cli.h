@@ -19,6 +19,7 @@ bool cli_wants_help(int argc, char **argv);
 int cli_fail(const char *msg);
 int cli_usage(const char *usage, const char *problem);
 
+int cmd_audio(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

@@ -5,6 +5,7 @@
 #include "mml/error.h"
 
 static const cli_command g_commands[] = {
+    { "audio", "WAV information and torchaudio-compatible features", cmd_audio },
     { "bench", "benchmarks against reference implementations (gemm)", cmd_bench },
     { "eval", "evaluate a trained model on test data", cmd_eval },
     { "inspect", "list what a file holds (safetensors, JSONL manifests)", cmd_inspect },

@@ -1,0 +1,63 @@
+/* mml/audio.h: WAV in and out, resampling, and the spectral features of
+ * torchaudio (same parameter names, defaults and layout: [features, frames]).
+ *
+ *     mml_audio a;
+ *     if (mml_wav_load("0_george_0.wav", &a) != MML_OK) ...          // mono float in [-1, 1)
+ *     mml_spec_params p = mml_spec_defaults(a.rate);                  // torchaudio's defaults
+ *     p.n_fft = 256; p.hop_length = 80; p.n_mels = 40;
+ *     mml_tensor *logmel = mml_audio_features(&a, MML_FEAT_LOGMEL, &p); // [40, frames]
+ *     mml_audio_free(&a);
+ *
+ * The WAV parser checks every chunk size against the data before reading. */
+#ifndef MML_AUDIO_H
+#define MML_AUDIO_H
+
+#include <stddef.h>
+
+#include "mml/rng.h"
+#include "mml/tensor.h"
+
+typedef struct mml_audio {
+    float *samples; /* mono (channels averaged), in [-1, 1) */
+    int64_t n;
+    int rate;
+    int channels, bits; /* as stored */
+} mml_audio;
+
+mml_status mml_wav_load(const char *path, mml_audio *out);
+mml_status mml_wav_decode(const void *bytes, size_t len, const char *what, mml_audio *out);
+/* 16-bit PCM mono, written to PATH.tmp and renamed. */
+mml_status mml_wav_save(const char *path, const float *samples, int64_t n, int rate);
+void mml_audio_free(mml_audio *a);
+
+/* torchaudio.functional.resample (sinc_interp_hann, lowpass_filter_width 6,
+ * rolloff 0.99). Replaces a's samples. */
+mml_status mml_audio_resample(mml_audio *a, int new_rate);
+
+typedef enum mml_mel_scale { MML_MEL_HTK = 0, MML_MEL_SLANEY } mml_mel_scale;
+
+typedef struct mml_spec_params {
+    int n_fft, win_length, hop_length;
+    bool center;           /* reflect-pad n_fft/2 on both sides */
+    float power;           /* 2: power, 1: magnitude */
+    int n_mels;
+    float f_min, f_max;
+    mml_mel_scale mel_scale;
+    bool slaney_norm;      /* norm="slaney" */
+    int n_mfcc;
+    float top_db;          /* log-mel: < 0 means none; MFCC uses 80 as torchaudio */
+} mml_spec_params;
+
+/* torchaudio's defaults at a sample rate: n_fft 400, win n_fft, hop win/2,
+ * center, power 2, 128 mels from 0 to rate/2, HTK, no norm, 40 MFCCs. */
+mml_spec_params mml_spec_defaults(int rate);
+
+typedef enum mml_feature_kind { MML_FEAT_SPECTROGRAM = 0, MML_FEAT_MEL, MML_FEAT_LOGMEL, MML_FEAT_MFCC } mml_feature_kind;
+
+/* Heap tensor [n_fft/2+1 | n_mels | n_mfcc, frames]; NULL with an error on bad parameters. */
+mml_tensor *mml_audio_features(const mml_audio *a, mml_feature_kind kind, const mml_spec_params *p);
+/* torchaudio.functional.melscale_fbanks: [n_freqs, n_mels]. */
+mml_tensor *mml_mel_filterbank(int n_freqs, float f_min, float f_max, int n_mels, int rate, bool slaney_norm,
+                               mml_mel_scale scale);
+
+#endif
