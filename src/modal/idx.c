@@ -58,7 +58,9 @@ static uint64_t expected_size(const unsigned char *buf, size_t len, const char *
     return 4 + 4 * (uint64_t)ndim + total;
 }
 
-/* Inflates at most cap + 1 bytes (so an oversized stream is detected). */
+/* Inflates at most cap + 1 bytes (so an oversized stream is detected). The
+ * buffer grows with the data actually produced: a small stream declaring
+ * gigabytes costs only what it really inflates to. */
 static unsigned char *inflate_capped(const unsigned char *src, size_t len, uint64_t cap, size_t *out_len,
                                      const char *what)
 {
@@ -68,19 +70,30 @@ static unsigned char *inflate_capped(const unsigned char *src, size_t len, uint6
         mml_error(MML_ERR_NOMEM, "%s: cannot start gzip decoding", what);
         return NULL;
     }
-    unsigned char *dst = mml_malloc((size_t)cap + 1);
-    if (!dst) {
-        inflateEnd(&z);
-        return NULL;
-    }
+    size_t limit = (size_t)cap + 1, size = limit < ((size_t)1 << 20) ? limit : ((size_t)1 << 20);
+    unsigned char *dst = mml_malloc(size);
+    int rc = Z_OK;
     z.next_in = (unsigned char *)src;
     z.avail_in = (uInt)len;
-    z.next_out = dst;
-    z.avail_out = (uInt)(cap + 1);
-    int rc = inflate(&z, Z_FINISH);
+    while (dst) {
+        z.next_out = dst + z.total_out;
+        z.avail_out = (uInt)(size - z.total_out);
+        rc = inflate(&z, Z_NO_FLUSH);
+        if (rc != Z_OK || z.total_out < size || size == limit) break;
+        size_t grown = size * 2 < limit ? size * 2 : limit;
+        unsigned char *nd = mml_realloc(dst, grown);
+        if (!nd) {
+            mml_free(dst);
+            dst = NULL;
+            break;
+        }
+        dst = nd;
+        size = grown;
+    }
     *out_len = (size_t)z.total_out;
     inflateEnd(&z);
-    bool full = z.avail_out == 0 && (rc == Z_OK || rc == Z_BUF_ERROR); /* stopped at the cap */
+    if (!dst) return NULL;
+    bool full = z.total_out == limit; /* stopped at the cap */
     if (rc != Z_STREAM_END && !full) {
         mml_free(dst);
         mml_error(MML_ERR_FORMAT, "%s: corrupt or truncated gzip data", what);

@@ -83,6 +83,22 @@ TEST(idx_types_and_broken_files)
     t = mml_idx_parse(gz, gz_len, "bomb.idx.gz");
     CHECK_MSG(t == NULL && strstr(mml_last_error(), "declares"), "%s", mml_last_error());
     CHECK(mml_idx_parse(gz, gz_len / 2, "cut.idx.gz") == NULL);
+
+    /* A tiny stream declaring 1000 x 1000 x 1000 bytes is refused without
+     * allocating them (found by fuzz_idx). */
+    size_t hn = make_idx(plain, 0x08, 3, (uint32_t[]){ 1000, 1000, 1000 }, px, 6);
+    z_stream z2 = { 0 };
+    deflateInit2(&z2, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    z2.next_in = plain;
+    z2.avail_in = (uInt)hn;
+    z2.next_out = gz;
+    z2.avail_out = (uInt)big;
+    deflate(&z2, Z_FINISH);
+    gz_len = z2.total_out;
+    deflateEnd(&z2);
+    uint64_t allocs = mml_alloc_count();
+    CHECK(mml_idx_parse(gz, gz_len, "liar.idx.gz") == NULL && strstr(mml_last_error(), "declares 1000000022"));
+    CHECK(mml_alloc_count() - allocs < 8);
     mml_free(plain);
     mml_free(gz);
     CHECK(mml_idx_load("/nonexistent.idx") == NULL && strstr(mml_last_error(), "cannot open"));
