@@ -10,6 +10,7 @@ static const cli_command g_commands[] = {
     { "eval", "evaluate a trained model on test data", cmd_eval },
     { "inspect", "list what a file holds (safetensors, JSONL manifests)", cmd_inspect },
     { "predict", "top classes for images with a trained model", cmd_predict },
+    { "text", "CLIP BPE token ids and word tokenization", cmd_text },
     { "train", "train the model a JSON config describes", cmd_train },
     { "version", "print the version, SIMD level, threads and build options", cmd_version },
 };
