@@ -1,10 +1,15 @@
 /* mml inspect FILE...: says what a file holds. The format is recognised by its
  * content (magic bytes), not its name; a malformed file gives one error line
  * naming it and exit status 1. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "mml/audio.h"
+#include "mml/config.h"
+#include "mml/idx.h"
+#include "mml/image.h"
 #include "mml/manifest.h"
 #include "mml/safetensors.h"
 
@@ -86,18 +91,83 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
+static int inspect_wav(const char *path)
+{
+    mml_audio a;
+    if (mml_wav_load(path, &a) != MML_OK) return cli_fail(NULL);
+    printf("%s: WAV, %d Hz, %d channel%s, %d-bit, %lld samples, %.3f s\n", path, a.rate, a.channels,
+           a.channels > 1 ? "s" : "", a.bits, (long long)a.n, (double)a.n / a.rate);
+    mml_audio_free(&a);
+    return CLI_OK;
+}
+
+static int inspect_idx(const char *path)
+{
+    mml_tensor *t = mml_idx_load(path);
+    if (!t) return cli_fail(NULL);
+    char shape[96];
+    printf("%s: IDX, %s %s", path, mml_dtype_name(t->dtype), mml_shape_str(t, shape, sizeof shape));
+    if (t->ndim == 1 && t->dtype == MML_U8) { /* labels: counts per value */
+        int64_t counts[256] = { 0 };
+        for (int64_t i = 0; i < t->numel; i++) counts[((uint8_t *)t->data)[i]]++;
+        printf(", labels:");
+        for (int v = 0; v < 256; v++)
+            if (counts[v]) printf(" %d=%lld", v, (long long)counts[v]);
+    }
+    printf("\n");
+    mml_tensor_free(t);
+    return CLI_OK;
+}
+
+static int inspect_image(const char *path)
+{
+    mml_tensor *t = mml_image_load(path, 0);
+    if (!t) return cli_fail(NULL);
+    printf("%s: image, %lld x %lld pixels, %lld channel%s\n", path, (long long)t->shape[2], (long long)t->shape[1],
+           (long long)t->shape[0], t->shape[0] > 1 ? "s" : "");
+    mml_tensor_free(t);
+    return CLI_OK;
+}
+
+static int inspect_config(const char *path)
+{
+    mml_config *cfg;
+    if (mml_config_load(path, &cfg) != MML_OK) return cli_fail(NULL);
+    mml_cfg_node root = mml_config_root(cfg), model, layers;
+    printf("%s: JSON configuration", path);
+    if (mml_cfg_object(&root, "model", false, &model) == MML_OK && mml_cfg_present(&model) &&
+        mml_cfg_array(&model, "layers", false, &layers) == MML_OK)
+        printf(", model with %d layers", mml_cfg_len(&layers));
+    printf("\n");
+    mml_config_free(cfg);
+    return CLI_OK;
+}
+
+/* The format from the first bytes: RIFF/WAVE, IDX (also gzip-compressed), image
+ * magics, JSON ({ then .jsonl: manifest), else safetensors. */
 static int inspect_one(const char *path)
 {
-    if (first_byte(path) == '{' && ends_with(path, ".jsonl")) return inspect_manifest(path);
+    unsigned char m[12] = { 0 };
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(m, 1, sizeof m, f) : 0;
+    if (f) fclose(f);
+    if (n >= 12 && !memcmp(m, "RIFF", 4) && !memcmp(m + 8, "WAVE", 4)) return inspect_wav(path);
+    if ((n >= 4 && !m[0] && !m[1] && m[2] >= 0x08 && m[2] <= 0x0E) || (n >= 2 && m[0] == 0x1f && m[1] == 0x8b))
+        return inspect_idx(path);
+    bool png = n >= 4 && !memcmp(m, "\x89PNG", 4), jpg = n >= 2 && m[0] == 0xFF && m[1] == 0xD8;
+    bool gif = n >= 3 && !memcmp(m, "GIF", 3), bmp = n >= 2 && !memcmp(m, "BM", 2);
+    bool pnm = n >= 2 && m[0] == 'P' && m[1] >= '1' && m[1] <= '6';
+    if (png || jpg || gif || bmp || pnm) return inspect_image(path);
+    if (first_byte(path) == '{') return ends_with(path, ".jsonl") ? inspect_manifest(path) : inspect_config(path);
     return inspect_safetensors(path);
 }
 
 int cmd_inspect(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
-        printf("usage: %s\nLists what each file holds: for safetensors, every tensor's name, "
-               "dtype and shape, and the metadata; for a JSONL manifest, samples per modality "
-               "and per label.\n", USAGE);
+        printf("usage: %s\nRecognises safetensors, JSONL manifests, JSON configs, WAV, IDX "
+               "(plain or gzip)\nand images (PNG, JPEG, BMP, PGM/PPM, GIF) by their content and prints "
+               "what they hold;\na malformed file gives one error line naming it and exit status 1.\n", USAGE);
         return CLI_OK;
     }
     if (argc < 2) return cli_usage(USAGE, "no file given");

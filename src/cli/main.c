@@ -8,7 +8,7 @@ static const cli_command g_commands[] = {
     { "audio", "WAV information and torchaudio-compatible features", cmd_audio },
     { "bench", "benchmarks against reference implementations (gemm)", cmd_bench },
     { "eval", "evaluate a trained model on test data", cmd_eval },
-    { "inspect", "list what a file holds (safetensors, JSONL manifests)", cmd_inspect },
+    { "inspect", "what a file holds: safetensors, manifest, config, WAV, IDX, image", cmd_inspect },
     { "predict", "top classes for images with a trained model", cmd_predict },
     { "text", "CLIP BPE token ids and word tokenization", cmd_text },
     { "train", "train the model a JSON config describes", cmd_train },
