@@ -69,12 +69,10 @@ void mml_progress_update(mml_progress *p, int64_t done, const char *fmt, ...)
     if (!due) return;
     if (!p->tty) p->last_logged_decile = decile;
     char extra[160] = "";
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(extra, sizeof extra, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    if (fmt) vsnprintf(extra, sizeof extra, fmt, ap);
+    va_end(ap);
     draw(p, extra, false);
 }
 
@@ -82,12 +80,10 @@ void mml_progress_finish(mml_progress *p, const char *fmt, ...)
 {
     if (p->quiet) return;
     char extra[160] = "";
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(extra, sizeof extra, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    if (fmt) vsnprintf(extra, sizeof extra, fmt, ap);
+    va_end(ap);
     p->done = p->total;
     draw(p, extra, true);
 }

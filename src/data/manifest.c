@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "mml/alloc.h"
 #include "mml/manifest.h"
 
@@ -202,27 +203,11 @@ done:
 mml_status mml_manifest_load(const char *path, mml_manifest **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return mml_error(MML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t cap = 0, len = 0, got;
-    mml_status rc = MML_OK;
-    do {
-        if (len + 65536 > cap) {
-            cap = cap ? 2 * cap : 1 << 20;
-            char *nb = mml_realloc(buf, cap);
-            if (!nb) {
-                rc = MML_ERR_NOMEM;
-                break;
-            }
-            buf = nb;
-        }
-        got = fread(buf + len, 1, cap - len, f);
-        len += got;
-    } while (got > 0);
-    if (rc == MML_OK && ferror(f)) rc = mml_error(MML_ERR_IO, "%s: read error", path);
-    fclose(f);
-    if (rc == MML_OK) rc = mml_manifest_parse(buf ? buf : "", len, path, out);
+    unsigned char *buf;
+    size_t len;
+    mml_status rc = mml_file_read(path, (size_t)4 << 30, &buf, &len);
+    if (rc != MML_OK) return rc;
+    rc = mml_manifest_parse((const char *)buf, len, path, out);
     mml_free(buf);
     return rc;
 }

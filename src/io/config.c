@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "mml/alloc.h"
 #include "mml/config.h"
 
@@ -74,19 +75,12 @@ mml_status mml_config_parse(const char *text, const char *name, mml_config **out
 mml_status mml_config_load(const char *path, mml_config **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return mml_error(MML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = mml_malloc(MAX_CONFIG + 1);
-    size_t n = buf ? fread(buf, 1, MAX_CONFIG + 1, f) : 0;
-    fclose(f);
-    if (!buf) return MML_ERR_NOMEM;
-    mml_status rc;
-    if (n > MAX_CONFIG) rc = mml_error(MML_ERR_FORMAT, "%s: larger than 64 MiB", path);
-    else if (memchr(buf, '\0', n)) rc = mml_error(MML_ERR_FORMAT, "%s: contains a NUL byte", path);
-    else {
-        buf[n] = '\0';
-        rc = mml_config_parse(buf, path, out);
-    }
+    unsigned char *buf;
+    size_t len;
+    mml_status rc = mml_file_read(path, MAX_CONFIG, &buf, &len);
+    if (rc != MML_OK) return rc;
+    if (memchr(buf, '\0', len)) rc = mml_error(MML_ERR_FORMAT, "%s: contains a NUL byte", path);
+    else rc = mml_config_parse((const char *)buf, path, out);
     mml_free(buf);
     return rc;
 }

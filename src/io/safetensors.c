@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "mml/alloc.h"
 #include "mml/safetensors.h"
 
@@ -200,39 +201,20 @@ mml_status mml_safetensors_parse(const void *bytes, size_t len, const char *what
 mml_status mml_safetensors_load(const char *path, mml_safetensors **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return mml_error(MML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    mml_status rc = MML_OK;
-    unsigned char *buf = NULL;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        rc = mml_error(MML_ERR_IO, "%s: cannot determine the file size", path);
-        goto done;
-    }
-    buf = mml_malloc((size_t)size + 1);
-    if (!buf) {
-        rc = MML_ERR_NOMEM;
-        goto done;
-    }
-    if (fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        rc = mml_error(MML_ERR_IO, "%s: read error", path);
-        goto done;
-    }
+    unsigned char *buf;
+    size_t len;
+    mml_status rc = mml_file_read(path, SIZE_MAX - 1, &buf, &len);
+    if (rc != MML_OK) return rc;
     mml_safetensors *st = mml_calloc(1, sizeof *st);
     if (!st) {
-        rc = MML_ERR_NOMEM;
-        goto done;
+        mml_free(buf);
+        return MML_ERR_NOMEM;
     }
-    st->bytes = buf;
-    st->len = (size_t)size;
-    buf = NULL;
+    st->bytes = buf; /* the file's bytes stay with the parsed header */
+    st->len = len;
     rc = parse_header(st, path);
     if (rc != MML_OK) mml_safetensors_free(st);
     else *out = st;
-done:
-    mml_free(buf);
-    fclose(f);
     return rc;
 }
 

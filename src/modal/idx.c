@@ -4,6 +4,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "core/file.h"
 #include "mml/alloc.h"
 #include "mml/idx.h"
 
@@ -169,23 +170,10 @@ mml_tensor *mml_idx_parse(const void *bytes, size_t len, const char *what)
 
 mml_tensor *mml_idx_load(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        mml_error(MML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    mml_tensor *t = NULL;
-    unsigned char *buf = NULL;
-    if (size < 0 || (size_t)size > MAX_FILE || fseek(f, 0, SEEK_SET) != 0) {
-        mml_error(MML_ERR_IO, "%s: cannot read (size unknown or over 2 GiB)", path);
-    } else if ((buf = mml_malloc((size_t)size + 1)) && fread(buf, 1, (size_t)size, f) == (size_t)size) {
-        t = mml_idx_parse(buf, (size_t)size, path);
-    } else if (buf) {
-        mml_error(MML_ERR_IO, "%s: read error", path);
-    }
+    unsigned char *buf;
+    size_t len;
+    if (mml_file_read(path, MAX_FILE, &buf, &len) != MML_OK) return NULL;
+    mml_tensor *t = mml_idx_parse(buf, len, path);
     mml_free(buf);
-    fclose(f);
     return t;
 }

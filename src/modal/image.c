@@ -7,6 +7,7 @@
 #define STBI_NO_HDR
 #include <stb_image.h>
 
+#include "core/file.h"
 #include "mml/alloc.h"
 #include "mml/image.h"
 
@@ -40,21 +41,10 @@ mml_tensor *mml_image_decode(const void *bytes, size_t len, int channels, const 
 
 mml_tensor *mml_image_load(const char *path, int channels)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        mml_error(MML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    mml_tensor *t = NULL;
-    unsigned char *buf = NULL;
-    if (size < 0 || (size_t)size > MAX_FILE || fseek(f, 0, SEEK_SET) != 0)
-        mml_error(MML_ERR_IO, "%s: cannot read (size unknown or over 256 MiB)", path);
-    else if ((buf = mml_malloc((size_t)size + 1)) && fread(buf, 1, (size_t)size, f) == (size_t)size)
-        t = mml_image_decode(buf, (size_t)size, channels, path);
-    else if (buf) mml_error(MML_ERR_IO, "%s: read error", path);
+    unsigned char *buf;
+    size_t len;
+    if (mml_file_read(path, MAX_FILE, &buf, &len) != MML_OK) return NULL;
+    mml_tensor *t = mml_image_decode(buf, len, channels, path);
     mml_free(buf);
-    fclose(f);
     return t;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "mml/alloc.h"
 #include "mml/audio.h"
 
@@ -106,19 +107,12 @@ mml_status mml_wav_decode(const void *bytes, size_t len, const char *what, mml_a
 mml_status mml_wav_load(const char *path, mml_audio *out)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return mml_error(MML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    mml_status rc;
-    unsigned char *buf = NULL;
-    if (size < 0 || (size_t)size > MAX_FILE || fseek(f, 0, SEEK_SET) != 0)
-        rc = mml_error(MML_ERR_IO, "%s: cannot read (size unknown or over 1 GiB)", path);
-    else if (!(buf = mml_malloc((size_t)size + 1))) rc = MML_ERR_NOMEM;
-    else if (fread(buf, 1, (size_t)size, f) != (size_t)size) rc = mml_error(MML_ERR_IO, "%s: read error", path);
-    else rc = mml_wav_decode(buf, (size_t)size, path, out);
+    unsigned char *buf;
+    size_t len;
+    mml_status rc = mml_file_read(path, MAX_FILE, &buf, &len);
+    if (rc != MML_OK) return rc;
+    rc = mml_wav_decode(buf, len, path, out);
     mml_free(buf);
-    fclose(f);
     return rc;
 }
 

@@ -109,20 +109,28 @@ static mml_status init_norm(mml_params *ps, const char *prefix, const char *whic
     return mml_nn_layer_norm_init(n, ps, name, d, 1e-5f);
 }
 
+/* self_attn, linear1/2, norm1/2: what encoder and decoder layers share. */
+static mml_status init_common(mml_params *ps, const char *prefix, mml_nn_mha *sa, mml_nn_linear *l1, mml_nn_linear *l2,
+                              mml_nn_layer_norm *n1, mml_nn_layer_norm *n2, int64_t d, int64_t heads, int64_t ff,
+                              float dropout, mml_rng *rng)
+{
+    char name[256];
+    name_of(name, sizeof name, prefix, "self_attn");
+    mml_status rc = mml_nn_mha_init(sa, ps, name, d, heads, dropout, rng);
+    if (rc == MML_OK) rc = init_ff(ps, prefix, l1, l2, d, ff, rng);
+    if (rc == MML_OK) rc = init_norm(ps, prefix, "norm1", n1, d);
+    if (rc == MML_OK) rc = init_norm(ps, prefix, "norm2", n2, d);
+    return rc;
+}
+
 mml_status mml_nn_encoder_layer_init(mml_nn_encoder_layer *l, mml_params *ps, const char *prefix, int64_t d,
                                      int64_t heads, int64_t ff, float dropout, mml_activation act, bool pre_norm,
                                      mml_rng *rng)
 {
-    char name[256];
     l->pre_norm = pre_norm;
     l->activation = act;
     l->dropout = dropout;
-    name_of(name, sizeof name, prefix, "self_attn");
-    mml_status rc = mml_nn_mha_init(&l->self_attn, ps, name, d, heads, dropout, rng);
-    if (rc == MML_OK) rc = init_ff(ps, prefix, &l->linear1, &l->linear2, d, ff, rng);
-    if (rc == MML_OK) rc = init_norm(ps, prefix, "norm1", &l->norm1, d);
-    if (rc == MML_OK) rc = init_norm(ps, prefix, "norm2", &l->norm2, d);
-    return rc;
+    return init_common(ps, prefix, &l->self_attn, &l->linear1, &l->linear2, &l->norm1, &l->norm2, d, heads, ff, dropout, rng);
 }
 
 mml_tensor *mml_nn_encoder_layer_forward(mml_ctx *ctx, const mml_nn_encoder_layer *l, mml_tensor *x,
@@ -149,13 +157,10 @@ mml_status mml_nn_decoder_layer_init(mml_nn_decoder_layer *l, mml_params *ps, co
     l->pre_norm = pre_norm;
     l->activation = act;
     l->dropout = dropout;
-    name_of(name, sizeof name, prefix, "self_attn");
-    mml_status rc = mml_nn_mha_init(&l->self_attn, ps, name, d, heads, dropout, rng);
+    mml_status rc = init_common(ps, prefix, &l->self_attn, &l->linear1, &l->linear2, &l->norm1, &l->norm2, d, heads, ff,
+                                dropout, rng);
     name_of(name, sizeof name, prefix, "multihead_attn");
     if (rc == MML_OK) rc = mml_nn_mha_init(&l->cross_attn, ps, name, d, heads, dropout, rng);
-    if (rc == MML_OK) rc = init_ff(ps, prefix, &l->linear1, &l->linear2, d, ff, rng);
-    if (rc == MML_OK) rc = init_norm(ps, prefix, "norm1", &l->norm1, d);
-    if (rc == MML_OK) rc = init_norm(ps, prefix, "norm2", &l->norm2, d);
     if (rc == MML_OK) rc = init_norm(ps, prefix, "norm3", &l->norm3, d);
     return rc;
 }
