@@ -1,6 +1,7 @@
 #include <string.h>
 
 #include "mml/image.h"
+#include "mml/rng.h"
 #include "test.h"
 
 static bool same_u8(const mml_tensor *got, const mml_safetensors *fx, const char *key, int tol)
@@ -53,4 +54,32 @@ TEST(image_refuses_broken_files_and_bombs)
     load("bomb_20k.png", 1);
     CHECK_MSG(strstr(mml_last_error(), "20000 x 20000 pixels"), "%s", mml_last_error());
     CHECK(load("missing.png", 1) == NULL && strstr(mml_last_error(), "cannot open"));
+}
+
+TEST(pca_energy_removal_finds_known_components)
+{
+    /* Independent coordinates with variances 9, 4, 1, 0.25: the principal
+     * components are the axes, and keeping at most 13/14.25 of the variance
+     * keeps exactly the first two. */
+    enum { N = 4000, D = 4 };
+    static float rows[N * D], rec[N * D];
+    const float sd[D] = { 3.0f, 2.0f, 1.0f, 0.5f };
+    mml_rng r;
+    mml_rng_seed(&r, 9);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < D; j++) rows[i * D + j] = 5.0f + sd[j] * mml_rng_normal(&r);
+    mml_pca p;
+    CHECK_OK(mml_pca_fit(rows, N, D, 1.0 - 13.2 / 14.25, 1, &p));
+    CHECK(p.k == 2);
+    if (p.k == 2) {
+        CHECK_NEAR(fabsf(p.components[0]), 1.0, 0.01); /* first axis */
+        CHECK_NEAR(fabsf(p.components[D + 1]), 1.0, 0.01); /* second axis */
+        CHECK_NEAR(p.kept_ratio, 13.0 / 14.25, 0.02);
+        mml_pca_reconstruct(&p, rows, N, rec);
+        /* Without the mean added back, reconstructions are centred: coordinate 0
+         * keeps its deviation, coordinates 2 and 3 vanish. */
+        CHECK_NEAR(rec[0], rows[0] - p.mean[0], 0.1);
+        CHECK_NEAR(rec[3], 0.0, 0.05);
+    }
+    mml_pca_free(&p);
 }

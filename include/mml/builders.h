@@ -1,0 +1,27 @@
+/* mml/builders.h: dataset builders (`mml data NAME --out DIR`). Each writes
+ * its files, train.jsonl / val.jsonl / test.jsonl manifests and a README with
+ * provenance into DIR.tmp and renames it to DIR when complete; the same seed
+ * gives the same bytes. */
+#ifndef MML_BUILDERS_H
+#define MML_BUILDERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mml/error.h"
+
+typedef struct mml_avdigits_options {
+    const char *out_dir;
+    const char *datasets_dir;       /* holds mnist-t10k/ and fsdd/recordings/ */
+    uint64_t seed;
+    double image_energy_removed;    /* 0: none; 0.75 as AV-MNIST (PCA) */
+    double audio_snr_db;            /* white noise at this SNR; NAN: none */
+    bool progress;
+} mml_avdigits_options;
+
+/* AV-MNIST-style pairs: MNIST test-set digits (7,000 train, 1,000 val, 2,000
+ * test by seed) with a Free Spoken Digit recording of the same digit (FSDD's
+ * official split: recordings 0-4 test, 5-49 train) and the digit's word. */
+mml_status mml_build_avdigits(const mml_avdigits_options *opt);
+
+#endif
