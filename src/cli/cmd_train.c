@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "mml/alloc.h"
 #include "mml/classify.h"
+#include "mml/safetensors.h"
 #include "mml/threads.h"
 #include <cjson/cJSON.h>
 
@@ -164,6 +165,25 @@ done:
     return rc;
 }
 
+/* The model file's class names ("mml.classes"), else "0", "1", ... */
+static char **class_names(const char *model_path, int n)
+{
+    char **names = mml_calloc((size_t)n, sizeof(char *));
+    mml_safetensors *st = NULL;
+    cJSON *arr = NULL;
+    if (mml_safetensors_load(model_path, &st) == MML_OK && mml_safetensors_meta(st, "mml.classes"))
+        arr = cJSON_Parse(mml_safetensors_meta(st, "mml.classes"));
+    for (int c = 0; names && c < n; c++) {
+        const cJSON *it = cJSON_GetArrayItem(arr, c);
+        char num[16];
+        snprintf(num, sizeof num, "%d", c);
+        names[c] = mml_strdup(cJSON_IsString(it) ? it->valuestring : num);
+    }
+    cJSON_Delete(arr);
+    mml_safetensors_free(st);
+    return names;
+}
+
 static const char *EVAL_USAGE = "mml eval MODEL.safetensors [--data IMAGES.idx LABELS.idx] [--threads N] [--json]";
 
 int cmd_eval(int argc, char **argv)
@@ -208,12 +228,7 @@ int cmd_eval(int argc, char **argv)
         cJSON_Delete(copy);
     } else if (st == MML_OK) st = mml_classify_load_split(&data, NULL, "test", in_ndim, in, &x, &y);
     int n_classes = (int)mml_model_output_size(model);
-    char **names = mml_calloc((size_t)n_classes, sizeof(char *));
-    for (int c = 0; names && c < n_classes; c++) {
-        char num[16];
-        snprintf(num, sizeof num, "%d", c);
-        names[c] = mml_strdup(num);
-    }
+    char **names = class_names(path, n_classes);
     eval_report rep = { 0 };
     if (st != MML_OK || evaluate(model, x, y, n_classes, &rep) != MML_OK) rc = cli_fail(NULL);
     else {
