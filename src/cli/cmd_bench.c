@@ -136,12 +136,14 @@ static int bench_gemm(int argc, char **argv)
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *usage = "mml bench gemm [options]   (mml bench gemm --help)";
+    const char *usage = "mml bench gemm|train [options]   (mml bench gemm --help)";
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         printf("usage: %s\nBenchmarks run mml and a reference in one process, alternating, and print medians "
-               "and ratios.\n  gemm   square SGEMM against OpenBLAS\n", usage);
+               "and ratios.\n  gemm   square SGEMM against OpenBLAS\n  train  training samples/s of issue 7's models "
+               "(scripts/bench.sh runs the PyTorch twins beside it)\n", usage);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
+    if (!strcmp(argv[1], "train")) return bench_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "gemm")) {
         if (cli_wants_help(argc - 1, argv + 1)) {
             printf("usage: mml bench gemm [--json] [--sizes 256,512,1024,2048] [--threads 1,2] [--reps N]\n"

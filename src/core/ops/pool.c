@@ -60,9 +60,35 @@ static mml_status pool_infer(const mml_node *n, mml_tensor *out)
     return MML_OK;
 }
 
+/* Max pooling with non-overlapping windows inside the input (the usual
+ * kernel = stride, no padding): no bounds checks in the inner loops. */
+static void max_pool_tiled(const pgeom *g, const float *x, float *y, int32_t *arg)
+{
+    for (int64_t c = 0; c < g->NC; c++)
+        for (int64_t oy = 0; oy < g->OH; oy++)
+            for (int64_t ox = 0; ox < g->OW; ox++) {
+                int64_t o = (c * g->OH + oy) * g->OW + ox, base = (oy * g->sh) * g->W + ox * g->sw;
+                const float *xc = x + c * g->H * g->W;
+                int64_t best = base;
+                for (int64_t i = 0; i < g->kh; i++)
+                    for (int64_t j = 0; j < g->kw; j++) {
+                        int64_t at = base + i * g->W + j;
+                        if (xc[at] > xc[best] || isnan(xc[at])) best = at;
+                    }
+                y[o] = xc[best];
+                arg[o] = (int32_t)best;
+            }
+}
+
 static void window_forward(mml_ctx *ctx, mml_node *n)
 {
     pgeom g = pgeom_of(n, n->in[0]);
+    if (n->iarg[0] == P_MAX && g.ph == 0 && g.pw == 0 && g.sh == g.kh && g.sw == g.kw) {
+        int32_t *arg = mml_arena_alloc(ctx, (size_t)n->out->numel * sizeof(int32_t));
+        n->saved = arg;
+        if (arg) max_pool_tiled(&g, mml_f32(n->in[0]), mml_f32(n->out), arg);
+        return;
+    }
     const float *x = mml_f32(n->in[0]);
     float *y = mml_f32(n->out);
     bool is_max = n->iarg[0] == P_MAX;

@@ -88,10 +88,13 @@ typedef struct unary_job {
 static void fwd_range(void *arg, int64_t b, int64_t e, int thread)
 {
     const unary_job *j = arg;
-    switch (j->kind) { /* hoist the switch so each loop vectorises */
-#define CASE(K)                                                             \
-    case K:                                                                 \
-        for (int64_t i = b; i < e; i++) j->out[i] = fwd(K, j->x[i], j->p);  \
+    /* Local restrict pointers and a hoisted switch: each loop vectorises. */
+    const float *restrict x = j->x, *restrict p = j->p;
+    float *restrict out = j->out;
+    switch (j->kind) {
+#define CASE(K)                                                   \
+    case K:                                                       \
+        for (int64_t i = b; i < e; i++) out[i] = fwd(K, x[i], p); \
         break;
         CASE(U_NEG) CASE(U_EXP) CASE(U_LOG) CASE(U_SQRT) CASE(U_ABS) CASE(U_CLAMP) CASE(U_ADD_S)
         CASE(U_MUL_S) CASE(U_POW) CASE(U_RELU) CASE(U_LEAKY) CASE(U_GELU) CASE(U_GELU_TANH)
@@ -103,7 +106,18 @@ static void fwd_range(void *arg, int64_t b, int64_t e, int thread)
 static void bwd_range(void *arg, int64_t b, int64_t e, int thread)
 {
     const unary_job *j = arg;
-    for (int64_t i = b; i < e; i++) j->out[i] += j->g[i] * deriv(j->kind, j->x[i], j->y[i], j->p);
+    const float *restrict x = j->x, *restrict y = j->y, *restrict g = j->g, *restrict p = j->p;
+    float *restrict out = j->out;
+    switch (j->kind) { /* as in fwd_range */
+#define CASE(K)                                                                     \
+    case K:                                                                         \
+        for (int64_t i = b; i < e; i++) out[i] += g[i] * deriv(K, x[i], y[i], p);   \
+        break;
+        CASE(U_NEG) CASE(U_EXP) CASE(U_LOG) CASE(U_SQRT) CASE(U_ABS) CASE(U_CLAMP) CASE(U_ADD_S)
+        CASE(U_MUL_S) CASE(U_POW) CASE(U_RELU) CASE(U_LEAKY) CASE(U_GELU) CASE(U_GELU_TANH)
+        CASE(U_QUICK_GELU) CASE(U_SILU) CASE(U_SIGMOID) CASE(U_TANH)
+#undef CASE
+    }
 }
 
 static mml_status unary_infer(const mml_node *n, mml_tensor *out)
