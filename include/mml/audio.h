@@ -28,6 +28,8 @@ mml_status mml_wav_load(const char *path, mml_audio *out);
 mml_status mml_wav_decode(const void *bytes, size_t len, const char *what, mml_audio *out);
 /* 16-bit PCM mono, written to PATH.tmp and renamed. */
 mml_status mml_wav_save(const char *path, const float *samples, int64_t n, int rate);
+/* 32-bit IEEE float mono (format 3 with a fact chunk), written the same way. */
+mml_status mml_wav_save_float(const char *path, const float *samples, int64_t n, int rate);
 void mml_audio_free(mml_audio *a);
 
 /* torchaudio.functional.resample (sinc_interp_hann, lowpass_filter_width 6,

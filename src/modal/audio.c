@@ -5,10 +5,9 @@
 #include <math.h>
 #include <string.h>
 
-#include <kiss_fft.h>
-
 #include "mml/alloc.h"
 #include "mml/audio.h"
+#include "modal/audio_stft.h"
 
 #define PI 3.14159265358979323846
 
@@ -67,55 +66,33 @@ mml_status mml_audio_resample(mml_audio *a, int new_rate)
     return MML_OK;
 }
 
-/* ---- STFT ---- */
+/* ---- spectrogram ---- */
 
-static int64_t reflect(int64_t i, int64_t n)
-{
-    if (n == 1) return 0;
-    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
-    return i;
-}
-
-/* Power (or magnitude) spectrogram [n_fft/2 + 1, frames], double accumulation. */
+/* Power (or magnitude) spectrogram [n_fft/2 + 1, frames]. */
 static mml_tensor *spectrogram(const mml_audio *a, const mml_spec_params *p)
 {
-    int n_fft = p->n_fft, win = p->win_length, hop = p->hop_length, bins = n_fft / 2 + 1;
-    int64_t pad = p->center ? n_fft / 2 : 0, len = a->n + 2 * pad;
-    if (len < n_fft) {
-        mml_error(MML_ERR_ARG, "spectrogram: %lld samples are fewer than n_fft %d", (long long)a->n, n_fft);
+    stft_plan s;
+    if (stft_plan_init(&s, a->n, p->n_fft, p->win_length, p->hop_length, p->center, false) != MML_OK) return NULL;
+    int64_t frames = s.frames;
+    mml_tensor *out = mml_tensor_create(MML_F32, 2, (int64_t[]){ s.bins, frames }, false);
+    kiss_fft_cpx *spec = mml_malloc((size_t)s.bins * sizeof *spec);
+    if (!out || !spec) {
+        mml_tensor_free(out);
+        mml_free(spec);
+        stft_plan_free(&s);
+        mml_error(MML_ERR_NOMEM, "spectrogram: out of memory");
         return NULL;
     }
-    int64_t frames = 1 + (len - n_fft) / hop;
-    mml_tensor *out = mml_tensor_create(MML_F32, 2, (int64_t[]){ bins, frames }, false);
-    float *window = mml_calloc((size_t)n_fft, sizeof(float));
-    kiss_fft_cfg cfg = kiss_fft_alloc(n_fft, 0, NULL, NULL);
-    kiss_fft_cpx *in = mml_malloc((size_t)n_fft * sizeof *in), *spec = mml_malloc((size_t)n_fft * sizeof *spec);
-    if (!out || !window || !cfg || !in || !spec) {
-        mml_tensor_free(out);
-        out = NULL;
-        mml_error(MML_ERR_NOMEM, "spectrogram: out of memory");
-        goto done;
-    }
-    int left = (n_fft - win) / 2; /* torch centres a shorter window in n_fft */
-    for (int i = 0; i < win; i++) window[left + i] = (float)(0.5 - 0.5 * cos(2.0 * PI * i / win));
+    float *o = mml_f32(out);
     for (int64_t f = 0; f < frames; f++) {
-        for (int i = 0; i < n_fft; i++) {
-            int64_t src = f * hop + i - pad;
-            float v = p->center ? a->samples[reflect(src, a->n)] : a->samples[src];
-            in[i].r = v * window[i];
-            in[i].i = 0.0f;
-        }
-        kiss_fft(cfg, in, spec);
-        for (int k = 0; k < bins; k++) {
+        stft_frame(&s, a->samples, f, spec);
+        for (int k = 0; k < s.bins; k++) {
             double m2 = (double)spec[k].r * spec[k].r + (double)spec[k].i * spec[k].i;
-            mml_f32(out)[k * frames + f] = (float)(p->power == 2.0f ? m2 : pow(m2, p->power / 2.0));
+            o[k * frames + f] = (float)(p->power == 2.0f ? m2 : pow(m2, p->power / 2.0));
         }
     }
-done:
-    mml_free(window);
-    kiss_fft_free(cfg);
-    mml_free(in);
     mml_free(spec);
+    stft_plan_free(&s);
     return out;
 }
 
