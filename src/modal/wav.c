@@ -43,8 +43,8 @@ static mml_status parse_fmt(const unsigned char *p, uint32_t size, const char *w
     }
     if (f->format != 1 && f->format != 3)
         return mml_error(MML_ERR_UNSUPPORTED, "%s: WAV encoding %d is not PCM or IEEE float", what, f->format);
-    if (f->channels < 1 || f->channels > 64) return mml_error(MML_ERR_FORMAT, "%s: %d channels", what, f->channels);
-    if (f->rate < 1 || f->rate > 1000000) return mml_error(MML_ERR_FORMAT, "%s: sample rate %d", what, f->rate);
+    if (f->channels < 1 || f->channels > 64) return mml_error(MML_ERR_FORMAT, "%s: fmt declares %d channels (need 1 to 64)", what, f->channels);
+    if (f->rate < 1 || f->rate > 1000000) return mml_error(MML_ERR_FORMAT, "%s: sample rate %d Hz is out of range [1, 1000000]", what, f->rate);
     bool ok = f->format == 3 ? f->bits == 32 : (f->bits == 8 || f->bits == 16 || f->bits == 24 || f->bits == 32);
     if (!ok) return mml_error(MML_ERR_UNSUPPORTED, "%s: %d-bit %s samples", what, f->bits, f->format == 3 ? "float" : "PCM");
     if (f->block != f->channels * f->bits / 8)

@@ -212,7 +212,7 @@ TEST(wav_decodes_every_layout)
 
 TEST(wav_round_trip_and_broken_files_via_cli)
 {
-    char path[512], args[1200], out[4096];
+    char path[512], args[3072], out[4096];
     float x[100];
     for (int i = 0; i < 100; i++) x[i] = 0.5f * sinf((float)i * 0.2f);
     CHECK_OK(mml_wav_save(tst_tmp_path("rt.wav", path, sizeof path), x, 100, 16000));
@@ -224,15 +224,38 @@ TEST(wav_round_trip_and_broken_files_via_cli)
     snprintf(args, sizeof args, "audio info '%s'", path);
     CHECK(tst_run_cli(args, out, sizeof out) == 0 && strstr(out, "16000 Hz"));
 
-    const char *broken[] = { "truncated.wav", "wrong_magic.wav", "no_fmt.wav", "zero_channels.wav", "huge_data.wav",
-                             "bad_bits.wav", "empty.wav" };
+    /* 32-bit float is written bit-exactly */
+    x[3] = 1.75f;
+    CHECK_OK(mml_wav_save_float(tst_tmp_path("rt_float.wav", path, sizeof path), x, 100, 22050));
+    CHECK_OK(mml_wav_load(path, &a));
+    CHECK(a.n == 100 && a.rate == 22050 && a.bits == 32 && !memcmp(a.samples, x, sizeof x));
+    mml_audio_free(&a);
+    x[5] = NAN;
+    CHECK(mml_wav_save_float(path, x, 100, 22050) == MML_ERR_ARG);
+
+    struct { const char *file, *says; } broken[] = {
+        { "truncated.wav", "truncated" },          { "wrong_magic.wav", "not a WAV" },
+        { "no_fmt.wav", "before the fmt" },        { "zero_channels.wav", "0 channels" },
+        { "huge_data.wav", "4294967280 bytes" },   { "bad_bits.wav", "12-bit" },
+        { "empty.wav", "not a WAV" },              { "header_only.wav", "no fmt chunk" },
+        { "zero_rate.wav", "sample rate 0" },      { "bad_block_align.wav", "block align 7" },
+        { "short_fmt.wav", "too short" },          { "huge_fmt.wav", "fmt chunk runs past" },
+        { "data_before_fmt.wav", "before the fmt" }, { "chunk_past_end.wav", "chunk 'LIST' declares 1000" },
+        { "empty_data.wav", "no sample frame" },   { "adpcm.wav", "encoding 2" },
+        { "nan_float.wav", "not a finite" },
+    };
     for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
         char rel[128], p[1024];
-        snprintf(rel, sizeof rel, "wav/%s", broken[i]);
+        snprintf(rel, sizeof rel, "wav/%s", broken[i].file);
         snprintf(args, sizeof args, "audio info '%s'", tst_fixture_path(rel, p, sizeof p));
         int st = tst_run_cli(args, out, sizeof out);
-        CHECK_MSG(st == 1 && strstr(out, broken[i]) && strchr(out, '\n') == strrchr(out, '\n'),
-                  "%s: status %d, output: %s", broken[i], st, out);
+        CHECK_MSG(st == 1 && strstr(out, broken[i].file) && strstr(out, broken[i].says) &&
+                      strchr(out, '\n') == strrchr(out, '\n'),
+                  "%s: status %d, output: %s", broken[i].file, st, out);
+        /* the feature command refuses it the same way */
+        snprintf(args, sizeof args, "audio features '%s' --type mel --out '%s.st'", p, path);
+        st = tst_run_cli(args, out, sizeof out);
+        CHECK_MSG(st == 1 && strstr(out, broken[i].says), "features %s: status %d, output: %s", broken[i].file, st, out);
     }
 }
 

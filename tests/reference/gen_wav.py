@@ -61,6 +61,16 @@ broken = {
     "huge_data.wav": good[:40] + struct.pack("<I", 0xFFFFFFF0) + good[44:],
     "bad_bits.wav": riff([(b"fmt ", fmt(1, 1, 8000, 12)), (b"data", b"\0" * 16)]),
     "empty.wav": b"",
+    "header_only.wav": b"RIFF\4\0\0\0WAVE",
+    "zero_rate.wav": riff([(b"fmt ", fmt(1, 1, 0, 16)), (b"data", pcm(sig, 16))]),
+    "bad_block_align.wav": riff([(b"fmt ", fmt(1, 1, 8000, 16)[:12] + struct.pack("<HH", 7, 16)), (b"data", pcm(sig, 16))]),
+    "short_fmt.wav": riff([(b"fmt ", fmt(1, 1, 8000, 16)[:10]), (b"data", pcm(sig, 16))]),
+    "huge_fmt.wav": good[:16] + struct.pack("<I", 0xFFFFFFFF) + good[20:],
+    "data_before_fmt.wav": riff([(b"data", pcm(sig, 16)), (b"fmt ", fmt(1, 1, 8000, 16))]),
+    "chunk_past_end.wav": riff([(b"fmt ", fmt(1, 1, 8000, 16))]) + b"LIST" + struct.pack("<I", 1000) + b"abc",
+    "empty_data.wav": riff([(b"fmt ", fmt(1, 1, 8000, 16)), (b"data", b"")]),
+    "adpcm.wav": riff([(b"fmt ", fmt(2, 1, 8000, 4)), (b"data", b"\0" * 32)]),
+    "nan_float.wav": riff([(b"fmt ", fmt(3, 1, 8000, 32)), (b"data", np.array([0.1, np.nan], "<f4").tobytes())]),
 }
 for name, data in {**files, **broken}.items():
     with open(os.path.join(D, name), "wb") as f:
