@@ -287,3 +287,28 @@ TEST(cli_audio_features_writes_torchaudio_layout)
     snprintf(args, sizeof args, "audio features '%s' --type mel --n-mels 0 --out '%s'", in, out_path);
     CHECK(tst_run_cli(args, text, sizeof text) == 1 && strstr(text, "n_mels"));
 }
+
+TEST(cli_audio_process_trims_denoises_and_writes)
+{
+    char in[512], out_path[512], args[2048], text[4096];
+    float x[6000];
+    mml_rng rng;
+    mml_rng_seed(&rng, 11);
+    for (int i = 0; i < 6000; i++) /* 0.25 s of faint noise around a 0.25 s tone */
+        x[i] = 1e-4f * mml_rng_normal(&rng) + (i >= 2000 && i < 4000 ? 0.5f * sinf(0.2f * (float)i) : 0.0f);
+    CHECK_OK(mml_wav_save(tst_tmp_path("proc_in.wav", in, sizeof in), x, 6000, 8000));
+    tst_tmp_path("proc_out.wav", out_path, sizeof out_path);
+    snprintf(args, sizeof args, "audio process '%s' --trim 40 --denoise --preemphasis 0.97 --resample 16000 --float --out '%s'",
+             in, out_path);
+    CHECK_MSG(tst_run_cli(args, text, sizeof text) == 0, "%s", text);
+    mml_audio a;
+    CHECK_OK(mml_wav_load(out_path, &a));
+    /* resampled to 16 kHz first, then trimmed in frames of 512 around the 4000-sample tone */
+    CHECK_MSG(a.rate == 16000 && a.bits == 32 && a.n >= 4000 && a.n <= 4000 + 2 * 2048, "%d Hz, %d bits, %lld samples",
+              a.rate, a.bits, (long long)a.n);
+    mml_audio_free(&a);
+    snprintf(args, sizeof args, "audio process '%s' --noise-snr 10 --seed -1 --out '%s'", in, out_path);
+    CHECK(tst_run_cli(args, text, sizeof text) == 2);
+    snprintf(args, sizeof args, "audio process '%s' --resample 1e30 --out '%s'", in, out_path);
+    CHECK(tst_run_cli(args, text, sizeof text) == 2);
+}
