@@ -138,6 +138,8 @@ mml_tensor *mml_mel_filterbank(int n_freqs, float f_min, float f_max, int n_mels
     return fb;
 }
 
+/* mel[m, :] = sum_k fb[k, m] spec[k, :], rows of frames at a time, skipping the
+ * zero weights (each triangle covers a few bins). */
 static mml_tensor *mel(const mml_tensor *spec, const mml_spec_params *p, int rate)
 {
     int64_t bins = spec->shape[0], frames = spec->shape[1];
@@ -148,12 +150,16 @@ static mml_tensor *mel(const mml_tensor *spec, const mml_spec_params *p, int rat
         mml_tensor_free(out);
         return NULL;
     }
-    for (int m = 0; m < p->n_mels; m++)
-        for (int64_t f = 0; f < frames; f++) {
-            double acc = 0.0;
-            for (int64_t k = 0; k < bins; k++) acc += (double)mml_f32(fb)[k * p->n_mels + m] * mml_f32(spec)[k * frames + f];
-            mml_f32(out)[m * frames + f] = (float)acc;
+    memset(mml_f32(out), 0, (size_t)out->numel * sizeof(float));
+    for (int m = 0; m < p->n_mels; m++) {
+        float *dst = mml_f32(out) + m * frames;
+        for (int64_t k = 0; k < bins; k++) {
+            float w = mml_f32(fb)[k * p->n_mels + m];
+            if (w == 0.0f) continue;
+            const float *src = mml_f32(spec) + k * frames;
+            for (int64_t f = 0; f < frames; f++) dst[f] += w * src[f];
         }
+    }
     mml_tensor_free(fb);
     return out;
 }
@@ -172,17 +178,20 @@ static void to_db(mml_tensor *t, float top_db)
             if (mml_f32(t)[i] < mx - top_db) mml_f32(t)[i] = mx - top_db;
 }
 
+/* Orthonormal DCT-II over the mel axis: out[k, :] = sum_m dct[k, m] mel_db[m, :]. */
 static mml_tensor *mfcc(const mml_tensor *mel_db, int n_mfcc)
 {
     int64_t n_mels = mel_db->shape[0], frames = mel_db->shape[1];
     mml_tensor *out = mml_tensor_create(MML_F32, 2, (int64_t[]){ n_mfcc, frames }, false);
     if (!out) return NULL;
+    memset(mml_f32(out), 0, (size_t)out->numel * sizeof(float));
     for (int k = 0; k < n_mfcc; k++) {
-        double norm = k == 0 ? sqrt(1.0 / n_mels) : sqrt(2.0 / n_mels); /* orthonormal DCT-II */
-        for (int64_t f = 0; f < frames; f++) {
-            double acc = 0.0;
-            for (int64_t m = 0; m < n_mels; m++) acc += mml_f32(mel_db)[m * frames + f] * cos(PI / n_mels * (m + 0.5) * k);
-            mml_f32(out)[k * frames + f] = (float)(acc * norm);
+        double norm = k == 0 ? sqrt(1.0 / n_mels) : sqrt(2.0 / n_mels);
+        float *dst = mml_f32(out) + k * frames;
+        for (int64_t m = 0; m < n_mels; m++) {
+            float w = (float)(norm * cos(PI / n_mels * (m + 0.5) * k));
+            const float *src = mml_f32(mel_db) + m * frames;
+            for (int64_t f = 0; f < frames; f++) dst[f] += w * src[f];
         }
     }
     return out;
