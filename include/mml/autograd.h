@@ -30,6 +30,8 @@ mml_ctx *mml_ctx_create(void);
 void mml_ctx_free(mml_ctx *ctx);
 /* Frees every step tensor and the tape. Call once per step. */
 void mml_ctx_reset(mml_ctx *ctx);
+/* Largest arena use of one step so far (bytes). */
+size_t mml_ctx_peak_bytes(const mml_ctx *ctx);
 
 /* Gradient recording (default on). Returns the previous setting. */
 bool mml_set_grad_enabled(mml_ctx *ctx, bool on);

@@ -29,16 +29,25 @@ typedef struct mml_model mml_model;
 
 /* Builds the model from a "model" node; parameters are initialised from seed. */
 mml_status mml_model_build(const mml_cfg_node *model, uint64_t seed, mml_model **out);
+/* The same layers inside a larger model: parameters go into ps (not owned)
+ * named PREFIX + "i.weight", and the input shape comes from the caller. */
+mml_status mml_model_build_in(const mml_cfg_node *node, mml_params *ps, const char *prefix, int in_ndim,
+                              const int64_t *in, uint64_t seed, mml_model **out);
 void mml_model_free(mml_model *m);
 
 /* x: [B, input...] -> [B, outputs]. Training behaviour follows mml_training(ctx). */
 mml_tensor *mml_model_forward(mml_ctx *ctx, mml_model *m, mml_tensor *x);
+
+/* Also returns in *seq the last activation with more than 2 dims ([B, C, H, W]
+ * or [B, C, T], before flattening), for fusion methods that attend over positions. */
+mml_tensor *mml_model_forward_seq(mml_ctx *ctx, mml_model *m, mml_tensor *x, mml_tensor **seq);
 
 mml_params *mml_model_params(mml_model *m);
 /* The generator dropout draws from (saved in checkpoints for exact resume). */
 mml_rng *mml_model_rng(mml_model *m);
 int mml_model_input_shape(const mml_model *m, int64_t *shape); /* returns ndim, without batch */
 int64_t mml_model_output_size(const mml_model *m);
+int mml_model_output_shape(const mml_model *m, int64_t *shape); /* returns ndim, without batch */
 /* One line per layer: "0 conv2d [32, 28, 28] 320 params". */
 void mml_model_summary(const mml_model *m, char *buf, size_t cap);
 

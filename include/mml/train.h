@@ -26,9 +26,12 @@ typedef struct mml_train_options {
     bool progress;            /* a bar (terminal) or log lines on stderr */
     const char *checkpoint;   /* written after every epoch (temp name, then renamed); NULL: none */
     const char *resume;       /* a checkpoint to continue from exactly; NULL: start afresh */
+    float modality_dropout;   /* multimodal: drop each modality of a sample with this probability */
 } mml_train_options;
 
 mml_train_options mml_train_defaults(void);
+/* Reads the "train" node of a config (docs/config.md); epochs/seed >= 0 override it. */
+mml_status mml_train_options_read(const mml_cfg_node *root, int64_t epochs, int64_t seed, mml_train_options *o);
 
 typedef struct mml_train_result {
     int epochs_run, best_epoch;

@@ -22,6 +22,7 @@ int cli_usage(const char *usage, const char *problem);
 int cmd_audio(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int bench_train(int argc, char **argv); /* mml bench train */
+int cmd_compare(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

@@ -7,6 +7,7 @@
 static const cli_command g_commands[] = {
     { "audio", "WAV information and torchaudio-compatible features", cmd_audio },
     { "bench", "benchmarks against reference implementations (gemm)", cmd_bench },
+    { "compare", "train and compare unimodal and multimodal variants (a study)", cmd_compare },
     { "data", "build a dataset (avdigits: MNIST digits with spoken digits)", cmd_data },
     { "eval", "evaluate a trained model on test data", cmd_eval },
     { "inspect", "what a file holds: safetensors, manifest, config, WAV, IDX, image", cmd_inspect },

@@ -301,3 +301,8 @@ mml_status mml_backward_seeded(mml_ctx *ctx, mml_tensor *out, const float *seed)
     }
     return MML_OK;
 }
+
+size_t mml_ctx_peak_bytes(const mml_ctx *ctx)
+{
+    return ctx->peak > ctx->used_total ? ctx->peak : ctx->used_total;
+}

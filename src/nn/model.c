@@ -14,12 +14,12 @@
 
 typedef enum {
     L_LINEAR, L_CONV1D, L_CONV2D, L_BATCHNORM, L_LAYERNORM, L_RELU, L_LEAKY_RELU, L_GELU, L_SILU, L_TANH,
-    L_SIGMOID, L_DROPOUT, L_MAX_POOL1D, L_MAX_POOL2D, L_AVG_POOL2D, L_GLOBAL_AVG_POOL, L_FLATTEN, L_COUNT
+    L_SIGMOID, L_DROPOUT, L_MAX_POOL1D, L_MAX_POOL2D, L_AVG_POOL2D, L_GLOBAL_AVG_POOL, L_FLATTEN, L_UNSQUEEZE, L_COUNT
 } layer_type;
 
 static const char *const g_type_names[L_COUNT + 1] = {
     "linear", "conv1d", "conv2d", "batch_norm", "layer_norm", "relu", "leaky_relu", "gelu", "silu", "tanh",
-    "sigmoid", "dropout", "max_pool1d", "max_pool2d", "avg_pool2d", "global_avg_pool", "flatten", NULL,
+    "sigmoid", "dropout", "max_pool1d", "max_pool2d", "avg_pool2d", "global_avg_pool", "flatten", "unsqueeze", NULL,
 };
 
 typedef struct layer {
@@ -34,6 +34,8 @@ typedef struct layer {
 
 struct mml_model {
     mml_params *ps;
+    bool owns_ps;
+    char prefix[64]; /* "audio." for an encoder inside a larger model */
     layer layers[MAX_LAYERS];
     int n;
     int in_ndim;
@@ -59,7 +61,7 @@ int64_t mml_model_output_size(const mml_model *m)
 void mml_model_free(mml_model *m)
 {
     if (!m) return;
-    mml_params_free(m->ps);
+    if (m->owns_ps) mml_params_free(m->ps);
     mml_free(m);
 }
 
@@ -72,8 +74,8 @@ static void uniform_init(mml_tensor *t, float bound, mml_rng *r)
 
 static mml_tensor *add_param(mml_model *m, int i, const char *name, int ndim, const int64_t *shape, bool buffer)
 {
-    char full[64];
-    snprintf(full, sizeof full, "%d.%s", i, name);
+    char full[160];
+    snprintf(full, sizeof full, "%s%d.%s", m->prefix, i, name);
     return buffer ? mml_params_add_buffer(m->ps, full, ndim, shape) : mml_params_add(m->ps, full, ndim, shape);
 }
 
@@ -226,7 +228,12 @@ static mml_status build_shape_only(layer *l, const mml_cfg_node *n)
 {
     l->out_ndim = l->in_ndim;
     memcpy(l->out, l->in, sizeof l->out);
-    if (l->type == L_FLATTEN) {
+    if (l->type == L_UNSQUEEZE) { /* a channel axis of 1: [40, 64] log-mel -> [1, 40, 64] for conv2d */
+        if (l->in_ndim > 3) return need_rank(n, l, 3, "at most 3 dims");
+        l->out_ndim = l->in_ndim + 1;
+        l->out[0] = 1;
+        memcpy(l->out + 1, l->in, (size_t)l->in_ndim * sizeof *l->in);
+    } else if (l->type == L_FLATTEN) {
         l->out_ndim = 1;
         l->out[0] = mml_shape_numel(l->in_ndim, l->in);
     } else if (l->type == L_GLOBAL_AVG_POOL) {
@@ -274,29 +281,26 @@ static mml_status build_layer(mml_model *m, int i, const mml_cfg_node *n)
     }
 }
 
-mml_status mml_model_build(const mml_cfg_node *node, uint64_t seed, mml_model **out)
+static mml_status build_layers(const mml_cfg_node *node, mml_params *ps, const char *prefix, int in_ndim,
+                               const int64_t *in, uint64_t seed, mml_model **out)
 {
     *out = NULL;
     mml_cfg_node layers;
-    int64_t in[4];
-    static const char *const keys[] = { "input", "layers", NULL };
-    mml_status rc = mml_cfg_check_keys(node, keys);
+    mml_status rc = mml_cfg_array(node, "layers", true, &layers);
     if (rc != MML_OK) return rc;
-    int in_ndim = mml_cfg_ints(node, "input", in, 4);
-    if (in_ndim < 1) return in_ndim < 0 ? mml_last_status() : mml_cfg_error(node, "input", "is required: the shape of one sample, e.g. [1, 28, 28]");
-    for (int d = 0; d < in_ndim; d++)
-        if (in[d] < 1) return mml_cfg_error(node, "input", "dims must be positive");
-    if ((rc = mml_cfg_array(node, "layers", true, &layers)) != MML_OK) return rc;
     int n = mml_cfg_len(&layers);
     if (n < 1 || n > MAX_LAYERS) return mml_cfg_error(node, "layers", "must hold 1 to %d layers", MAX_LAYERS);
     mml_model *m = mml_calloc(1, sizeof *m);
-    if (!m || !(m->ps = mml_params_create())) {
+    if (!m) return MML_ERR_NOMEM;
+    m->owns_ps = !ps;
+    if (!(m->ps = ps ? ps : mml_params_create())) {
         mml_free(m);
         return MML_ERR_NOMEM;
     }
+    snprintf(m->prefix, sizeof m->prefix, "%s", prefix);
     mml_rng_seed(&m->rng, seed);
     m->in_ndim = in_ndim;
-    memcpy(m->in, in, sizeof in);
+    memcpy(m->in, in, (size_t)in_ndim * sizeof *in);
     for (int i = 0; i < n && rc == MML_OK; i++) {
         mml_cfg_node item = mml_cfg_at(&layers, i);
         if (!mml_cfg_present(&item)) rc = mml_cfg_error(&layers, NULL, "item %d is not an object", i);
@@ -309,6 +313,26 @@ mml_status mml_model_build(const mml_cfg_node *node, uint64_t seed, mml_model **
     }
     *out = m;
     return MML_OK;
+}
+
+mml_status mml_model_build(const mml_cfg_node *node, uint64_t seed, mml_model **out)
+{
+    *out = NULL;
+    int64_t in[4];
+    static const char *const keys[] = { "input", "layers", NULL };
+    mml_status rc = mml_cfg_check_keys(node, keys);
+    if (rc != MML_OK) return rc;
+    int in_ndim = mml_cfg_ints(node, "input", in, 4);
+    if (in_ndim < 1) return in_ndim < 0 ? mml_last_status() : mml_cfg_error(node, "input", "is required: the shape of one sample, e.g. [1, 28, 28]");
+    for (int d = 0; d < in_ndim; d++)
+        if (in[d] < 1) return mml_cfg_error(node, "input", "dims must be positive");
+    return build_layers(node, NULL, "", in_ndim, in, seed, out);
+}
+
+mml_status mml_model_build_in(const mml_cfg_node *node, mml_params *ps, const char *prefix, int in_ndim,
+                              const int64_t *in, uint64_t seed, mml_model **out)
+{
+    return build_layers(node, ps, prefix, in_ndim, in, seed, out);
 }
 
 /* ---- forward ---- */
@@ -337,12 +361,18 @@ static mml_tensor *layer_forward(mml_ctx *ctx, mml_model *m, layer *l, mml_tenso
         return mml_mean(ctx, x, 2, false);
     }
     case L_FLATTEN: return mml_reshape(ctx, x, 2, (int64_t[]){ x->shape[0], -1 });
+    case L_UNSQUEEZE: {
+        int64_t shape[5] = { x->shape[0], 1 };
+        memcpy(shape + 2, x->shape + 1, (size_t)(x->ndim - 1) * sizeof *shape);
+        return mml_reshape(ctx, x, x->ndim + 1, shape);
+    }
     default: return NULL;
     }
 }
 
-mml_tensor *mml_model_forward(mml_ctx *ctx, mml_model *m, mml_tensor *x)
+mml_tensor *mml_model_forward_seq(mml_ctx *ctx, mml_model *m, mml_tensor *x, mml_tensor **seq)
 {
+    if (seq) *seq = NULL;
     if (!x) return NULL;
     bool ok = x->ndim == m->in_ndim + 1;
     for (int d = 0; ok && d < m->in_ndim; d++) ok = x->shape[d + 1] == m->in[d];
@@ -351,8 +381,24 @@ mml_tensor *mml_model_forward(mml_ctx *ctx, mml_model *m, mml_tensor *x)
         mml_error(MML_ERR_SHAPE, "model: input has shape %s, expected [batch, model.input]", mml_shape_str(x, buf, sizeof buf));
         return NULL;
     }
-    for (int i = 0; i < m->n && x; i++) x = layer_forward(ctx, m, &m->layers[i], x);
+    for (int i = 0; i < m->n && x; i++) {
+        if (seq && x->ndim > 2) *seq = x;
+        x = layer_forward(ctx, m, &m->layers[i], x);
+    }
+    if (seq && x && x->ndim > 2) *seq = x;
     return x;
+}
+
+mml_tensor *mml_model_forward(mml_ctx *ctx, mml_model *m, mml_tensor *x)
+{
+    return mml_model_forward_seq(ctx, m, x, NULL);
+}
+
+int mml_model_output_shape(const mml_model *m, int64_t *shape)
+{
+    const layer *l = &m->layers[m->n - 1];
+    memcpy(shape, l->out, (size_t)l->out_ndim * sizeof *shape);
+    return l->out_ndim;
 }
 
 void mml_model_summary(const mml_model *m, char *buf, size_t cap)

@@ -11,7 +11,7 @@ static const char *const DATA_KEYS[] = { "format", "train_images", "train_labels
                                           "normalize", "classes", "limit_train", "limit_test", NULL };
 static const char *const TRAIN_KEYS[] = { "epochs", "batch_size", "optimizer", "schedule", "clip_norm",
                                           "label_smoothing", "patience", "val_fraction", "seed", "init_from",
-                                          "init_skip", "freeze", NULL };
+                                          "init_skip", "freeze", "modality_dropout", NULL };
 
 static void resolve(char *buf, size_t cap, const char *dir, const char *path)
 {
@@ -166,11 +166,11 @@ static mml_status read_schedule(const mml_cfg_node *train, mml_train_options *o)
     return MML_OK;
 }
 
-static mml_status read_train(const mml_cfg_node *root, int64_t epochs, int64_t seed, mml_train_options *o)
+mml_status mml_train_options_read(const mml_cfg_node *root, int64_t epochs, int64_t seed, mml_train_options *o)
 {
     mml_cfg_node t;
     int64_t e, b, pat, s;
-    double clip, ls, vf;
+    double clip, ls, vf, md;
     *o = mml_train_defaults();
     mml_status rc = mml_cfg_object(root, "train", false, &t);
     if (rc == MML_OK) rc = mml_cfg_check_keys(&t, TRAIN_KEYS);
@@ -181,6 +181,8 @@ static mml_status read_train(const mml_cfg_node *root, int64_t epochs, int64_t s
     if (rc == MML_OK) rc = mml_cfg_float(&t, "clip_norm", 0.0, &clip);
     if (rc == MML_OK) rc = mml_cfg_float(&t, "label_smoothing", 0.0, &ls);
     if (rc == MML_OK) rc = mml_cfg_float(&t, "val_fraction", 0.0, &vf);
+    if (rc == MML_OK) rc = mml_cfg_float(&t, "modality_dropout", 0.0, &md);
+    if (rc == MML_OK) rc = mml_cfg_check_range(&t, "modality_dropout", md, 0.0, 0.9);
     if (rc == MML_OK && (b < 1 || b > 1 << 20)) rc = mml_cfg_error(&t, "batch_size", "must be in [1, 1048576]");
     if (rc == MML_OK && e < 0) rc = mml_cfg_error(&t, "epochs", "must not be negative");
     if (rc == MML_OK) rc = mml_cfg_check_range(&t, "val_fraction", vf, 0.0, 0.9);
@@ -195,6 +197,7 @@ static mml_status read_train(const mml_cfg_node *root, int64_t epochs, int64_t s
     o->clip_norm = (float)clip;
     o->label_smoothing = (float)ls;
     o->val_fraction = vf;
+    o->modality_dropout = (float)md;
     return MML_OK;
 }
 
@@ -253,7 +256,7 @@ mml_status mml_classify_open(const char *config_path, int64_t epochs, int64_t se
     if (rc == MML_OK) rc = mml_cfg_object(&root, "model", true, &model);
     if (rc == MML_OK && (in_ndim = mml_cfg_ints(&model, "input", in_shape, 4)) < 1)
         rc = in_ndim < 0 ? mml_last_status() : mml_cfg_error(&model, "input", "is required");
-    if (rc == MML_OK) rc = read_train(&root, epochs, seed, &job->opt);
+    if (rc == MML_OK) rc = mml_train_options_read(&root, epochs, seed, &job->opt);
     if (rc == MML_OK) rc = mml_classify_load_split(&data, dir, "train", in_ndim, in_shape, &job->train_x, &job->train_y);
     if (rc == MML_OK) rc = mml_classify_load_split(&data, dir, "test", in_ndim, in_shape, &job->test_x, &job->test_y);
     if (rc == MML_OK) rc = read_classes(&data, job);

@@ -1,0 +1,101 @@
+/* mml/multimodal.h: the multimodal classification task: per-modality
+ * encoders (mml/encoder.h), a fusion method (mml/fusion.h) and a classifier
+ * head, trained on JSONL manifests (docs/config.md, "task": "multimodal").
+ *
+ *     mml_mm_data d;
+ *     mml_mm_data_open(&data_node, config_dir, mods, &dopt, &d);   // features once, cached
+ *     mml_mm_model *m;
+ *     mml_mm_model_build(&model_node, &d, seed, &m);
+ *     mml_mm_train(m, &d, &train_options, &history);
+ *     mml_mm_evaluate(m, &d, MML_SPLIT_TEST, NULL, &eval);
+ *
+ * Modalities used are the keys of "model.encoders"; a unimodal model is one
+ * encoder. Test-time robustness is a perturbation of the evaluation, not a
+ * different config: Gaussian noise of a given strength (relative to the
+ * modality's feature standard deviation over the training split) and a
+ * fraction of samples with the modality removed.
+ *
+ * Thread safety: a model is used by one thread at a time; data are read-only
+ * once opened and may be shared by several models. */
+#ifndef MML_MULTIMODAL_H
+#define MML_MULTIMODAL_H
+
+#include "mml/dataset.h"
+#include "mml/featurize.h"
+#include "mml/fusion.h"
+#include "mml/metrics.h"
+#include "mml/train.h"
+
+typedef enum mml_data_split { MML_SPLIT_TRAIN = 0, MML_SPLIT_VAL, MML_SPLIT_TEST, MML_SPLIT_COUNT } mml_data_split;
+
+typedef struct mml_mm_data {
+    mml_manifest *manifest[MML_SPLIT_COUNT]; /* val may be NULL */
+    mml_dataset *ds[MML_SPLIT_COUNT];
+    mml_feature_config fc;
+    mml_featurizer fz;
+    char params[512];
+    mml_bpe *bpe;
+    char **classes;
+    int n_classes;
+    float feat_std[MML_MOD_COUNT];           /* over the training split, for noise */
+    int64_t n_skipped;
+} mml_mm_data;
+
+typedef struct mml_mm_data_options {
+    mml_on_error on_error;
+    bool progress;
+    const char *datasets_dir; /* for the default CLIP BPE file; NULL: MML_DATASETS or ../shared/datasets */
+} mml_mm_data_options;
+
+/* "data": {"train": F, "val": F, "test": F, "label": "label", "cache": DIR,
+ *          "image": {...}, "audio": {...}, "text": {...}}; paths relative to
+ * config_dir. Only the modalities in use (mods[m]) are extracted. */
+mml_status mml_mm_data_open(const mml_cfg_node *data, const char *config_dir, const bool *mods,
+                            const mml_mm_data_options *opt, mml_mm_data *out);
+void mml_mm_data_close(mml_mm_data *d);
+/* Which modalities a "model" node's encoders use. */
+mml_status mml_mm_modalities(const mml_cfg_node *model, bool *mods);
+
+typedef struct mml_mm_model mml_mm_model;
+
+mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, uint64_t seed, mml_mm_model **out);
+void mml_mm_model_free(mml_mm_model *m);
+mml_params *mml_mm_model_params(mml_mm_model *m);
+int mml_mm_model_modalities(const mml_mm_model *m, mml_modality *mods); /* returns how many */
+const char *mml_mm_model_fusion(const mml_mm_model *m);                /* "none" when unimodal */
+
+typedef struct mml_mm_history {
+    int epochs;
+    double train_loss[256], val_accuracy[256];
+    double train_seconds, samples_per_second;
+    /* Training state: weights, gradients, optimizer slots and the step
+     * arena's peak (the process adds the data and the code). */
+    double train_bytes;
+} mml_mm_history;
+
+/* Uses epochs, batch_size, optim, schedule, clip_norm, label_smoothing, seed,
+ * modality_dropout, progress and log of the options. */
+mml_status mml_mm_train(mml_mm_model *m, const mml_mm_data *d, const mml_train_options *o, mml_mm_history *h);
+
+typedef struct mml_mm_perturb {
+    float noise[MML_MOD_COUNT];    /* Gaussian noise std, in feature standard deviations */
+    float missing[MML_MOD_COUNT];  /* fraction of samples with the modality removed */
+    uint64_t seed;
+} mml_mm_perturb;
+
+typedef struct mml_mm_eval {
+    mml_confusion cm;              /* initialised by mml_mm_evaluate; free with mml_confusion_free */
+    mml_metrics metrics;
+    double loss;
+    double modality_weight[MML_MOD_COUNT]; /* mean fusion weights (attention, gmu, learned late), else 0 */
+    bool has_weights;
+    double seconds;
+} mml_mm_eval;
+
+mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split split, const mml_mm_perturb *p,
+                           mml_mm_eval *out);
+
+/* Saves the model with its config and classes (mml/model.h's format). */
+mml_status mml_mm_model_save(mml_mm_model *m, const char *path, const char *config_json, const char *classes_json);
+
+#endif

@@ -1,0 +1,545 @@
+/* The multimodal classification task: data from manifests, encoders, fusion,
+ * head; training with modality dropout; evaluation under perturbations. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mml/alloc.h"
+#include "mml/loss.h"
+#include "mml/multimodal.h"
+#include "mml/nn.h"
+#include "mml/ops.h"
+#include "mml/progress.h"
+#include "mml/safetensors.h"
+
+/* ---- data ---- */
+
+static const char *const g_split_keys[MML_SPLIT_COUNT] = { "train", "val", "test" };
+
+static void resolve(char *buf, size_t cap, const char *dir, const char *path)
+{
+    if (path[0] == '/' || !dir || !dir[0]) snprintf(buf, cap, "%s", path);
+    else snprintf(buf, cap, "%s/%s", dir, path);
+}
+
+static mml_status read_image_cfg(const mml_cfg_node *data, mml_feature_config *c)
+{
+    mml_cfg_node n;
+    int64_t ch, h, w;
+    double mean, std;
+    static const char *const keys[] = { "channels", "height", "width", "mean", "std", NULL };
+    mml_status rc = mml_cfg_object(data, "image", false, &n);
+    if (rc != MML_OK || !mml_cfg_present(&n)) return rc;
+    if ((rc = mml_cfg_check_keys(&n, keys)) != MML_OK) return rc;
+    if (rc == MML_OK) rc = mml_cfg_int(&n, "channels", c->channels, &ch);
+    if (rc == MML_OK) rc = mml_cfg_int(&n, "height", c->height, &h);
+    if (rc == MML_OK) rc = mml_cfg_int(&n, "width", c->width, &w);
+    if (rc == MML_OK) rc = mml_cfg_float(&n, "mean", c->mean, &mean);
+    if (rc == MML_OK) rc = mml_cfg_float(&n, "std", c->std, &std);
+    if (rc != MML_OK) return rc;
+    if (ch != 1 && ch != 3) return mml_cfg_error(&n, "channels", "must be 1 or 3");
+    if (h < 1 || w < 1 || h > 4096 || w > 4096) return mml_cfg_error(&n, "height", "height and width must be in [1, 4096]");
+    if (!(std > 0)) return mml_cfg_error(&n, "std", "must be positive");
+    c->channels = (int)ch, c->height = (int)h, c->width = (int)w, c->mean = (float)mean, c->std = (float)std;
+    return MML_OK;
+}
+
+static mml_status read_audio_cfg(const mml_cfg_node *data, mml_feature_config *c)
+{
+    mml_cfg_node n;
+    int64_t rate, frames, mels, fft, hop;
+    double fmin, fmax;
+    bool norm;
+    static const char *const keys[] = { "rate", "frames", "n_mels", "n_fft", "hop", "f_min", "f_max", "normalize", NULL };
+    mml_status rc = mml_cfg_object(data, "audio", false, &n);
+    if (rc != MML_OK || !mml_cfg_present(&n)) return rc;
+    if ((rc = mml_cfg_check_keys(&n, keys)) != MML_OK) return rc;
+    if (rc == MML_OK) rc = mml_cfg_int(&n, "rate", c->rate, &rate);
+    if (rc == MML_OK) rc = mml_cfg_int(&n, "frames", c->frames, &frames);
+    if (rc == MML_OK) rc = mml_cfg_int(&n, "n_mels", c->spec.n_mels, &mels);
+    if (rc == MML_OK) rc = mml_cfg_int(&n, "n_fft", c->spec.n_fft, &fft);
+    if (rc == MML_OK) rc = mml_cfg_int(&n, "hop", c->spec.hop_length, &hop);
+    if (rc == MML_OK) rc = mml_cfg_float(&n, "f_min", c->spec.f_min, &fmin);
+    if (rc == MML_OK) rc = mml_cfg_float(&n, "f_max", rate / 2.0, &fmax);
+    if (rc == MML_OK) rc = mml_cfg_bool(&n, "normalize", c->utterance_norm, &norm);
+    if (rc != MML_OK) return rc;
+    if (rate < 1000 || rate > 192000) return mml_cfg_error(&n, "rate", "must be in [1000, 192000]");
+    if (frames < 1 || frames > 100000) return mml_cfg_error(&n, "frames", "must be in [1, 100000]");
+    if (fft < 16 || fft > 65536 || hop < 1 || hop > fft) return mml_cfg_error(&n, "n_fft", "n_fft in [16, 65536] and hop in [1, n_fft]");
+    if (mels < 1 || mels > fft / 2 + 1) return mml_cfg_error(&n, "n_mels", "must be in [1, n_fft / 2 + 1]");
+    if (!(fmin >= 0 && fmax > fmin && fmax <= rate / 2.0)) return mml_cfg_error(&n, "f_max", "needs 0 <= f_min < f_max <= rate / 2");
+    c->rate = (int)rate, c->frames = (int)frames;
+    c->spec = mml_spec_defaults((int)rate);
+    c->spec.n_fft = c->spec.win_length = (int)fft;
+    c->spec.hop_length = (int)hop;
+    c->spec.n_mels = (int)mels;
+    c->spec.f_min = (float)fmin, c->spec.f_max = (float)fmax;
+    c->utterance_norm = norm;
+    return MML_OK;
+}
+
+static mml_status read_text_cfg(const mml_cfg_node *data, const char *dir, const mml_mm_data_options *opt,
+                                mml_mm_data *d, bool load)
+{
+    mml_cfg_node n;
+    const char *bpe = NULL;
+    int64_t context = d->fc.context;
+    static const char *const keys[] = { "bpe", "context", NULL };
+    char path[1024];
+    mml_status rc = mml_cfg_object(data, "text", false, &n);
+    if (rc == MML_OK && mml_cfg_present(&n)) {
+        if ((rc = mml_cfg_check_keys(&n, keys)) == MML_OK) rc = mml_cfg_string(&n, "bpe", NULL, &bpe);
+        if (rc == MML_OK) rc = mml_cfg_int(&n, "context", context, &context);
+        if (rc == MML_OK && (context < 2 || context > 4096)) rc = mml_cfg_error(&n, "context", "must be in [2, 4096]");
+    }
+    if (rc != MML_OK || !load) return rc;
+    d->fc.context = (int)context;
+    if (bpe) resolve(path, sizeof path, dir, bpe);
+    else {
+        const char *env = getenv("MML_DATASETS");
+        const char *root = opt->datasets_dir ? opt->datasets_dir : env ? env : "../shared/datasets";
+        snprintf(path, sizeof path, "%s/clip-bpe/bpe_simple_vocab_16e6.txt.gz", root);
+    }
+    return mml_bpe_load_clip(path, &d->bpe);
+}
+
+static void feature_std(mml_mm_data *d)
+{
+    const mml_dataset *ds = d->ds[MML_SPLIT_TRAIN];
+    for (int m = 0; m < MML_MOD_COUNT; m++) {
+        d->feat_std[m] = 1.0f;
+        if (!ds->spec[m].enabled || ds->spec[m].dtype != MML_F32) continue;
+        double s = 0, s2 = 0;
+        int64_t k = 0, w = ds->row_numel[m];
+        for (int64_t i = 0; i < ds->n; i++) {
+            if (!ds->present[m][i]) continue;
+            const float *row = (const float *)ds->feat[m] + i * w;
+            for (int64_t j = 0; j < w; j++) s += row[j], s2 += (double)row[j] * row[j];
+            k += w;
+        }
+        if (k > 1) d->feat_std[m] = (float)sqrt(fmax(s2 / (double)k - (s / (double)k) * (s / (double)k), 1e-12));
+    }
+}
+
+static mml_status open_split(mml_mm_data *d, const mml_cfg_node *data, const char *dir, int split,
+                             const mml_mm_data_options *opt, const char *label, const char *cache)
+{
+    const char *file = NULL;
+    char path[1024];
+    mml_status rc = split == MML_SPLIT_VAL ? mml_cfg_string(data, "val", NULL, &file)
+                                           : mml_cfg_string_req(data, g_split_keys[split], &file);
+    if (rc != MML_OK || !file) return rc;
+    resolve(path, sizeof path, dir, file);
+    if ((rc = mml_manifest_load(path, &d->manifest[split])) != MML_OK) return rc;
+    if (split == MML_SPLIT_TRAIN) {
+        d->n_classes = mml_manifest_classes(d->manifest[split], label, &d->classes);
+        if (d->n_classes < 0) return mml_last_status();
+        if (d->n_classes < 2) return mml_error(MML_ERR_FORMAT, "%s: needs at least 2 classes of '%s'", path, label);
+    }
+    mml_dataset_options o = mml_dataset_options_default();
+    o.label_field = label;
+    o.classes = d->classes;
+    o.n_classes = d->n_classes;
+    o.on_error = opt->on_error;
+    o.cache_dir = cache;
+    o.progress = opt->progress;
+    rc = mml_dataset_build(d->manifest[split], &d->fz, &o, &d->ds[split]);
+    if (rc == MML_OK) {
+        d->n_skipped += d->ds[split]->n_skipped;
+        if (d->ds[split]->n == 0) rc = mml_error(MML_ERR_FORMAT, "%s: no usable samples", path);
+    }
+    return rc;
+}
+
+mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const bool *mods,
+                            const mml_mm_data_options *opt, mml_mm_data *d)
+{
+    static const char *const keys[] = { "train", "val", "test", "label", "cache", "image", "audio", "text", NULL };
+    memset(d, 0, sizeof *d);
+    d->fc = mml_feature_defaults();
+    d->fc.image = mods[MML_MOD_IMAGE], d->fc.audio = mods[MML_MOD_AUDIO], d->fc.text = mods[MML_MOD_TEXT];
+    const char *label = "label", *cache = NULL;
+    char cache_path[1024];
+    mml_status rc = mml_cfg_check_keys(data, keys);
+    if (rc == MML_OK) rc = mml_cfg_string(data, "label", "label", &label);
+    if (rc == MML_OK) rc = mml_cfg_string(data, "cache", NULL, &cache);
+    if (rc == MML_OK) rc = read_image_cfg(data, &d->fc);
+    if (rc == MML_OK) rc = read_audio_cfg(data, &d->fc);
+    if (rc == MML_OK) rc = read_text_cfg(data, dir, opt, d, d->fc.text);
+    d->fc.bpe = d->bpe;
+    if (rc == MML_OK) rc = mml_featurizer_init(&d->fz, &d->fc, d->params, sizeof d->params);
+    if (cache) resolve(cache_path, sizeof cache_path, dir, cache);
+    for (int s = 0; rc == MML_OK && s < MML_SPLIT_COUNT; s++)
+        rc = open_split(d, data, dir, s, opt, label, cache ? cache_path : NULL);
+    if (rc == MML_OK) feature_std(d);
+    if (rc != MML_OK) mml_mm_data_close(d);
+    return rc;
+}
+
+void mml_mm_data_close(mml_mm_data *d)
+{
+    for (int s = 0; s < MML_SPLIT_COUNT; s++) {
+        mml_dataset_free(d->ds[s]);
+        mml_manifest_free(d->manifest[s]);
+    }
+    if (d->classes) mml_classes_free(d->classes, d->n_classes);
+    mml_bpe_free(d->bpe);
+    memset(d, 0, sizeof *d);
+}
+
+mml_status mml_mm_modalities(const mml_cfg_node *model, bool *mods)
+{
+    mml_cfg_node enc;
+    memset(mods, 0, MML_MOD_COUNT * sizeof *mods);
+    mml_status rc = mml_cfg_object(model, "encoders", true, &enc);
+    if (rc != MML_OK) return rc;
+    int k = 0;
+    for (int m = 0; m < MML_MOD_COUNT; m++) {
+        mml_cfg_node e;
+        if ((rc = mml_cfg_object(&enc, mml_modality_name((mml_modality)m), false, &e)) != MML_OK) return rc;
+        k += mods[m] = mml_cfg_present(&e);
+    }
+    static const char *const keys[] = { "image", "audio", "text", NULL };
+    if ((rc = mml_cfg_check_keys(&enc, keys)) != MML_OK) return rc;
+    return k ? MML_OK : mml_cfg_error(model, "encoders", "needs at least one of image, audio, text");
+}
+
+/* ---- model ---- */
+
+struct mml_mm_model {
+    mml_params *ps;
+    int n;
+    mml_modality mod[MML_MOD_COUNT];
+    mml_encoder *enc[MML_MOD_COUNT];
+    mml_fusion *fusion;
+    mml_nn_mlp head;
+    int n_classes;
+    mml_rng rng;
+};
+
+mml_params *mml_mm_model_params(mml_mm_model *m) { return m->ps; }
+const char *mml_mm_model_fusion(const mml_mm_model *m) { return m->n > 1 ? mml_fusion_type(m->fusion) : "none"; }
+
+int mml_mm_model_modalities(const mml_mm_model *m, mml_modality *mods)
+{
+    memcpy(mods, m->mod, (size_t)m->n * sizeof *mods);
+    return m->n;
+}
+
+void mml_mm_model_free(mml_mm_model *m)
+{
+    if (!m) return;
+    for (int i = 0; i < m->n; i++) mml_encoder_free(m->enc[i]);
+    mml_fusion_free(m->fusion);
+    mml_params_free(m->ps);
+    mml_free(m);
+}
+
+static mml_status build_encoders(mml_mm_model *m, const mml_cfg_node *model, const mml_mm_data *d, uint64_t seed,
+                                 mml_fusion_shape *shape)
+{
+    mml_cfg_node encs, e;
+    char prefix[64];
+    mml_status rc = mml_cfg_object(model, "encoders", true, &encs);
+    for (int mo = 0; rc == MML_OK && mo < MML_MOD_COUNT; mo++) {
+        const char *name = mml_modality_name((mml_modality)mo);
+        if ((rc = mml_cfg_object(&encs, name, false, &e)) != MML_OK || !mml_cfg_present(&e)) continue;
+        const mml_feature_spec *spec = &d->ds[MML_SPLIT_TRAIN]->spec[mo];
+        if (!spec->enabled) return mml_cfg_error(&encs, name, "the data were opened without this modality");
+        int i = m->n++;
+        m->mod[i] = (mml_modality)mo;
+        snprintf(prefix, sizeof prefix, "%s.", name);
+        rc = mml_encoder_build(&e, spec, m->ps, prefix, seed + 101u * (uint64_t)(mo + 1), &m->enc[i]);
+        if (rc == MML_OK) {
+            shape->dim[i] = mml_encoder_dim(m->enc[i]);
+            shape->seq_dim[i] = mml_encoder_seq_dim(m->enc[i]);
+            shape->raw[i] = !strcmp(mml_encoder_type(m->enc[i]), "flatten");
+        }
+    }
+    shape->n = m->n;
+    return rc;
+}
+
+static mml_status build_head(mml_mm_model *m, const mml_cfg_node *model, uint64_t seed)
+{
+    mml_cfg_node h;
+    int64_t sizes[MML_MLP_MAX_LAYERS + 1];
+    double dropout = 0.0;
+    int n_hidden = 0;
+    static const char *const keys[] = { "hidden", "dropout", NULL };
+    mml_status rc = mml_cfg_object(model, "head", false, &h);
+    if (rc == MML_OK && mml_cfg_present(&h)) {
+        rc = mml_cfg_check_keys(&h, keys);
+        if (rc == MML_OK) n_hidden = mml_cfg_ints(&h, "hidden", sizes + 1, MML_MLP_MAX_LAYERS - 1);
+        if (n_hidden < 0) return mml_last_status();
+        if (rc == MML_OK) rc = mml_cfg_float(&h, "dropout", 0.0, &dropout);
+        if (rc == MML_OK) rc = mml_cfg_check_range(&h, "dropout", dropout, 0.0, 0.95);
+        if (rc == MML_OK && mml_fusion_outputs_logits(m->fusion))
+            rc = mml_cfg_error(model, "head", "late fusion ends in per-modality classifiers; remove the head");
+        for (int i = 1; rc == MML_OK && i <= n_hidden; i++)
+            if (sizes[i] < 1) rc = mml_cfg_error(&h, "hidden", "sizes must be positive");
+    }
+    if (rc != MML_OK || mml_fusion_outputs_logits(m->fusion)) return rc;
+    sizes[0] = mml_fusion_dim(m->fusion);
+    sizes[n_hidden + 1] = m->n_classes;
+    mml_rng r;
+    mml_rng_seed(&r, seed + 7);
+    return mml_nn_mlp_init(&m->head, m->ps, "head.", sizes, n_hidden + 2, MML_ACT_RELU, (float)dropout, &r);
+}
+
+mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, uint64_t seed, mml_mm_model **out)
+{
+    static const char *const keys[] = { "encoders", "fusion", "head", NULL };
+    *out = NULL;
+    mml_status rc = mml_cfg_check_keys(model, keys);
+    if (rc != MML_OK) return rc;
+    mml_mm_model *m = mml_calloc(1, sizeof *m);
+    if (!m || !(m->ps = mml_params_create())) {
+        mml_free(m);
+        return MML_ERR_NOMEM;
+    }
+    m->n_classes = d->n_classes;
+    mml_rng_seed(&m->rng, seed ^ 0x6d6d6cULL);
+    mml_fusion_shape shape = { .n_out = d->n_classes };
+    rc = build_encoders(m, model, d, seed, &shape);
+    mml_cfg_node fn;
+    if (rc == MML_OK) rc = mml_cfg_object(model, "fusion", m->n > 1, &fn);
+    if (rc == MML_OK && mml_cfg_present(&fn)) rc = mml_fusion_build(&fn, &shape, m->ps, "fusion.", seed + 13, &m->fusion);
+    else if (rc == MML_OK) { /* one modality: its embedding goes straight to the head */
+        mml_config *c = NULL;
+        rc = mml_config_parse("{\"type\": \"concat\"}", "fusion", &c);
+        mml_cfg_node root = mml_config_root(c);
+        if (rc == MML_OK) rc = mml_fusion_build(&root, &shape, m->ps, "fusion.", seed + 13, &m->fusion);
+        mml_config_free(c);
+    }
+    if (rc == MML_OK) rc = build_head(m, model, seed);
+    if (rc != MML_OK) {
+        mml_mm_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return MML_OK;
+}
+
+static mml_tensor *mm_forward(mml_ctx *ctx, mml_mm_model *m, const mml_batch *b, mml_tensor **weights)
+{
+    mml_encoding enc[MML_MOD_COUNT];
+    mml_tensor *present[MML_MOD_COUNT];
+    for (int i = 0; i < m->n; i++) {
+        mml_modality mo = m->mod[i];
+        if (mml_encoder_forward(ctx, m->enc[i], b->x[mo], b->length[mo], &enc[i]) != MML_OK) return NULL;
+        present[i] = b->present[mo];
+    }
+    mml_tensor *h = mml_fusion_forward(ctx, m->fusion, enc, present, weights);
+    if (!h || mml_fusion_outputs_logits(m->fusion)) return h;
+    return mml_nn_mlp_forward(ctx, &m->head, h, &m->rng);
+}
+
+/* Removes modality i of sample b: presence 0 and zero features. */
+static void drop_modality(const mml_batch *batch, mml_modality mo, int64_t b)
+{
+    mml_f32(batch->present[mo])[b] = 0.0f;
+    mml_tensor *x = batch->x[mo];
+    int64_t w = x->numel / x->shape[0];
+    memset((char *)x->data + (size_t)(b * w) * mml_dtype_size(x->dtype), 0, (size_t)w * mml_dtype_size(x->dtype));
+    if (batch->length[mo]) mml_i32(batch->length[mo])[b] = 0;
+}
+
+/* Modality dropout (as in Neverova et al.'s ModDrop): each modality of a
+ * sample is dropped with probability p, but never all of them. */
+static void modality_dropout(mml_mm_model *m, const mml_batch *batch, float p)
+{
+    if (p <= 0 || m->n < 2) return;
+    for (int64_t b = 0; b < batch->size; b++) {
+        bool drop[MML_MOD_COUNT];
+        int kept = 0;
+        for (int i = 0; i < m->n; i++) {
+            drop[i] = mml_rng_uniform(&m->rng) < p;
+            kept += !drop[i] && mml_f32(batch->present[m->mod[i]])[b] > 0;
+        }
+        if (!kept) continue;
+        for (int i = 0; i < m->n; i++)
+            if (drop[i]) drop_modality(batch, m->mod[i], b);
+    }
+}
+
+/* ---- training ---- */
+
+static double accuracy_of(mml_mm_model *m, const mml_mm_data *d, mml_data_split s)
+{
+    mml_mm_eval ev;
+    if (!d->ds[s] || mml_mm_evaluate(m, d, s, NULL, &ev) != MML_OK) return NAN;
+    mml_confusion_free(&ev.cm);
+    return ev.metrics.accuracy;
+}
+
+mml_status mml_mm_train(mml_mm_model *m, const mml_mm_data *d, const mml_train_options *o, mml_mm_history *h)
+{
+    memset(h, 0, sizeof *h);
+    const mml_dataset *ds = d->ds[MML_SPLIT_TRAIN];
+    int64_t n = ds->n, B = o->batch_size, steps = (n + B - 1) / B;
+    if (o->epochs > (int)(sizeof h->train_loss / sizeof h->train_loss[0]))
+        return mml_error(MML_ERR_ARG, "train.epochs: at most %d for a multimodal model", (int)(sizeof h->train_loss / sizeof h->train_loss[0]));
+    mml_ctx *ctx = mml_ctx_create();
+    int64_t *order = mml_malloc((size_t)n * sizeof *order);
+    if (!ctx || !order) {
+        mml_ctx_free(ctx);
+        mml_free(order);
+        return MML_ERR_NOMEM;
+    }
+    mml_optim opt;
+    mml_optim_init(&opt, m->ps, &o->optim);
+    mml_lr_schedule sched = o->schedule;
+    if (sched.base_lr == 0.0f) sched.base_lr = o->optim.lr;
+    if (sched.kind == MML_LR_COSINE && sched.total_steps == 0) sched.total_steps = (int64_t)o->epochs * steps;
+    mml_rng shuffle;
+    mml_rng_seed(&shuffle, o->seed);
+    mml_ce_options ce = mml_ce_defaults();
+    ce.label_smoothing = o->label_smoothing;
+    mml_status rc = MML_OK;
+    double t0 = mml_now();
+    for (int e = 0; e < o->epochs && rc == MML_OK; e++) {
+        mml_progress bar;
+        char label[32];
+        snprintf(label, sizeof label, "epoch %d/%d", e + 1, o->epochs);
+        if (o->progress) mml_progress_start(&bar, label, steps, "batch");
+        mml_dataset_order(order, n, &shuffle);
+        double loss_sum = 0;
+        mml_set_training(ctx, true);
+        for (int64_t s = 0; s < steps && rc == MML_OK; s++) {
+            mml_ctx_reset(ctx);
+            int64_t nb = s + 1 < steps ? B : n - s * B;
+            mml_batch b;
+            rc = mml_dataset_batch(ctx, ds, order + s * B, nb, &b);
+            if (rc != MML_OK) break;
+            modality_dropout(m, &b, o->modality_dropout);
+            mml_tensor *loss = mml_loss_cross_entropy(ctx, mm_forward(ctx, m, &b, NULL), b.label, &ce);
+            if (!loss || (rc = mml_backward(ctx, loss)) != MML_OK) {
+                rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
+                break;
+            }
+            if (o->clip_norm > 0) mml_clip_grad_norm(m->ps, o->clip_norm);
+            mml_optim_step(&opt, mml_lr_at(&sched, opt.step));
+            mml_params_zero_grad(m->ps);
+            loss_sum += mml_f32(loss)[0];
+            if (o->progress) mml_progress_update(&bar, s + 1, "loss %.4f", loss_sum / (double)(s + 1));
+        }
+        if (rc != MML_OK) break;
+        h->train_loss[e] = loss_sum / (double)steps;
+        h->val_accuracy[e] = accuracy_of(m, d, MML_SPLIT_VAL);
+        h->epochs = e + 1;
+        if (o->progress) mml_progress_finish(&bar, "loss %.4f val accuracy %.4f", h->train_loss[e], h->val_accuracy[e]);
+        if (o->log)
+            fprintf(o->log, "{\"epoch\": %d, \"train_loss\": %.6f, \"val_accuracy\": %.6f, \"seconds\": %.3f}\n", e + 1,
+                    h->train_loss[e], h->val_accuracy[e], mml_now() - t0);
+    }
+    h->train_seconds = mml_now() - t0;
+    h->samples_per_second = h->train_seconds > 0 ? (double)n * h->epochs / h->train_seconds : 0;
+    int slots = o->optim.kind == MML_OPTIM_SGD ? 1 : 2;
+    h->train_bytes = (double)mml_ctx_peak_bytes(ctx) + 4.0 * (double)mml_params_numel(m->ps) * (2 + slots);
+    mml_free(order);
+    mml_ctx_free(ctx);
+    return rc;
+}
+
+/* ---- evaluation ---- */
+
+static void perturb(const mml_mm_model *m, const mml_mm_data *d, const mml_batch *b, const mml_mm_perturb *p,
+                    mml_rng *r)
+{
+    for (int i = 0; i < m->n; i++) {
+        mml_modality mo = m->mod[i];
+        mml_tensor *x = b->x[mo];
+        int64_t w = x->numel / x->shape[0];
+        float sd = p->noise[mo] * d->feat_std[mo];
+        for (int64_t s = 0; s < b->size; s++) {
+            if (p->missing[mo] > 0 && mml_rng_uniform(r) < p->missing[mo]) {
+                drop_modality(b, mo, s);
+                continue;
+            }
+            if (sd > 0 && x->dtype == MML_F32 && mml_f32(b->present[mo])[s] > 0)
+                for (int64_t j = 0; j < w; j++) mml_f32(x)[s * w + j] += sd * mml_rng_normal(r);
+        }
+    }
+}
+
+static void add_weights(mml_mm_eval *out, const mml_mm_model *m, const mml_tensor *w)
+{
+    if (!w) return;
+    out->has_weights = true;
+    for (int64_t b = 0; b < w->shape[0]; b++)
+        for (int i = 0; i < m->n; i++) out->modality_weight[m->mod[i]] += mml_f32(w)[b * m->n + i];
+}
+
+mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split split, const mml_mm_perturb *p,
+                           mml_mm_eval *out)
+{
+    memset(out, 0, sizeof *out);
+    const mml_dataset *ds = d->ds[split];
+    if (!ds) return mml_error(MML_ERR_ARG, "evaluate: the data have no %s split", g_split_keys[split]);
+    mml_status rc = mml_confusion_init(&out->cm, m->n_classes);
+    mml_ctx *ctx = mml_ctx_create();
+    int64_t *rows = mml_malloc((size_t)ds->n * sizeof *rows);
+    if (rc != MML_OK || !ctx || !rows) {
+        mml_ctx_free(ctx);
+        mml_free(rows);
+        mml_confusion_free(&out->cm);
+        return rc != MML_OK ? rc : MML_ERR_NOMEM;
+    }
+    mml_set_grad_enabled(ctx, false);
+    mml_set_training(ctx, false);
+    mml_dataset_order(rows, ds->n, NULL);
+    mml_rng r;
+    mml_rng_seed(&r, p ? p->seed : 0);
+    mml_ce_options ce = mml_ce_defaults();
+    double t0 = mml_now(), loss_sum = 0;
+    const int64_t B = 256;
+    for (int64_t s = 0; s < ds->n && rc == MML_OK; s += B) {
+        mml_ctx_reset(ctx);
+        int64_t nb = s + B <= ds->n ? B : ds->n - s;
+        mml_batch b;
+        if ((rc = mml_dataset_batch(ctx, ds, rows + s, nb, &b)) != MML_OK) break;
+        if (p) perturb(m, d, &b, p, &r);
+        mml_tensor *w = NULL, *logits = mm_forward(ctx, m, &b, &w);
+        mml_tensor *loss = logits ? mml_loss_cross_entropy(ctx, logits, b.label, &ce) : NULL;
+        if (!loss) {
+            rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
+            break;
+        }
+        loss_sum += mml_f32(loss)[0] * (double)nb;
+        add_weights(out, m, w);
+        int64_t C = logits->shape[1];
+        for (int64_t i = 0; i < nb; i++) {
+            const float *row = mml_f32(logits) + i * C;
+            int best = 0;
+            for (int c = 1; c < C; c++)
+                if (row[c] > row[best]) best = c;
+            mml_confusion_add(&out->cm, mml_i32(b.label)[i], best);
+        }
+    }
+    out->seconds = mml_now() - t0;
+    out->loss = loss_sum / (double)ds->n;
+    out->metrics = mml_metrics_compute(&out->cm, NULL);
+    for (int mo = 0; mo < MML_MOD_COUNT; mo++) out->modality_weight[mo] /= (double)ds->n;
+    mml_free(rows);
+    mml_ctx_free(ctx);
+    if (rc != MML_OK) mml_confusion_free(&out->cm);
+    return rc;
+}
+
+mml_status mml_mm_model_save(mml_mm_model *m, const char *path, const char *config_json, const char *classes_json)
+{
+    mml_st_writer *w = mml_st_writer_create();
+    if (!w) return MML_ERR_NOMEM;
+    mml_status rc = mml_st_writer_meta(w, "mml.format", "mml-multimodal-1");
+    if (rc == MML_OK && config_json) rc = mml_st_writer_meta(w, "mml.config", config_json);
+    if (rc == MML_OK && classes_json) rc = mml_st_writer_meta(w, "mml.classes", classes_json);
+    for (int i = 0; rc == MML_OK && i < mml_params_count(m->ps); i++) {
+        const mml_tensor *t = mml_params_at(m->ps, i);
+        rc = mml_st_writer_add(w, t->name, t, MML_F32);
+    }
+    if (rc == MML_OK) rc = mml_st_writer_save(w, path);
+    mml_st_writer_free(w);
+    return rc;
+}
