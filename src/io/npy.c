@@ -308,13 +308,13 @@ struct mml_npz {
     uint8_t *bytes;
     size_t len;
     member *m;
-    int n;
+    int n, cap; /* members read; entries allocated (names freed up to cap) */
 };
 
 void mml_npz_free(mml_npz *z)
 {
     if (!z) return;
-    for (int i = 0; i < z->n; i++) mml_free(z->m[i].name);
+    for (int i = 0; i < z->cap; i++) mml_free(z->m[i].name);
     mml_free(z->m);
     mml_free(z->bytes);
     mml_free(z->what);
@@ -369,6 +369,7 @@ static mml_status read_directory(mml_npz *z)
         return mml_error(MML_ERR_FORMAT, "%s: central directory (%u bytes at %u) lies outside the file", z->what, cd_size, cd_off);
     z->m = mml_calloc(count ? count : 1, sizeof *z->m);
     if (!z->m) return MML_ERR_NOMEM;
+    z->cap = count;
     size_t p = cd_off, end = (size_t)cd_off + cd_size;
     for (; z->n < count; z->n++) {
         if (p + 46 > end || memcmp(b + p, "PK\x01\x02", 4))

@@ -103,30 +103,58 @@ static mml_status taps_init(taps *t, int64_t in, int64_t out, mml_interp interp)
     return MML_OK;
 }
 
-static uint8_t fixed_to_u8(int64_t acc)
+static uint8_t fixed_to_u8(int32_t acc)
 {
-    int64_t v = acc >> PRECISION_BITS;
+    int32_t v = acc >> PRECISION_BITS;
     return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 }
 
-/* One pass along a line of `n` samples `stride` apart: out[o] = sum k * in. */
-static void resample_line(const taps *t, mml_dtype dt, const void *src, int64_t stride, void *dst, int64_t dstride,
-                          int64_t out)
+/* The horizontal pass over one row: out[o] = sum k * in. The int32
+ * accumulator is PIL's: 255 * sum|k| * 2^22 stays below 2^31 for these filters. */
+static void resample_row(const taps *t, mml_dtype dt, const void *src, void *dst, int64_t out)
 {
     for (int64_t o = 0; o < out; o++) {
         int64_t first = t->first[o], n = t->count[o];
         if (dt == MML_U8) {
-            const uint8_t *s = (const uint8_t *)src + first * stride;
+            const uint8_t *s = (const uint8_t *)src + first;
             const int32_t *k = t->ki + o * t->ksize;
-            int64_t acc = (int64_t)1 << (PRECISION_BITS - 1);
-            for (int64_t i = 0; i < n; i++) acc += (int64_t)s[i * stride] * k[i];
-            ((uint8_t *)dst)[o * dstride] = fixed_to_u8(acc);
+            int32_t acc = 1 << (PRECISION_BITS - 1);
+            for (int64_t i = 0; i < n; i++) acc += s[i] * k[i];
+            ((uint8_t *)dst)[o] = fixed_to_u8(acc);
         } else {
-            const float *s = (const float *)src + first * stride;
+            const float *s = (const float *)src + first;
             const double *k = t->k + o * t->ksize;
             double acc = 0.0;
-            for (int64_t i = 0; i < n; i++) acc += (double)s[i * stride] * k[i];
-            ((float *)dst)[o * dstride] = (float)acc;
+            for (int64_t i = 0; i < n; i++) acc += (double)s[i] * k[i];
+            ((float *)dst)[o] = (float)acc;
+        }
+    }
+}
+
+/* The vertical pass, a whole output row at a time so every read is a
+ * contiguous row: out[o][x] = sum_i k_i * in[first + i][x]. `acc` holds a row. */
+static void resample_cols(const taps *t, mml_dtype dt, const void *src, int64_t width, void *dst, int64_t out, void *acc)
+{
+    for (int64_t o = 0; o < out; o++) {
+        int64_t first = t->first[o], n = t->count[o];
+        if (dt == MML_U8) {
+            int32_t *a = acc;
+            for (int64_t x = 0; x < width; x++) a[x] = 1 << (PRECISION_BITS - 1);
+            for (int64_t i = 0; i < n; i++) {
+                const uint8_t *row = (const uint8_t *)src + (first + i) * width;
+                int32_t k = t->ki[o * t->ksize + i];
+                for (int64_t x = 0; x < width; x++) a[x] += row[x] * k;
+            }
+            for (int64_t x = 0; x < width; x++) ((uint8_t *)dst)[o * width + x] = fixed_to_u8(a[x]);
+        } else {
+            double *a = acc;
+            for (int64_t x = 0; x < width; x++) a[x] = 0.0;
+            for (int64_t i = 0; i < n; i++) {
+                const float *row = (const float *)src + (first + i) * width;
+                double k = t->k[o * t->ksize + i];
+                for (int64_t x = 0; x < width; x++) a[x] += (double)row[x] * k;
+            }
+            for (int64_t x = 0; x < width; x++) ((float *)dst)[o * width + x] = (float)a[x];
         }
     }
 }
@@ -149,29 +177,31 @@ mml_tensor *mml_image_resize(const mml_tensor *img, int64_t height, int64_t widt
      * PIL does), into a temporary of the image's own type. */
     int64_t row0 = tv.first[0], rows = tv.first[height - 1] + tv.count[height - 1] - row0;
     uint8_t *tmp = mml_malloc((size_t)(c * rows * width) * es);
-    if (!tmp) goto fail_tv;
+    double *acc = mml_malloc((size_t)width * sizeof *acc);
+    if (!tmp || !acc) goto fail_tmp;
     const uint8_t *src = img->data;
     for (int64_t ch = 0; ch < c; ch++)
         for (int64_t y = 0; y < rows; y++) {
             const uint8_t *line = src + (size_t)((ch * h + row0 + y) * w) * es;
             uint8_t *dst = tmp + (size_t)((ch * rows + y) * width) * es;
             if (width == w) memcpy(dst, line, (size_t)w * es); /* PIL skips an unneeded pass */
-            else resample_line(&th, img->dtype, line, 1, dst, 1, width);
+            else resample_row(&th, img->dtype, line, dst, width);
         }
     for (int64_t o = 0; o < height; o++) tv.first[o] -= row0;
     for (int64_t ch = 0; ch < c; ch++) {
         const uint8_t *plane = tmp + (size_t)(ch * rows * width) * es;
         uint8_t *dst = (uint8_t *)out->data + (size_t)(ch * height * width) * es;
         if (height == h) memcpy(dst, plane, (size_t)(h * width) * es);
-        else
-            for (int64_t x = 0; x < width; x++)
-                resample_line(&tv, img->dtype, plane + (size_t)x * es, width, dst + (size_t)x * es, width, height);
+        else resample_cols(&tv, img->dtype, plane, width, dst, height, acc);
     }
+    mml_free(acc);
     mml_free(tmp);
     taps_free(&tv);
     taps_free(&th);
     return out;
-fail_tv:
+fail_tmp:
+    mml_free(acc);
+    mml_free(tmp);
     taps_free(&tv);
 fail_th:
     taps_free(&th);

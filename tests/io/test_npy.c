@@ -132,6 +132,24 @@ TEST(npy_npz_refuse_broken_files_by_name)
     }
 }
 
+TEST(npz_refuses_a_member_without_its_local_header)
+{
+    char path[1024];
+    unsigned char buf[2048];
+    FILE *f = fopen(tst_fixture_path("npy/stored.npz", path, sizeof path), "rb");
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    unsigned char *cd = NULL;
+    int seen = 0;
+    for (size_t i = 0; i + 46 <= n && !cd; i++) /* the second central directory entry */
+        if (!memcmp(buf + i, "PK\x01\x02", 4) && ++seen == 2) cd = buf + i;
+    CHECK(cd != NULL);
+    if (!cd) return;
+    memcpy(cd + 42, "\xf0\xff\xff\x0f", 4);
+    mml_npz *z = NULL;
+    CHECK(mml_npz_parse(buf, n, "mem.npz", &z) != MML_OK && !z && strstr(mml_last_error(), "mem.npz: y.npy: no local header"));
+}
+
 TEST(cli_inspect_shows_npy_and_npz)
 {
     char out[4096], path[1024], args[1200];
