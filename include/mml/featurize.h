@@ -1,7 +1,10 @@
 /* mml/featurize.h: the standard featurizer for multimodal manifests, filling
  * an mml_featurizer (mml/dataset.h) from per-modality settings:
- *   image: decoded to `channels`, resized (bilinear) to height x width,
- *          (x/255 - mean) / std -> F32 [channels, height, width];
+ *   image: decoded to `channels`, through the optional `transforms` pipeline
+ *          (mml/transform.h; seeded per sample from transform_seed and the
+ *          sample id, so a cached dataset is reproducible), resized as PIL
+ *          does (interp) to height x width, (x/255 - mean) / std
+ *          -> F32 [channels, height, width];
  *   audio: resampled to `rate`, log-mel (torchaudio) [n_mels, frames],
  *          cropped or zero-padded to `frames`, optionally normalised per
  *          utterance (zero mean, unit variance) -> F32 [n_mels, frames];
@@ -12,11 +15,15 @@
 #include "mml/audio.h"
 #include "mml/dataset.h"
 #include "mml/text.h"
+#include "mml/transform.h"
 
 typedef struct mml_feature_config {
     bool image, audio, text;
     int channels, height, width;
     float mean, std;
+    mml_interp interp;                  /* bilinear by default */
+    const mml_transforms *transforms;   /* NULL: none; not owned */
+    uint64_t transform_seed;
     int rate, frames;
     mml_spec_params spec;    /* n_fft, hop, n_mels, ... (type: log-mel) */
     bool utterance_norm;

@@ -11,6 +11,7 @@
 #include "mml/idx.h"
 #include "mml/image.h"
 #include "mml/manifest.h"
+#include "mml/npy.h"
 #include "mml/safetensors.h"
 
 static const char *USAGE = "mml inspect FILE...";
@@ -143,8 +144,46 @@ static int inspect_config(const char *path)
     return CLI_OK;
 }
 
+static void print_npy(const mml_npy_info *h)
+{
+    printf(".npy %d.0, %s [", h->version, h->descr);
+    for (int d = 0; d < h->ndim; d++) printf(d ? ", %lld" : "%lld", (long long)h->shape[d]);
+    printf("]%s\n", h->fortran_order ? " (Fortran order)" : "");
+}
+
+static int inspect_npy(const char *path)
+{
+    mml_npy_info info;
+    mml_tensor *t = mml_npy_load(path, MML_NPY_NATIVE, &info); /* the whole file is checked, not just its header */
+    if (!t) return cli_fail(NULL);
+    printf("%s: ", path);
+    print_npy(&info);
+    mml_tensor_free(t);
+    return CLI_OK;
+}
+
+static int inspect_npz(const char *path)
+{
+    mml_npz *z;
+    if (mml_npz_open(path, &z) != MML_OK) return cli_fail(NULL);
+    int n = mml_npz_count(z), rc = CLI_OK;
+    printf("%s: .npz, %d member%s\n", path, n, n == 1 ? "" : "s");
+    for (int i = 0; i < n && rc == CLI_OK; i++) {
+        mml_npy_info info;
+        mml_tensor *t = mml_npz_load_at(z, i, MML_NPY_NATIVE, &info);
+        if (!t) rc = cli_fail(NULL);
+        else {
+            printf("  %-32s ", mml_npz_name(z, i));
+            print_npy(&info);
+        }
+        mml_tensor_free(t);
+    }
+    mml_npz_free(z);
+    return rc;
+}
+
 /* The format from the first bytes: RIFF/WAVE, IDX (also gzip-compressed), image
- * magics, JSON ({ then .jsonl: manifest), else safetensors. */
+ * magics, .npy (\x93NUMPY), .npz (zip), JSON ({ then .jsonl: manifest), else safetensors. */
 static int inspect_one(const char *path)
 {
     unsigned char m[12] = { 0 };
@@ -158,6 +197,8 @@ static int inspect_one(const char *path)
     bool gif = n >= 3 && !memcmp(m, "GIF", 3), bmp = n >= 2 && !memcmp(m, "BM", 2);
     bool pnm = n >= 2 && m[0] == 'P' && m[1] >= '1' && m[1] <= '6';
     if (png || jpg || gif || bmp || pnm) return inspect_image(path);
+    if (mml_npy_sniff(m, n)) return inspect_npy(path);
+    if (mml_npz_sniff(m, n)) return inspect_npz(path);
     if (first_byte(path) == '{') return ends_with(path, ".jsonl") ? inspect_manifest(path) : inspect_config(path);
     return inspect_safetensors(path);
 }
@@ -166,7 +207,7 @@ int cmd_inspect(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
         printf("usage: %s\nRecognises safetensors, JSONL manifests, JSON configs, WAV, IDX "
-               "(plain or gzip)\nand images (PNG, JPEG, BMP, PGM/PPM, GIF) by their content and prints "
+               "(plain or gzip),\nimages (PNG, JPEG, BMP, PGM/PPM, GIF), NumPy .npy and .npz by their content and prints "
                "what they hold;\na malformed file gives one error line naming it and exit status 1.\n", USAGE);
         return CLI_OK;
     }

@@ -10,7 +10,7 @@ static const cli_command g_commands[] = {
     { "compare", "train and compare unimodal and multimodal variants (a study)", cmd_compare },
     { "data", "build a dataset (avdigits: MNIST digits with spoken digits)", cmd_data },
     { "eval", "evaluate a trained model on test data", cmd_eval },
-    { "inspect", "what a file holds: safetensors, manifest, config, WAV, IDX, image", cmd_inspect },
+    { "inspect", "what a file holds: safetensors, manifest, config, WAV, IDX, image, .npy/.npz", cmd_inspect },
     { "predict", "top classes for images with a trained model", cmd_predict },
     { "text", "CLIP BPE token ids and word tokenization", cmd_text },
     { "train", "train the model a JSON config describes", cmd_train },

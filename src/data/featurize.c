@@ -5,7 +5,7 @@
 #include "mml/alloc.h"
 #include "mml/featurize.h"
 #include "mml/image.h"
-#include "mml/ops.h"
+#include "mml/transform.h"
 
 mml_feature_config mml_feature_defaults(void)
 {
@@ -20,26 +20,46 @@ mml_feature_config mml_feature_defaults(void)
     return c;
 }
 
-static mml_status image_features(const mml_feature_config *c, const char *path, float *out)
+/* FNV-1a: a per-sample seed from its id, so augmentation does not depend on
+ * which thread extracts which sample. */
+static uint64_t id_hash(const char *s)
 {
-    mml_tensor *img = mml_image_load(path, c->channels);
-    if (!img) return mml_last_status();
-    int64_t h = img->shape[1], w = img->shape[2];
-    mml_status rc = MML_OK;
-    if (h == c->height && w == c->width) {
-        for (int64_t i = 0; i < img->numel; i++) out[i] = (((uint8_t *)img->data)[i] / 255.0f - c->mean) / c->std;
-    } else { /* resize through the bilinear op on a private context */
-        mml_ctx *ctx = mml_ctx_create();
-        mml_tensor *x = ctx ? mml_new(ctx, MML_F32, 4, (int64_t[]){ 1, c->channels, h, w }) : NULL;
-        for (int64_t i = 0; x && i < img->numel; i++) mml_f32(x)[i] = ((uint8_t *)img->data)[i] / 255.0f;
-        mml_set_grad_enabled(ctx, false);
-        mml_tensor *y = x ? mml_upsample_bilinear2d(ctx, x, c->height, c->width, false) : NULL;
-        if (!y) rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
-        for (int64_t i = 0; y && i < y->numel; i++) out[i] = (mml_f32(y)[i] - c->mean) / c->std;
-        mml_ctx_free(ctx);
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; s && *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Decode, the optional pipeline, a PIL-style resize to height x width, then
+ * (x/255 - mean) / std (F32 pipeline output is already on the [0, 1] scale). */
+static mml_status image_features(const mml_feature_config *c, const mml_sample *s, float *out)
+{
+    const char *path = s->path[MML_MOD_IMAGE];
+    mml_tensor *x = mml_image_load(path, c->channels);
+    if (x && c->transforms) {
+        mml_rng rng;
+        mml_rng_seed(&rng, c->transform_seed ^ id_hash(s->id));
+        mml_tensor *y = mml_transforms_apply(c->transforms, x, &rng);
+        if (!y) mml_error_prefix("%s: ", path);
+        mml_tensor_free(x);
+        x = y;
     }
-    mml_tensor_free(img);
-    return rc;
+    if (x && (x->shape[1] != c->height || x->shape[2] != c->width)) {
+        mml_tensor *y = mml_image_resize(x, c->height, c->width, c->interp);
+        mml_tensor_free(x);
+        x = y;
+    }
+    if (x && x->shape[0] != c->channels) {
+        mml_error(MML_ERR_SHAPE, "%s: the transforms give %lld channels, the featurizer wants %d", path,
+                  (long long)x->shape[0], c->channels);
+        mml_tensor_free(x);
+        x = NULL;
+    }
+    if (!x) return mml_last_status();
+    float div = x->dtype == MML_U8 ? 255.0f : 1.0f;
+    for (int64_t i = 0; i < x->numel; i++)
+        out[i] = ((x->dtype == MML_U8 ? ((uint8_t *)x->data)[i] : mml_f32(x)[i]) / div - c->mean) / c->std;
+    mml_tensor_free(x);
+    return MML_OK;
 }
 
 static mml_status audio_features(const mml_feature_config *c, const char *path, float *out, int64_t *len)
@@ -73,7 +93,7 @@ static mml_status audio_features(const mml_feature_config *c, const char *path, 
 static mml_status extract(void *user, const mml_sample *s, mml_modality m, void *out, int64_t *length)
 {
     const mml_feature_config *c = user;
-    if (m == MML_MOD_IMAGE) return image_features(c, s->path[m], out);
+    if (m == MML_MOD_IMAGE) return image_features(c, s, out);
     if (m == MML_MOD_AUDIO) return audio_features(c, s->path[m], out, length);
     int n = mml_bpe_encode_clip(c->bpe, s->text, out, c->context, c->context);
     if (n < 0) return mml_last_status();
@@ -90,8 +110,10 @@ mml_status mml_featurizer_init(mml_featurizer *f, mml_feature_config *c, char *p
     if (c->image) f->spec[MML_MOD_IMAGE] = (mml_feature_spec){ true, MML_F32, 3, { c->channels, c->height, c->width }, -1 };
     if (c->audio) f->spec[MML_MOD_AUDIO] = (mml_feature_spec){ true, MML_F32, 2, { c->spec.n_mels, c->frames }, 1 };
     if (c->text) f->spec[MML_MOD_TEXT] = (mml_feature_spec){ true, MML_I32, 1, { c->context }, 0 };
-    snprintf(params, cap, "v1 img %d %dx%d %g %g | audio %d %d fft %d win %d hop %d mels %d %g-%g %d %d norm %d | text clip %d",
-             c->channels, c->height, c->width, c->mean, c->std, c->rate, c->frames, c->spec.n_fft, c->spec.win_length,
+    snprintf(params, cap, "v2 img %d %dx%d %s %g %g tf %016llx | audio %d %d fft %d win %d hop %d mels %d %g-%g %d %d norm %d | text clip %d",
+             c->channels, c->height, c->width, c->interp == MML_INTERP_BICUBIC ? "bicubic" : "bilinear", c->mean, c->std,
+             c->transforms ? (unsigned long long)(id_hash(mml_transforms_json(c->transforms)) ^ c->transform_seed) : 0ULL,
+             c->rate, c->frames, c->spec.n_fft, c->spec.win_length,
              c->spec.hop_length, c->spec.n_mels, c->spec.f_min, c->spec.f_max, c->spec.mel_scale, c->spec.slaney_norm,
              c->utterance_norm, c->context);
     f->extract = extract;

@@ -4,6 +4,7 @@
 
 #include "mml/audio.h"
 #include "mml/featurize.h"
+#include "mml/image.h"
 #include "test.h"
 
 TEST(featurizer_turns_manifest_samples_into_batches)
@@ -52,4 +53,42 @@ TEST(featurizer_turns_manifest_samples_into_batches)
     mml_dataset_free(ds);
     mml_manifest_free(m);
     mml_bpe_free(bpe);
+}
+
+TEST(featurizer_applies_image_transforms_then_pil_resize)
+{
+    char png[1024];
+    tst_fixture_path("images/gray.png", png, sizeof png);
+    mml_feature_config cfg = mml_feature_defaults();
+    cfg.audio = cfg.text = false;
+    cfg.height = 6;
+    cfg.width = 7;
+    cfg.mean = 0.5f;
+    cfg.std = 0.25f;
+    mml_transforms *tf = NULL;
+    CHECK_OK(mml_transforms_parse_json("[{\"hflip\": 1}]", "t", &tf));
+    cfg.transforms = tf;
+    char params[512], params0[512];
+    mml_featurizer f, f0;
+    CHECK_OK(mml_featurizer_init(&f, &cfg, params, sizeof params));
+    mml_feature_config plain = cfg;
+    plain.transforms = NULL;
+    CHECK_OK(mml_featurizer_init(&f0, &plain, params0, sizeof params0));
+    CHECK(strcmp(params, params0) != 0); /* the cache key sees the pipeline */
+    mml_sample s = { .id = "a", .path = { [MML_MOD_IMAGE] = png }, .has = { [MML_MOD_IMAGE] = true } };
+    float got[42];
+    int64_t len = 0;
+    CHECK_OK(f.extract(f.user, &s, MML_MOD_IMAGE, got, &len));
+    mml_tensor *img = mml_image_load(png, 1), *fl = mml_image_hflip(img), *r = mml_image_resize(fl, 6, 7, MML_INTERP_BILINEAR);
+    bool ok = r != NULL;
+    for (int i = 0; ok && i < 42; i++) ok = got[i] == (((uint8_t *)r->data)[i] / 255.0f - 0.5f) / 0.25f;
+    CHECK(ok);
+    mml_transforms_free(tf);
+    CHECK_OK(mml_transforms_parse_json("[{\"grayscale\": 3}]", "t", &tf));
+    cfg.transforms = tf;
+    CHECK(f.extract(f.user, &s, MML_MOD_IMAGE, got, &len) == MML_ERR_SHAPE && strstr(mml_last_error(), "3 channels"));
+    mml_transforms_free(tf);
+    mml_tensor_free(img);
+    mml_tensor_free(fl);
+    mml_tensor_free(r);
 }
