@@ -4,6 +4,7 @@
 #define MML_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -23,6 +24,9 @@ int cmd_audio(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int bench_train(int argc, char **argv); /* mml bench train */
 int cmd_compare(int argc, char **argv);
+/* mml train on a config with "task": "multimodal" (cmd_train_mm.c). */
+bool cli_config_is_multimodal(const char *path);
+int cli_train_multimodal(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json);
 int cmd_data(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

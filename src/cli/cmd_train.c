@@ -89,20 +89,24 @@ int cmd_train(int argc, char **argv)
     }
     if (!config) return cli_usage(TRAIN_USAGE, "no config given");
     if (threads) mml_threads_set((int)threads);
+    char log_buf[4096], summary[8192];
+    if (!log_path) {
+        snprintf(log_buf, sizeof log_buf, "%.*s.jsonl", (int)(strlen(out) - (strstr(out, ".safetensors") ? 12 : 0)), out);
+        log_path = log_buf;
+    }
+    if (cli_config_is_multimodal(config)) {
+        if (ckpt || resume) return cli_usage(TRAIN_USAGE, "--checkpoint and --resume are for classification configs");
+        return cli_train_multimodal(config, out, log_path, epochs, seed, json);
+    }
     mml_classify job;
     if (mml_classify_open(config, epochs, seed, &job) != MML_OK) return cli_fail(NULL);
     mml_cfg_node root = mml_config_root(job.cfg), model_node;
     mml_model *model = NULL;
     int rc = CLI_OK;
-    char log_buf[4096], summary[8192];
     if (mml_cfg_object(&root, "model", true, &model_node) != MML_OK || mml_model_build(&model_node, job.opt.seed, &model) != MML_OK ||
         mml_classify_prepare_model(&job, config, model) != MML_OK) {
         rc = cli_fail(NULL);
         goto done;
-    }
-    if (!log_path) {
-        snprintf(log_buf, sizeof log_buf, "%.*s.jsonl", (int)(strlen(out) - (strstr(out, ".safetensors") ? 12 : 0)), out);
-        log_path = log_buf;
     }
     /* Fail now, not after training, if the outputs cannot be written. */
     char probe[4096];

@@ -154,7 +154,7 @@ static mml_status build_crossattn(mml_fusion *f, mml_params *ps, const char *pre
     for (int i = 0; rc == MML_OK && i < f->s.n; i++)
         for (int j = 0; rc == MML_OK && j < f->s.n; j++) {
             if (i == j) continue;
-            snprintf(buf, sizeof buf, "%scross.%d_%d.", prefix, i, j);
+            snprintf(buf, sizeof buf, "%scross.%d_%d", prefix, i, j);
             rc = mml_nn_mha_init(&f->cross[i][j], ps, buf, f->d_model, heads, 0.0f, &f->rng);
             snprintf(buf, sizeof buf, "%scross_norm.%d_%d", prefix, i, j);
             if (rc == MML_OK) rc = mml_nn_layer_norm_init(&f->cross_norm[i][j], ps, buf, f->d_model, 1e-5f);
@@ -375,7 +375,8 @@ static mml_tensor *forward_crossattn(mml_ctx *ctx, mml_fusion *f, const mml_enco
             /* a missing source contributes nothing: the target keeps its own sequence */
             a = a ? mml_mul(ctx, a, mml_reshape(ctx, present[j], 3, (int64_t[]){ present[j]->shape[0], 1, 1 })) : NULL;
             mml_tensor *y = a ? mml_nn_layer_norm_forward(ctx, &f->cross_norm[i][j], mml_add(ctx, s[i], a)) : NULL;
-            parts[k++] = y ? mml_mean(ctx, y, 1, false) : NULL;
+            /* a missing target has no sequence of its own to attend from */
+            parts[k++] = y ? mml_mul(ctx, mml_mean(ctx, y, 1, false), col(ctx, present[i])) : NULL;
             if (!parts[k - 1]) return NULL;
         }
     return mml_concat(ctx, parts, k, 1);

@@ -99,7 +99,7 @@ static mml_status build_rnn(const mml_cfg_node *n, mml_encoder *e, mml_params *p
     if (rc == MML_OK && (hidden < 1 || layers < 1 || layers > MML_RNN_MAX_LAYERS))
         rc = mml_cfg_error(n, "layers", "hidden must be positive and layers in [1, %d]", MML_RNN_MAX_LAYERS);
     if (rc == MML_OK && e->tokens) rc = build_embedding(n, e, ps, prefix, feat = embed);
-    name(buf, sizeof buf, prefix, "rnn.");
+    name(buf, sizeof buf, prefix, "rnn");
     if (rc == MML_OK)
         rc = mml_nn_rnn_init(&e->rnn, ps, buf, (mml_rnn_kind)cell, feat, hidden, (int)layers, bidir, &e->rng);
     e->dim = e->seq_dim = hidden * (bidir ? 2 : 1);
@@ -133,7 +133,7 @@ static mml_status build_transformer(const mml_cfg_node *n, mml_encoder *e, mml_p
     if (rc == MML_OK && e->pool == POOL_CLS && !(e->cls = mml_params_add(ps, buf, 3, (int64_t[]){ 1, 1, d })))
         rc = mml_last_status();
     for (int i = 0; rc == MML_OK && i < layers; i++) {
-        snprintf(buf, sizeof buf, "%slayers.%d.", prefix, i);
+        snprintf(buf, sizeof buf, "%slayers.%d", prefix, i);
         rc = mml_nn_encoder_layer_init(&e->tf[i], ps, buf, d, heads, ffn, (float)dropout, MML_ACT_GELU, true, &e->rng);
     }
     e->n_tf = (int)layers;
@@ -317,11 +317,22 @@ static mml_tensor *positions(mml_ctx *ctx, mml_tensor *s)
     return mml_transpose(ctx, mml_reshape(ctx, s, 3, (int64_t[]){ B, C, -1 }), 1, 2);
 }
 
+/* A missing modality has length 0; recurrent layers need at least one step
+ * (its output is masked by the fusion anyway). */
+static mml_tensor *at_least_one(mml_ctx *ctx, mml_tensor *lengths)
+{
+    if (!lengths) return NULL;
+    mml_tensor *l = mml_new(ctx, MML_I32, 1, lengths->shape);
+    for (int64_t b = 0; l && b < lengths->numel; b++) mml_i32(l)[b] = mml_i32(lengths)[b] > 0 ? mml_i32(lengths)[b] : 1;
+    return l;
+}
+
 mml_status mml_encoder_forward(mml_ctx *ctx, mml_encoder *e, mml_tensor *x, mml_tensor *lengths, mml_encoding *o)
 {
     memset(o, 0, sizeof *o);
     if (!x) return mml_last_status();
     int64_t B = x->shape[0];
+    lengths = at_least_one(ctx, lengths);
     mml_status rc = MML_OK;
     switch (e->type) {
     case E_SEQUENTIAL: {

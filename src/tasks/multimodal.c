@@ -285,7 +285,7 @@ static mml_status build_head(mml_mm_model *m, const mml_cfg_node *model, uint64_
     sizes[n_hidden + 1] = m->n_classes;
     mml_rng r;
     mml_rng_seed(&r, seed + 7);
-    return mml_nn_mlp_init(&m->head, m->ps, "head.", sizes, n_hidden + 2, MML_ACT_RELU, (float)dropout, &r);
+    return mml_nn_mlp_init(&m->head, m->ps, "head", sizes, n_hidden + 2, MML_ACT_RELU, (float)dropout, &r);
 }
 
 mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, uint64_t seed, mml_mm_model **out)

@@ -289,6 +289,13 @@ mml_status mml_study_run(const char *path, const mml_study_options *o)
         s->n_train = d.ds[MML_SPLIT_TRAIN]->n;
         s->n_skipped = d.n_skipped;
     }
+    /* every variant's model is checked before the first one trains */
+    for (int i = 0; rc == MML_OK && i < s->n_variants; i++) {
+        mml_cfg_node root = mml_config_root(s->variants[i].cfg), model;
+        mml_mm_model *m = NULL;
+        if ((rc = mml_cfg_object(&root, "model", true, &model)) == MML_OK) rc = mml_mm_model_build(&model, &d, 0, &m);
+        mml_mm_model_free(m);
+    }
     double t0 = mml_now();
     int total = s->n_variants * s->seeds, done = 0;
     for (int i = 0; rc == MML_OK && i < s->n_variants; i++)

@@ -1,0 +1,189 @@
+/* The multimodal task end to end on a small synthetic image + audio set:
+ * mml train on a fusion config, mml compare on a study (results, report,
+ * robustness), and bad studies refused before anything is written. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "mml/audio.h"
+#include "mml/image.h"
+#include "test.h"
+
+#define N_CLASSES 3
+
+/* Class c: a bright 8x8 square in one of three places; a tone at 300 (c + 1) Hz. */
+static void write_sample(const char *dir, const char *id, int c, unsigned seed, FILE *manifest, bool with_audio)
+{
+    char path[1024];
+    mml_tensor *img = mml_tensor_create(MML_U8, 3, (int64_t[]){ 1, 28, 28 }, false);
+    uint8_t *px = img->data;
+    for (int i = 0; i < 28 * 28; i++) px[i] = (uint8_t)((seed * 2654435761u + (unsigned)i * 40503u) >> 27);
+    for (int y = 0; y < 8; y++)
+        for (int x = 0; x < 8; x++) px[(4 + y) * 28 + 2 + c * 9 + x] = 230;
+    snprintf(path, sizeof path, "%s/%s.png", dir, id);
+    mml_image_save_png(path, img);
+    mml_tensor_free(img);
+    float wav[4000];
+    for (int i = 0; i < 4000; i++)
+        wav[i] = 0.4f * sinf(2.0f * 3.14159265f * 300.0f * (float)(c + 1) * (float)i / 8000.0f + (float)seed);
+    snprintf(path, sizeof path, "%s/%s.wav", dir, id);
+    mml_wav_save(path, wav, 4000, 8000);
+    if (with_audio)
+        fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": \"%s.wav\", \"label\": %d}\n", id, id, id, c);
+    else fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": null, \"label\": %d}\n", id, id, c);
+}
+
+static void write_split(const char *dir, const char *split, int n, unsigned seed0)
+{
+    char path[1024], id[64];
+    snprintf(path, sizeof path, "%s/%s.jsonl", dir, split);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof id, "%s-%03d", split, i);
+        write_sample(dir, id, i % N_CLASSES, seed0 + (unsigned)i, f, i % 7 != 5);
+    }
+    fclose(f);
+}
+
+static const char *BASE =
+    "{\"task\": \"multimodal\","
+    " \"data\": {\"train\": \"train.jsonl\", \"val\": \"val.jsonl\", \"test\": \"test.jsonl\","
+    "          \"audio\": {\"rate\": 8000, \"frames\": 16, \"n_mels\": 16, \"n_fft\": 256, \"hop\": 128}},"
+    " \"model\": {\"encoders\": {"
+    "    \"image\": {\"type\": \"sequential\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"linear\", \"out\": 16}, {\"type\": \"relu\"}]},"
+    "    \"audio\": {\"type\": \"rnn\", \"cell\": \"gru\", \"hidden\": 8, \"pool\": \"mean\"}},"
+    "  \"fusion\": {\"type\": \"concat\"}, \"head\": {\"hidden\": [16]}},"
+    " \"train\": {\"epochs\": 6, \"batch_size\": 8, \"optimizer\": {\"type\": \"adam\", \"lr\": 0.01}, \"modality_dropout\": 0.2}}";
+
+static const char *make_data(char *dir, size_t cap)
+{
+    tst_tmp_path("mm", dir, cap);
+    mkdir(dir, 0777);
+    write_split(dir, "train", 45, 1);
+    write_split(dir, "val", 9, 1000);
+    write_split(dir, "test", 21, 2000);
+    return dir;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+TEST(cli_train_multimodal_config)
+{
+    char dir[1024], cfg[1200], args[4096], out[8192];
+    make_data(dir, sizeof dir);
+    snprintf(cfg, sizeof cfg, "%s/fusion.json", dir);
+    write_text(cfg, BASE);
+    snprintf(args, sizeof args, "train %s --out %s/m.safetensors --json", cfg, dir);
+    int rc = tst_run_cli(args, out, sizeof out);
+    CHECK(rc == 0);
+    if (rc) printf("%s\n", out);
+    const char *last = strrchr(out, '{');
+    cJSON *j = last ? cJSON_Parse(last) : NULL;
+    CHECK(j != NULL);
+    if (!j) printf("%s\n", out);
+    double acc = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "accuracy"));
+    CHECK(acc >= 0.9);
+    const char *fusion = cJSON_GetStringValue(cJSON_GetObjectItem(j, "fusion"));
+    CHECK(fusion && !strcmp(fusion, "concat"));
+    cJSON_Delete(j);
+}
+
+static char *study_text(const char *variants)
+{
+    size_t n = strlen(BASE) + strlen(variants) + 512;
+    char *s = malloc(n);
+    snprintf(s, n,
+             "{\"name\": \"toy\", \"seeds\": 1, \"base\": %s,\n"
+             " \"robustness\": {\"noise\": [0, 1, 3], \"missing\": [0, 0.5, 1], \"reference\": \"late\"},\n"
+             " \"variants\": [%s]}",
+             BASE, variants);
+    return s;
+}
+
+TEST(cli_compare_writes_results_and_report)
+{
+    char dir[1024], study[1200], res[1200], args[4096], out[16384];
+    make_data(dir, sizeof dir);
+    snprintf(study, sizeof study, "%s/study.json", dir);
+    char *s = study_text("{\"name\": \"image only\", \"patch\": {\"model\": {\"encoders\": {\"audio\": null}, \"fusion\": null}}},"
+                         "{\"name\": \"audio only\", \"patch\": {\"model\": {\"encoders\": {\"image\": null}, \"fusion\": null}}},"
+                         "{\"name\": \"late\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"late\"}, \"head\": null}}},"
+                         "{\"name\": \"attention\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"attention\", \"out\": 8}}}}");
+    write_text(study, s);
+    free(s);
+    snprintf(res, sizeof res, "%s/results", dir);
+    snprintf(args, sizeof args, "compare %s --out %s --quiet --force", study, res);
+    int rc = tst_run_cli(args, out, sizeof out);
+    CHECK(rc == 0);
+    if (rc) printf("%s\n", out);
+    CHECK(strstr(out, "| attention | attention |") != NULL);
+    char path[1400];
+    snprintf(path, sizeof path, "%s/results.json", res);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    cJSON *j = cJSON_Parse(buf);
+    CHECK(j != NULL);
+    const cJSON *vars = cJSON_GetObjectItem(j, "variants");
+    CHECK(cJSON_GetArraySize(vars) == 4);
+    const cJSON *late = cJSON_GetArrayItem(vars, 2), *att = cJSON_GetArrayItem(vars, 3);
+    double late_acc = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(late, "accuracy"), "mean"));
+    CHECK(late_acc >= 0.9);
+    /* noise levels: clean, then worse; removing every image leaves audio to the late fusion */
+    const cJSON *noise = cJSON_GetObjectItem(cJSON_GetObjectItem(late, "noise_accuracy"), "image");
+    CHECK(cJSON_GetArraySize(noise) == 3);
+    CHECK(cJSON_GetNumberValue(cJSON_GetArrayItem(noise, 0)) == late_acc);
+    const cJSON *miss = cJSON_GetObjectItem(cJSON_GetObjectItem(late, "missing_accuracy"), "image");
+    CHECK(cJSON_GetNumberValue(cJSON_GetArrayItem(miss, 2)) >= 0.5);
+    CHECK(cJSON_IsObject(cJSON_GetObjectItem(att, "modality_weights")));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(vars, 0), "modality_weights")));
+    cJSON_Delete(j);
+    snprintf(path, sizeof path, "%s/report.html", res);
+    f = fopen(path, "r");
+    n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = '\0';
+    if (f) fclose(f);
+    CHECK(strstr(buf, "<svg") != NULL && strstr(buf, "Confusion") != NULL);
+    /* an existing result is not overwritten without --force */
+    snprintf(args, sizeof args, "compare %s --out %s --quiet", study, res);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1);
+    CHECK(strstr(out, "exists") != NULL);
+}
+
+TEST(cli_compare_refuses_bad_studies_before_writing)
+{
+    char dir[1024], study[1200], res[1200], args[4096], out[8192];
+    make_data(dir, sizeof dir);
+    snprintf(study, sizeof study, "%s/bad.json", dir);
+    snprintf(res, sizeof res, "%s/bad-results", dir);
+    static const char *const bad[][2] = {
+        { "{\"name\": \"late\"}, {\"name\": \"x\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"tfm\"}}}}", "tfm" },
+        { "{\"name\": \"late\"}, {\"name\": \"x\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"early\"}}}}", "flatten" },
+        { "{\"name\": \"x\", \"patch\": {\"data\": {\"train\": \"other.jsonl\"}}}", "variants[0].patch.data" },
+        { "{\"name\": \"x\", \"patch\": {\"model\": {\"encoders\": {\"smell\": {\"type\": \"flatten\"}}}}}", "smell" },
+        { "{\"name\": \"late\", \"patch\": {}}, {\"name\": \"late\"}", "used twice" },
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char *s = study_text(bad[k][0]);
+        write_text(study, s);
+        free(s);
+        snprintf(args, sizeof args, "compare %s --out %s --quiet", study, res);
+        CHECK(tst_run_cli(args, out, sizeof out) == 1);
+        CHECK(strstr(out, bad[k][1]) != NULL);
+        if (!strstr(out, bad[k][1])) printf("    case %zu: %s\n", k, out);
+        struct stat st;
+        CHECK(stat(res, &st) != 0);
+    }
+}
