@@ -24,4 +24,18 @@ typedef struct mml_avdigits_options {
  * official split: recordings 0-4 test, 5-49 train) and the digit's word. */
 mml_status mml_build_avdigits(const mml_avdigits_options *opt);
 
+typedef struct mml_fashion_speech_options {
+    const char *out_dir;
+    const char *fashion_dir;        /* /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) */
+    uint64_t seed;
+    int64_t n_train, n_val, n_test; /* 6,000 / 1,000 / 2,000 by default */
+    bool few_voices;                /* 2 training and 1 test voice per class (quick builds for tests) */
+    bool progress;
+} mml_fashion_speech_options;
+
+/* Fashion-MNIST images with the class name spoken by espeak-ng (16 kHz WAV;
+ * the test split's voices are not heard in training) and a templated text
+ * description. Needs the espeak-ng program. */
+mml_status mml_build_fashion_speech(const mml_fashion_speech_options *opt);
+
 #endif
