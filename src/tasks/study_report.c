@@ -56,7 +56,8 @@ static void summarise_variant(study *s, variant *v)
                 v->missing_acc[m][l] += v->runs[k].missing_acc[m][l] / S;
             }
         }
-        v->relative_robustness[m] = area(v->noise_acc[m], s->noise, s->n_noise);
+        /* robustness to noise on a modality the variant does not use is not a measure of it */
+        v->relative_robustness[m] = v->mods[m] ? area(v->noise_acc[m], s->noise, s->n_noise) : NAN;
     }
 }
 
@@ -68,7 +69,7 @@ static void effective(study *s)
     for (int i = 0; i < s->n_variants; i++)
         for (int m = 0; m < MML_MOD_COUNT; m++) {
             variant *v = &s->variants[i];
-            if (s->reference < 0) {
+            if (s->reference < 0 || !v->mods[m] || !s->variants[s->reference].mods[m]) {
                 v->effective_robustness[m] = NAN;
                 continue;
             }
@@ -257,7 +258,8 @@ static void write_md(FILE *f, const study *s)
                 (long long)v->params, v->train_seconds.mean, v->infer_ms.mean, v->train_mb.mean);
         for (int m = 0; m < MML_MOD_COUNT; m++)
             if (s->mods[m]) {
-                fprintf(f, " %.2f |", 100 * v->relative_robustness[m]);
+                if (isfinite(v->relative_robustness[m])) fprintf(f, " %.2f |", 100 * v->relative_robustness[m]);
+                else fputs(" - |", f);
                 if (isfinite(v->effective_robustness[m])) fprintf(f, " %+.2f |", 100 * v->effective_robustness[m]);
                 else fputs(" - |", f);
             }
