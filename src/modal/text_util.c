@@ -32,7 +32,7 @@ static size_t slot_of(const strtab *t, const char *key, size_t len)
     size_t i = hash_bytes(key, len) & (t->nslots - 1);
     for (int32_t s; (s = t->slots[i]) != 0; i = (i + 1) & (t->nslots - 1)) {
         const char *k = t->keys[s - 1];
-        if (!memcmp(k, key, len) && k[len] == '\0') break;
+        if (!strncmp(k, key, len) && k[len] == '\0') break; /* strncmp stops at a shorter k */
     }
     return i;
 }
