@@ -166,7 +166,7 @@ static mml_status robustness(study *s, const variant *v, mml_mm_model *m, const 
     mml_status rc = MML_OK;
     for (int mo = 0; mo < MML_MOD_COUNT && rc == MML_OK; mo++) {
         if (!s->mods[mo]) continue;
-        for (int l = 0; l < s->n_noise && rc == MML_OK; l++) {
+        for (int l = 0; l < s->n_noise && rc == MML_OK && s->noisy[mo]; l++) {
             mml_mm_perturb p = { .seed = 1000u + (uint64_t)l };
             p.noise[mo] = (float)s->noise[l];
             if (!v->mods[mo] || l == 0) r->noise_acc[mo][l] = r->accuracy;
@@ -288,6 +288,8 @@ mml_status mml_study_run(const char *path, const mml_study_options *o)
         s->n_test = d.ds[MML_SPLIT_TEST]->n;
         s->n_train = d.ds[MML_SPLIT_TRAIN]->n;
         s->n_skipped = d.n_skipped;
+        for (int m = 0; m < MML_MOD_COUNT; m++)
+            s->noisy[m] = s->mods[m] && d.ds[MML_SPLIT_TRAIN]->spec[m].dtype == MML_F32;
     }
     /* every variant's model is checked before the first one trains */
     for (int i = 0; rc == MML_OK && i < s->n_variants; i++) {

@@ -47,6 +47,7 @@ typedef struct study {
     int seeds, n_variants, reference;
     variant variants[MML_STUDY_MAX_VARIANTS];
     bool mods[MML_MOD_COUNT]; /* used by any variant */
+    bool noisy[MML_MOD_COUNT]; /* float features, so Gaussian noise applies (not token ids) */
     double noise[MML_STUDY_MAX_LEVELS], missing[MML_STUDY_MAX_LEVELS];
     int n_noise, n_missing;
     char **classes; /* not owned */
