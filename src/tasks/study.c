@@ -72,11 +72,25 @@ static mml_status read_levels(const mml_cfg_node *rob, const char *key, const do
     return MML_OK;
 }
 
-static mml_status read_variants(study *s, const mml_cfg_node *root)
+/* "base": a config object, or the path of a config file (relative to the study). */
+static mml_status read_base(study *s, const mml_cfg_node *root, const char *dir, mml_cfg_node *base)
+{
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root->json, "base");
+    if (!cJSON_IsString(b)) return mml_cfg_object(root, "base", true, base);
+    char path[4096];
+    if (b->valuestring[0] == '/') snprintf(path, sizeof path, "%s", b->valuestring);
+    else snprintf(path, sizeof path, "%s/%s", dir, b->valuestring);
+    mml_status rc = mml_config_load(path, &s->base_cfg);
+    if (rc != MML_OK) return rc;
+    *base = mml_config_root(s->base_cfg);
+    return MML_OK;
+}
+
+static mml_status read_variants(study *s, const mml_cfg_node *root, const char *dir)
 {
     mml_cfg_node vars, base;
     mml_status rc = mml_cfg_array(root, "variants", true, &vars);
-    if (rc == MML_OK) rc = mml_cfg_object(root, "base", true, &base);
+    if (rc == MML_OK) rc = read_base(s, root, dir, &base);
     if (rc != MML_OK) return rc;
     s->n_variants = mml_cfg_len(&vars);
     if (s->n_variants < 1 || s->n_variants > MML_STUDY_MAX_VARIANTS)
@@ -117,7 +131,7 @@ static mml_status read_variants(study *s, const mml_cfg_node *root)
     return MML_OK;
 }
 
-static mml_status read_study(study *s, const char *path)
+static mml_status read_study(study *s, const char *path, const char *dir)
 {
     static const char *const keys[] = { "name", "description", "base", "seeds", "robustness", "variants", NULL };
     static const double noise_def[] = { 0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9 };
@@ -139,7 +153,7 @@ static mml_status read_study(study *s, const char *path)
     if ((rc = read_levels(&rob, "noise", noise_def, 10, s->noise, &s->n_noise)) != MML_OK) return rc;
     if ((rc = read_levels(&rob, "missing", missing_def, 3, s->missing, &s->n_missing)) != MML_OK) return rc;
     if (mml_cfg_present(&rob) && (rc = mml_cfg_string(&rob, "reference", NULL, &ref)) != MML_OK) return rc;
-    if ((rc = read_variants(s, &root)) != MML_OK) return rc;
+    if ((rc = read_variants(s, &root, dir)) != MML_OK) return rc;
     s->reference = -1;
     for (int i = 0; ref && i < s->n_variants; i++)
         if (!strcmp(s->variants[i].name, ref)) s->reference = i;
@@ -265,6 +279,7 @@ static void study_free(study *s)
         for (int k = 0; k < MML_STUDY_MAX_SEEDS; k++) mml_free(s->variants[i].runs[k].cm);
     }
     mml_config_free(s->cfg);
+    mml_config_free(s->base_cfg);
     mml_free(s);
 }
 
@@ -275,7 +290,7 @@ mml_status mml_study_run(const char *path, const mml_study_options *o)
     char tmp[4096] = "";
     char *dir = dir_of(path);
     mml_mm_data d = { 0 };
-    mml_status rc = dir ? read_study(s, path) : MML_ERR_NOMEM;
+    mml_status rc = dir ? read_study(s, path, dir) : MML_ERR_NOMEM;
     if (rc == MML_OK && o->seeds > 0) {
         if (o->seeds > MML_STUDY_MAX_SEEDS) rc = mml_error(MML_ERR_ARG, "--seeds: at most %d", MML_STUDY_MAX_SEEDS);
         s->seeds = o->seeds;

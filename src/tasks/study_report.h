@@ -42,7 +42,7 @@ typedef struct variant {
 } variant;
 
 typedef struct study {
-    mml_config *cfg;
+    mml_config *cfg, *base_cfg; /* base_cfg: a base given as a file name */
     char name[128];
     int seeds, n_variants, reference;
     variant variants[MML_STUDY_MAX_VARIANTS];

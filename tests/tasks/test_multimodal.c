@@ -187,3 +187,22 @@ TEST(cli_compare_refuses_bad_studies_before_writing)
         CHECK(stat(res, &st) != 0);
     }
 }
+
+TEST(cli_compare_base_from_a_file)
+{
+    char dir[1024], study[1200], base[1200], res[1200], args[4096], out[8192];
+    make_data(dir, sizeof dir);
+    snprintf(base, sizeof base, "%s/base.json", dir);
+    write_text(base, BASE);
+    snprintf(study, sizeof study, "%s/from-file.json", dir);
+    snprintf(res, sizeof res, "%s/from-file", dir);
+    write_text(study, "{\"base\": \"base.json\", \"robustness\": {\"noise\": [0], \"missing\": [0, 1]},"
+                      " \"variants\": [{\"name\": \"gmu\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"gmu\", \"out\": 8}}}}]}");
+    snprintf(args, sizeof args, "compare %s --out %s --quiet --epochs 2", study, res);
+    CHECK(tst_run_cli(args, out, sizeof out) == 0);
+    CHECK(strstr(out, "| gmu | gmu |") != NULL);
+    write_text(study, "{\"base\": \"nowhere.json\", \"variants\": [{\"name\": \"x\"}]}");
+    snprintf(args, sizeof args, "compare %s --out %s-2 --quiet", study, res);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1);
+    CHECK(strstr(out, "nowhere.json") != NULL);
+}
