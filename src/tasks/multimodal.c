@@ -216,6 +216,7 @@ struct mml_mm_model {
     mml_nn_mlp head;
     int n_classes;
     mml_rng rng;
+    mml_ctx *eval_ctx; /* kept between evaluations: its arena is already the right size */
 };
 
 mml_params *mml_mm_model_params(mml_mm_model *m) { return m->ps; }
@@ -232,6 +233,7 @@ void mml_mm_model_free(mml_mm_model *m)
     if (!m) return;
     for (int i = 0; i < m->n; i++) mml_encoder_free(m->enc[i]);
     mml_fusion_free(m->fusion);
+    mml_ctx_free(m->eval_ctx);
     mml_params_free(m->ps);
     mml_free(m);
 }
@@ -479,10 +481,10 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
     const mml_dataset *ds = d->ds[split];
     if (!ds) return mml_error(MML_ERR_ARG, "evaluate: the data have no %s split", g_split_keys[split]);
     mml_status rc = mml_confusion_init(&out->cm, m->n_classes);
-    mml_ctx *ctx = mml_ctx_create();
+    if (!m->eval_ctx) m->eval_ctx = mml_ctx_create();
+    mml_ctx *ctx = m->eval_ctx;
     int64_t *rows = mml_malloc((size_t)ds->n * sizeof *rows);
     if (rc != MML_OK || !ctx || !rows) {
-        mml_ctx_free(ctx);
         mml_free(rows);
         mml_confusion_free(&out->cm);
         return rc != MML_OK ? rc : MML_ERR_NOMEM;
@@ -523,7 +525,7 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
     out->metrics = mml_metrics_compute(&out->cm, NULL);
     for (int mo = 0; mo < MML_MOD_COUNT; mo++) out->modality_weight[mo] /= (double)ds->n;
     mml_free(rows);
-    mml_ctx_free(ctx);
+    mml_ctx_reset(ctx);
     if (rc != MML_OK) mml_confusion_free(&out->cm);
     return rc;
 }
