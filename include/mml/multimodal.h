@@ -28,6 +28,18 @@
 
 typedef enum mml_data_split { MML_SPLIT_TRAIN = 0, MML_SPLIT_VAL, MML_SPLIT_TEST, MML_SPLIT_COUNT } mml_data_split;
 
+#define MML_MM_MAX_TASKS 4
+
+/* Extra classification tasks on a shared trunk, "data.tasks":
+ * [{"label": "speaker", "weight": 0.5}]; each gets its own head after the fusion. */
+typedef struct mml_mm_task {
+    char field[64];
+    float weight;
+    char **classes;
+    int n_classes;
+    int32_t *label[3];  /* per split, per kept sample */
+} mml_mm_task;
+
 typedef struct mml_mm_data {
     mml_manifest *manifest[MML_SPLIT_COUNT]; /* val may be NULL */
     mml_dataset *ds[MML_SPLIT_COUNT];
@@ -38,6 +50,8 @@ typedef struct mml_mm_data {
     char **classes;
     int n_classes;
     float feat_std[MML_MOD_COUNT];           /* over the training split, for noise */
+    mml_mm_task tasks[MML_MM_MAX_TASKS];
+    int n_tasks;
     int64_t n_skipped;
 } mml_mm_data;
 
@@ -90,6 +104,7 @@ typedef struct mml_mm_eval {
     double modality_weight[MML_MOD_COUNT]; /* mean fusion weights (attention, gmu, learned late), else 0 */
     bool has_weights;
     double seconds;
+    double task_accuracy[MML_MM_MAX_TASKS]; /* the extra tasks of the data */
 } mml_mm_eval;
 
 mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split split, const mml_mm_perturb *p,

@@ -79,6 +79,8 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
     if (rc == MML_OK) {
         printf("test: accuracy %.4f, macro-F1 %.4f, loss %.4f (%lld samples)\n", ev.metrics.accuracy, ev.metrics.macro_f1,
                ev.loss, (long long)ev.cm.total);
+        for (int t = 0; t < d.n_tasks; t++)
+            printf("task %s: accuracy %.4f (%d classes)\n", d.tasks[t].field, ev.task_accuracy[t], d.tasks[t].n_classes);
         printf("trained %d epochs in %.1f s (%.0f samples/s); model written to %s, log to %s\n", h.epochs,
                h.train_seconds, h.samples_per_second, out, log_path);
         if (json)

@@ -104,6 +104,54 @@ static mml_status read_text_cfg(const mml_cfg_node *data, const char *dir, const
     return mml_bpe_load_clip(path, &d->bpe);
 }
 
+static mml_status read_tasks(const mml_cfg_node *data, mml_mm_data *d, const char *label)
+{
+    mml_cfg_node list;
+    static const char *const keys[] = { "label", "weight", NULL };
+    mml_status rc = mml_cfg_array(data, "tasks", false, &list);
+    int n = mml_cfg_len(&list);
+    if (rc != MML_OK) return rc;
+    if (n > MML_MM_MAX_TASKS) return mml_cfg_error(data, "tasks", "at most %d extra tasks", MML_MM_MAX_TASKS);
+    for (int t = 0; t < n; t++) {
+        mml_cfg_node it = mml_cfg_at(&list, t);
+        const char *field;
+        double w;
+        if (!mml_cfg_present(&it)) return mml_cfg_error(&list, NULL, "item %d is not an object", t);
+        if ((rc = mml_cfg_check_keys(&it, keys)) != MML_OK) return rc;
+        if ((rc = mml_cfg_string_req(&it, "label", &field)) != MML_OK) return rc;
+        if ((rc = mml_cfg_float(&it, "weight", 1.0, &w)) != MML_OK) return rc;
+        if ((rc = mml_cfg_check_range(&it, "weight", w, 0.0, 100.0)) != MML_OK) return rc;
+        if (!strcmp(field, label) || strlen(field) >= sizeof d->tasks[t].field)
+            return mml_cfg_error(&it, "label", "must be another field than the main label, under 64 bytes");
+        snprintf(d->tasks[t].field, sizeof d->tasks[t].field, "%s", field);
+        d->tasks[t].weight = (float)w;
+        d->n_tasks = t + 1;
+    }
+    return MML_OK;
+}
+
+/* Labels of the extra tasks for the samples each split kept. */
+static mml_status task_labels(mml_mm_data *d)
+{
+    for (int t = 0; t < d->n_tasks; t++) {
+        mml_mm_task *k = &d->tasks[t];
+        k->n_classes = mml_manifest_classes(d->manifest[MML_SPLIT_TRAIN], k->field, &k->classes);
+        if (k->n_classes < 0) return mml_last_status();
+        for (int s = 0; s < MML_SPLIT_COUNT; s++) {
+            const mml_dataset *ds = d->ds[s];
+            if (!ds) continue;
+            if (!(k->label[s] = mml_malloc((size_t)ds->n * sizeof(int32_t) + 1))) return MML_ERR_NOMEM;
+            for (int64_t i = 0; i < ds->n; i++) {
+                int c = mml_manifest_class_of(d->manifest[s], &d->manifest[s]->samples[ds->source_row[i]], k->field,
+                                              k->classes, k->n_classes);
+                if (c < 0) return mml_last_status();
+                k->label[s][i] = c;
+            }
+        }
+    }
+    return MML_OK;
+}
+
 static void feature_std(mml_mm_data *d)
 {
     const mml_dataset *ds = d->ds[MML_SPLIT_TRAIN];
@@ -155,7 +203,7 @@ static mml_status open_split(mml_mm_data *d, const mml_cfg_node *data, const cha
 mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const bool *mods,
                             const mml_mm_data_options *opt, mml_mm_data *d)
 {
-    static const char *const keys[] = { "train", "val", "test", "label", "cache", "image", "audio", "text", NULL };
+    static const char *const keys[] = { "train", "val", "test", "label", "cache", "image", "audio", "text", "tasks", NULL };
     memset(d, 0, sizeof *d);
     d->fc = mml_feature_defaults();
     d->fc.image = mods[MML_MOD_IMAGE], d->fc.audio = mods[MML_MOD_AUDIO], d->fc.text = mods[MML_MOD_TEXT];
@@ -164,6 +212,7 @@ mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const boo
     mml_status rc = mml_cfg_check_keys(data, keys);
     if (rc == MML_OK) rc = mml_cfg_string(data, "label", "label", &label);
     if (rc == MML_OK) rc = mml_cfg_string(data, "cache", NULL, &cache);
+    if (rc == MML_OK) rc = read_tasks(data, d, label);
     if (rc == MML_OK) rc = read_image_cfg(data, &d->fc);
     if (rc == MML_OK) rc = read_audio_cfg(data, &d->fc);
     if (rc == MML_OK) rc = read_text_cfg(data, dir, opt, d, d->fc.text);
@@ -172,6 +221,7 @@ mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const boo
     if (cache) resolve(cache_path, sizeof cache_path, dir, cache);
     for (int s = 0; rc == MML_OK && s < MML_SPLIT_COUNT; s++)
         rc = open_split(d, data, dir, s, opt, label, cache ? cache_path : NULL);
+    if (rc == MML_OK) rc = task_labels(d);
     if (rc == MML_OK) feature_std(d);
     if (rc != MML_OK) mml_mm_data_close(d);
     return rc;
@@ -184,6 +234,10 @@ void mml_mm_data_close(mml_mm_data *d)
         mml_manifest_free(d->manifest[s]);
     }
     if (d->classes) mml_classes_free(d->classes, d->n_classes);
+    for (int t = 0; t < d->n_tasks; t++) {
+        if (d->tasks[t].classes) mml_classes_free(d->tasks[t].classes, d->tasks[t].n_classes);
+        for (int s = 0; s < MML_SPLIT_COUNT; s++) mml_free(d->tasks[t].label[s]);
+    }
     mml_bpe_free(d->bpe);
     memset(d, 0, sizeof *d);
 }
@@ -213,7 +267,9 @@ struct mml_mm_model {
     mml_modality mod[MML_MOD_COUNT];
     mml_encoder *enc[MML_MOD_COUNT];
     mml_fusion *fusion;
-    mml_nn_mlp head;
+    mml_nn_mlp head, task_head[MML_MM_MAX_TASKS];
+    int n_tasks;
+    float task_weight[MML_MM_MAX_TASKS];
     int n_classes;
     mml_rng rng;
     mml_ctx *eval_ctx; /* kept between evaluations: its arena is already the right size */
@@ -263,7 +319,7 @@ static mml_status build_encoders(mml_mm_model *m, const mml_cfg_node *model, con
     return rc;
 }
 
-static mml_status build_head(mml_mm_model *m, const mml_cfg_node *model, uint64_t seed)
+static mml_status build_head(mml_mm_model *m, const mml_cfg_node *model, const mml_mm_data *d, uint64_t seed)
 {
     mml_cfg_node h;
     int64_t sizes[MML_MLP_MAX_LAYERS + 1];
@@ -282,12 +338,23 @@ static mml_status build_head(mml_mm_model *m, const mml_cfg_node *model, uint64_
         for (int i = 1; rc == MML_OK && i <= n_hidden; i++)
             if (sizes[i] < 1) rc = mml_cfg_error(&h, "hidden", "sizes must be positive");
     }
+    if (rc == MML_OK && d->n_tasks && mml_fusion_outputs_logits(m->fusion))
+        rc = mml_cfg_error(model, "fusion", "late fusion has one task; data.tasks needs a fusion with a shared representation");
     if (rc != MML_OK || mml_fusion_outputs_logits(m->fusion)) return rc;
     sizes[0] = mml_fusion_dim(m->fusion);
     sizes[n_hidden + 1] = m->n_classes;
     mml_rng r;
     mml_rng_seed(&r, seed + 7);
-    return mml_nn_mlp_init(&m->head, m->ps, "head", sizes, n_hidden + 2, MML_ACT_RELU, (float)dropout, &r);
+    rc = mml_nn_mlp_init(&m->head, m->ps, "head", sizes, n_hidden + 2, MML_ACT_RELU, (float)dropout, &r);
+    for (int t = 0; rc == MML_OK && t < d->n_tasks; t++) {
+        char name[96];
+        snprintf(name, sizeof name, "task_head.%s", d->tasks[t].field);
+        sizes[n_hidden + 1] = d->tasks[t].n_classes;
+        rc = mml_nn_mlp_init(&m->task_head[t], m->ps, name, sizes, n_hidden + 2, MML_ACT_RELU, (float)dropout, &r);
+        m->task_weight[t] = d->tasks[t].weight;
+        m->n_tasks = t + 1;
+    }
+    return rc;
 }
 
 mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, uint64_t seed, mml_mm_model **out)
@@ -315,7 +382,7 @@ mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, u
         if (rc == MML_OK) rc = mml_fusion_build(&root, &shape, m->ps, "fusion.", seed + 13, &m->fusion);
         mml_config_free(c);
     }
-    if (rc == MML_OK) rc = build_head(m, model, seed);
+    if (rc == MML_OK) rc = build_head(m, model, d, seed);
     if (rc != MML_OK) {
         mml_mm_model_free(m);
         return rc;
@@ -324,7 +391,9 @@ mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, u
     return MML_OK;
 }
 
-static mml_tensor *mm_forward(mml_ctx *ctx, mml_mm_model *m, const mml_batch *b, mml_tensor **weights)
+/* Logits of the main task; those of the extra tasks into tasks[] when not NULL. */
+static mml_tensor *mm_forward(mml_ctx *ctx, mml_mm_model *m, const mml_batch *b, mml_tensor **weights,
+                              mml_tensor **tasks)
 {
     mml_encoding enc[MML_MOD_COUNT];
     mml_tensor *present[MML_MOD_COUNT];
@@ -335,7 +404,30 @@ static mml_tensor *mm_forward(mml_ctx *ctx, mml_mm_model *m, const mml_batch *b,
     }
     mml_tensor *h = mml_fusion_forward(ctx, m->fusion, enc, present, weights);
     if (!h || mml_fusion_outputs_logits(m->fusion)) return h;
+    for (int t = 0; tasks && t < m->n_tasks; t++)
+        if (!(tasks[t] = mml_nn_mlp_forward(ctx, &m->task_head[t], h, &m->rng))) return NULL;
     return mml_nn_mlp_forward(ctx, &m->head, h, &m->rng);
+}
+
+static mml_tensor *task_target(mml_ctx *ctx, const int32_t *labels, const int64_t *rows, int64_t B)
+{
+    mml_tensor *y = mml_new(ctx, MML_I32, 1, &B);
+    for (int64_t i = 0; y && i < B; i++) mml_i32(y)[i] = labels[rows[i]];
+    return y;
+}
+
+/* Cross-entropy of the main task plus the weighted ones of the extra tasks. */
+static mml_tensor *mm_loss(mml_ctx *ctx, mml_mm_model *m, const mml_mm_data *d, const mml_batch *b,
+                           const int64_t *rows, const mml_ce_options *ce)
+{
+    mml_tensor *tasks[MML_MM_MAX_TASKS];
+    mml_tensor *loss = mml_loss_cross_entropy(ctx, mm_forward(ctx, m, b, NULL, tasks), b->label, ce);
+    for (int t = 0; loss && t < m->n_tasks; t++) {
+        mml_tensor *y = task_target(ctx, d->tasks[t].label[MML_SPLIT_TRAIN], rows, b->size);
+        mml_tensor *l = y ? mml_loss_cross_entropy(ctx, tasks[t], y, ce) : NULL;
+        loss = l ? mml_add(ctx, loss, mml_mul_scalar(ctx, l, m->task_weight[t])) : NULL;
+    }
+    return loss;
 }
 
 /* Removes modality i of sample b: presence 0 and zero features. */
@@ -416,7 +508,7 @@ mml_status mml_mm_train(mml_mm_model *m, const mml_mm_data *d, const mml_train_o
             rc = mml_dataset_batch(ctx, ds, order + s * B, nb, &b);
             if (rc != MML_OK) break;
             modality_dropout(m, &b, o->modality_dropout);
-            mml_tensor *loss = mml_loss_cross_entropy(ctx, mm_forward(ctx, m, &b, NULL), b.label, &ce);
+            mml_tensor *loss = mm_loss(ctx, m, d, &b, order + s * B, &ce);
             if (!loss || (rc = mml_backward(ctx, loss)) != MML_OK) {
                 rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
                 break;
@@ -466,6 +558,21 @@ static void perturb(const mml_mm_model *m, const mml_mm_data *d, const mml_batch
     }
 }
 
+static int64_t argmax_row(const float *row, int64_t C)
+{
+    int64_t best = 0;
+    for (int64_t c = 1; c < C; c++)
+        if (row[c] > row[best]) best = c;
+    return best;
+}
+
+static int64_t correct(const mml_tensor *logits, const int32_t *labels, const int64_t *rows)
+{
+    int64_t n = 0, B = logits->shape[0], C = logits->shape[1];
+    for (int64_t i = 0; i < B; i++) n += argmax_row(mml_f32(logits) + i * C, C) == labels[rows[i]];
+    return n;
+}
+
 static void add_weights(mml_mm_eval *out, const mml_mm_model *m, const mml_tensor *w)
 {
     if (!w) return;
@@ -503,7 +610,9 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
         mml_batch b;
         if ((rc = mml_dataset_batch(ctx, ds, rows + s, nb, &b)) != MML_OK) break;
         if (p) perturb(m, d, &b, p, &r);
-        mml_tensor *w = NULL, *logits = mm_forward(ctx, m, &b, &w);
+        mml_tensor *w = NULL, *tasks[MML_MM_MAX_TASKS], *logits = mm_forward(ctx, m, &b, &w, tasks);
+        for (int t = 0; logits && t < m->n_tasks; t++)
+            out->task_accuracy[t] += (double)correct(tasks[t], d->tasks[t].label[split], rows + s);
         mml_tensor *loss = logits ? mml_loss_cross_entropy(ctx, logits, b.label, &ce) : NULL;
         if (!loss) {
             rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
@@ -512,14 +621,9 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
         loss_sum += mml_f32(loss)[0] * (double)nb;
         add_weights(out, m, w);
         int64_t C = logits->shape[1];
-        for (int64_t i = 0; i < nb; i++) {
-            const float *row = mml_f32(logits) + i * C;
-            int best = 0;
-            for (int c = 1; c < C; c++)
-                if (row[c] > row[best]) best = c;
-            mml_confusion_add(&out->cm, mml_i32(b.label)[i], best);
-        }
+        for (int64_t i = 0; i < nb; i++) mml_confusion_add(&out->cm, mml_i32(b.label)[i], (int)argmax_row(mml_f32(logits) + i * C, C));
     }
+    for (int t = 0; t < m->n_tasks; t++) out->task_accuracy[t] /= (double)ds->n;
     out->seconds = mml_now() - t0;
     out->loss = loss_sum / (double)ds->n;
     out->metrics = mml_metrics_compute(&out->cm, NULL);

@@ -216,6 +216,7 @@ static mml_status run_one(study *s, variant *v, int seed, const mml_mm_data *d, 
         r->loss = ev.loss;
         r->infer_ms = 1000.0 * ev.seconds / (double)d->ds[MML_SPLIT_TEST]->n;
         r->has_weights = ev.has_weights;
+        memcpy(r->task_accuracy, ev.task_accuracy, sizeof r->task_accuracy);
         memcpy(r->weights, ev.modality_weight, sizeof r->weights);
         r->cm = ev.cm.counts; /* owned by the run from here */
         r->train_seconds = h.train_seconds;
@@ -303,6 +304,8 @@ mml_status mml_study_run(const char *path, const mml_study_options *o)
         s->n_test = d.ds[MML_SPLIT_TEST]->n;
         s->n_train = d.ds[MML_SPLIT_TRAIN]->n;
         s->n_skipped = d.n_skipped;
+        s->n_tasks = d.n_tasks;
+        for (int t = 0; t < d.n_tasks; t++) s->task_names[t] = d.tasks[t].field;
         for (int m = 0; m < MML_MOD_COUNT; m++)
             s->noisy[m] = s->mods[m] && d.ds[MML_SPLIT_TRAIN]->spec[m].dtype == MML_F32;
     }

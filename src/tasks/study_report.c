@@ -40,6 +40,8 @@ static void summarise_variant(study *s, variant *v)
     v->train_seconds = stat_of(v, S, offsetof(run_result, train_seconds));
     v->infer_ms = stat_of(v, S, offsetof(run_result, infer_ms));
     v->train_mb = stat_of(v, S, offsetof(run_result, train_mb));
+    for (int t = 0; t < s->n_tasks; t++)
+        v->task_accuracy[t] = stat_of(v, S, offsetof(run_result, task_accuracy) + (size_t)t * sizeof(double));
     v->epochs = v->runs[0].epochs;
     v->has_weights = v->runs[0].has_weights;
     for (int e = 0; e < v->epochs; e++) {
@@ -175,6 +177,13 @@ static void json_variant(FILE *f, const study *s, const variant *v)
     jstat(f, "train_seconds", v->train_seconds);
     jstat(f, "infer_ms_per_sample", v->infer_ms);
     jstat(f, "train_memory_mb", v->train_mb);
+    fputs("\"task_accuracy\": {", f);
+    for (int t = 0; t < s->n_tasks; t++) {
+        fprintf(f, "%s", t ? ", " : "");
+        jstr(f, s->task_names[t]);
+        fprintf(f, ": {\"mean\": %.6g, \"std\": %.6g}", v->task_accuracy[t].mean, v->task_accuracy[t].std);
+    }
+    fputs("}, ", f);
     fputs("\n     \"val_accuracy_curve\": ", f);
     jarray(f, v->val_curve, v->epochs);
     fputs(",\n     ", f);
@@ -239,7 +248,9 @@ static void write_md(FILE *f, const study *s)
 {
     fprintf(f, "# %s\n\n%d seed%s; %lld training and %lld test samples; mean +- std over seeds.\n\n", s->name, s->seeds,
             s->seeds > 1 ? "s" : "", (long long)s->n_train, (long long)s->n_test);
-    fputs("| variant | fusion | accuracy | macro-F1 | params | train s | infer ms/sample | train MB |", f);
+    fputs("| variant | fusion | accuracy | macro-F1 |", f);
+    for (int t = 0; t < s->n_tasks; t++) fprintf(f, " %s accuracy |", s->task_names[t]);
+    fputs(" params | train s | infer ms/sample | train MB |", f);
     for (int m = 0; m < MML_MOD_COUNT; m++)
         if (s->noisy[m]) fprintf(f, " rel. rob. %s | eff. rob. %s |", mml_modality_name((mml_modality)m), mml_modality_name((mml_modality)m));
     int half = missing_index(s, 0.5), all = missing_index(s, 1.0);
@@ -249,14 +260,18 @@ static void write_md(FILE *f, const study *s)
             if (all >= 0) fprintf(f, " %s 100%% missing |", mml_modality_name((mml_modality)m));
         }
     fputs("\n|---|---|---:|---:|---:|---:|---:|---:|", f);
+    for (int t = 0; t < s->n_tasks; t++) fputs("---:|", f);
     for (int m = 0; m < MML_MOD_COUNT; m++)
         if (s->mods[m]) fprintf(f, "%s%s%s", s->noisy[m] ? "---:|---:|" : "", half >= 0 ? "---:|" : "", all >= 0 ? "---:|" : "");
     fputc('\n', f);
     for (int i = 0; i < s->n_variants; i++) {
         const variant *v = &s->variants[i];
-        fprintf(f, "| %s | %s | %.2f +- %.2f | %.2f +- %.2f | %lld | %.1f | %.3f | %.1f |", v->name, v->fusion,
-                100 * v->accuracy.mean, 100 * v->accuracy.std, 100 * v->macro_f1.mean, 100 * v->macro_f1.std,
-                (long long)v->params, v->train_seconds.mean, v->infer_ms.mean, v->train_mb.mean);
+        fprintf(f, "| %s | %s | %.2f +- %.2f | %.2f +- %.2f |", v->name, v->fusion, 100 * v->accuracy.mean,
+                100 * v->accuracy.std, 100 * v->macro_f1.mean, 100 * v->macro_f1.std);
+        for (int t = 0; t < s->n_tasks; t++)
+            fprintf(f, " %.2f +- %.2f |", 100 * v->task_accuracy[t].mean, 100 * v->task_accuracy[t].std);
+        fprintf(f, " %lld | %.1f | %.3f | %.1f |", (long long)v->params, v->train_seconds.mean, v->infer_ms.mean,
+                v->train_mb.mean);
         for (int m = 0; m < MML_MOD_COUNT; m++)
             if (s->noisy[m]) {
                 if (isfinite(v->relative_robustness[m])) fprintf(f, " %.2f |", 100 * v->relative_robustness[m]);

@@ -32,8 +32,10 @@ static void write_sample(const char *dir, const char *id, int c, unsigned seed, 
     snprintf(path, sizeof path, "%s/%s.wav", dir, id);
     mml_wav_save(path, wav, 4000, 8000);
     if (with_audio)
-        fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": \"%s.wav\", \"label\": %d}\n", id, id, id, c);
-    else fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": null, \"label\": %d}\n", id, id, c);
+        fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": \"%s.wav\", \"label\": %d, \"group\": \"%s\"}\n",
+                id, id, id, c, c ? "high" : "low");
+    else fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": null, \"label\": %d, \"group\": \"%s\"}\n", id,
+                 id, c, c ? "high" : "low");
 }
 
 static void write_split(const char *dir, const char *split, int n, unsigned seed0)
@@ -186,6 +188,36 @@ TEST(cli_compare_refuses_bad_studies_before_writing)
         struct stat st;
         CHECK(stat(res, &st) != 0);
     }
+}
+
+TEST(cli_train_multitask_heads)
+{
+    char dir[1024], cfg[1200], args[4096], out[16384];
+    make_data(dir, sizeof dir);
+    snprintf(cfg, sizeof cfg, "%s/multitask.json", dir);
+    /* the base config with a second task on the shared trunk */
+    char text[4096];
+    const char *at = strstr(BASE, "\"data\": {") + 9;
+    snprintf(text, sizeof text, "%.*s\"tasks\": [{\"label\": \"group\", \"weight\": 0.5}], %s", (int)(at - BASE), BASE, at);
+    write_text(cfg, text);
+    snprintf(args, sizeof args, "train %s --out %s/mt.safetensors", cfg, dir);
+    int rc = tst_run_cli(args, out, sizeof out);
+    CHECK(rc == 0);
+    const char *line = strstr(out, "task group: accuracy ");
+    CHECK(line != NULL);
+    if (!line) printf("%s\n", out);
+    else CHECK(atof(line + strlen("task group: accuracy ")) >= 0.9);
+    /* late fusion has no shared representation for a second head */
+    snprintf(text, sizeof text, "%.*s\"tasks\": [{\"label\": \"group\"}], %s", (int)(at - BASE), BASE, at);
+    const char *from = "\"fusion\": {\"type\": \"concat\"}, \"head\": {\"hidden\": [16]}";
+    char *late = strstr(text, from), fixed[4096];
+    CHECK(late != NULL);
+    if (!late) return;
+    snprintf(fixed, sizeof fixed, "%.*s\"fusion\": {\"type\": \"late\"}%s", (int)(late - text), text, late + strlen(from));
+    write_text(cfg, fixed);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1);
+    CHECK(strstr(out, "model.fusion") != NULL);
+    if (!strstr(out, "model.fusion")) printf("%s\n", strstr(out, "mml:") ? strstr(out, "mml:") : out);
 }
 
 TEST(cli_compare_base_from_a_file)
