@@ -30,11 +30,11 @@ typedef enum mml_data_split { MML_SPLIT_TRAIN = 0, MML_SPLIT_VAL, MML_SPLIT_TEST
 
 #define MML_MM_MAX_TASKS 4
 
-/* Extra classification tasks on a shared trunk, "data.tasks":
- * [{"label": "speaker", "weight": 0.5}]; each gets its own head after the fusion. */
+/* Labels of an extra classification task (a manifest field). A model trains
+ * the ones its "model.tasks" names ([{"label": "speaker", "weight": 0.5}]),
+ * each with its own head on the fused representation. */
 typedef struct mml_mm_task {
     char field[64];
-    float weight;
     char **classes;
     int n_classes;
     int32_t *label[3];  /* per split, per kept sample */
@@ -59,6 +59,8 @@ typedef struct mml_mm_data_options {
     mml_on_error on_error;
     bool progress;
     const char *datasets_dir; /* for the default CLIP BPE file; NULL: MML_DATASETS or ../shared/datasets */
+    const char *const *task_fields; /* extra task labels to read (mml_mm_task_fields) */
+    int n_task_fields;
 } mml_mm_data_options;
 
 /* "data": {"train": F, "val": F, "test": F, "label": "label", "cache": DIR,
@@ -69,6 +71,11 @@ mml_status mml_mm_data_open(const mml_cfg_node *data, const char *config_dir, co
 void mml_mm_data_close(mml_mm_data *d);
 /* Which modalities a "model" node's encoders use. */
 mml_status mml_mm_modalities(const mml_cfg_node *model, bool *mods);
+/* Adds the labels of a "model" node's tasks to fields[0..n) (no duplicates);
+ * returns the new count, or -1 with an error. */
+int mml_mm_task_fields(const mml_cfg_node *model, const char **fields, int n, int cap);
+/* Index of an extra task in d, or -1. */
+int mml_mm_data_task(const mml_mm_data *d, const char *field);
 
 typedef struct mml_mm_model mml_mm_model;
 
@@ -104,7 +111,7 @@ typedef struct mml_mm_eval {
     double modality_weight[MML_MOD_COUNT]; /* mean fusion weights (attention, gmu, learned late), else 0 */
     bool has_weights;
     double seconds;
-    double task_accuracy[MML_MM_MAX_TASKS]; /* the extra tasks of the data */
+    double task_accuracy[MML_MM_MAX_TASKS]; /* per data task; NAN for those the model does not train */
 } mml_mm_eval;
 
 mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split split, const mml_mm_perturb *p,

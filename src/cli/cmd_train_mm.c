@@ -57,6 +57,10 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
     if (rc == MML_OK) rc = mml_cfg_object(&root, "model", true, &model);
     if (rc == MML_OK) rc = mml_train_options_read(&root, epochs, seed, &o);
     if (rc == MML_OK) rc = mml_mm_modalities(&model, mods);
+    const char *fields[MML_MM_MAX_TASKS];
+    if (rc == MML_OK && (dopt.n_task_fields = mml_mm_task_fields(&model, fields, 0, MML_MM_MAX_TASKS)) < 0)
+        rc = mml_last_status();
+    dopt.task_fields = fields;
     if (rc == MML_OK) rc = mml_mm_data_open(&data, dir, mods, &dopt, &d);
     if (rc == MML_OK) rc = mml_mm_model_build(&model, &d, o.seed, &m);
     if (rc == MML_OK && !(log = fopen(log_path, "w"))) rc = mml_error(MML_ERR_IO, "%s: %s", log_path, strerror(errno));

@@ -104,30 +104,44 @@ static mml_status read_text_cfg(const mml_cfg_node *data, const char *dir, const
     return mml_bpe_load_clip(path, &d->bpe);
 }
 
-static mml_status read_tasks(const mml_cfg_node *data, mml_mm_data *d, const char *label)
+static mml_status set_task_fields(mml_mm_data *d, const mml_mm_data_options *opt, const char *label)
 {
-    mml_cfg_node list;
-    static const char *const keys[] = { "label", "weight", NULL };
-    mml_status rc = mml_cfg_array(data, "tasks", false, &list);
-    int n = mml_cfg_len(&list);
-    if (rc != MML_OK) return rc;
-    if (n > MML_MM_MAX_TASKS) return mml_cfg_error(data, "tasks", "at most %d extra tasks", MML_MM_MAX_TASKS);
-    for (int t = 0; t < n; t++) {
-        mml_cfg_node it = mml_cfg_at(&list, t);
-        const char *field;
-        double w;
-        if (!mml_cfg_present(&it)) return mml_cfg_error(&list, NULL, "item %d is not an object", t);
-        if ((rc = mml_cfg_check_keys(&it, keys)) != MML_OK) return rc;
-        if ((rc = mml_cfg_string_req(&it, "label", &field)) != MML_OK) return rc;
-        if ((rc = mml_cfg_float(&it, "weight", 1.0, &w)) != MML_OK) return rc;
-        if ((rc = mml_cfg_check_range(&it, "weight", w, 0.0, 100.0)) != MML_OK) return rc;
-        if (!strcmp(field, label) || strlen(field) >= sizeof d->tasks[t].field)
-            return mml_cfg_error(&it, "label", "must be another field than the main label, under 64 bytes");
-        snprintf(d->tasks[t].field, sizeof d->tasks[t].field, "%s", field);
-        d->tasks[t].weight = (float)w;
+    for (int t = 0; t < opt->n_task_fields; t++) {
+        const char *f = opt->task_fields[t];
+        if (t >= MML_MM_MAX_TASKS) return mml_error(MML_ERR_ARG, "at most %d extra tasks", MML_MM_MAX_TASKS);
+        if (!strcmp(f, label) || strlen(f) >= sizeof d->tasks[t].field)
+            return mml_error(MML_ERR_ARG, "task label '%s': must be another field than the main label, under 64 bytes", f);
+        snprintf(d->tasks[t].field, sizeof d->tasks[t].field, "%s", f);
         d->n_tasks = t + 1;
     }
     return MML_OK;
+}
+
+int mml_mm_data_task(const mml_mm_data *d, const char *field)
+{
+    for (int t = 0; t < d->n_tasks; t++)
+        if (!strcmp(d->tasks[t].field, field)) return t;
+    return -1;
+}
+
+int mml_mm_task_fields(const mml_cfg_node *model, const char **fields, int n, int cap)
+{
+    mml_cfg_node list;
+    if (mml_cfg_array(model, "tasks", false, &list) != MML_OK) return -1;
+    for (int t = 0; t < mml_cfg_len(&list); t++) {
+        mml_cfg_node it = mml_cfg_at(&list, t);
+        const char *f = NULL;
+        if (!mml_cfg_present(&it) || mml_cfg_string_req(&it, "label", &f) != MML_OK) return -1;
+        bool seen = false;
+        for (int k = 0; k < n; k++) seen |= !strcmp(fields[k], f);
+        if (seen) continue;
+        if (n == cap) {
+            mml_cfg_error(model, "tasks", "at most %d extra tasks over the models that share the data", cap);
+            return -1;
+        }
+        fields[n++] = f;
+    }
+    return n;
 }
 
 /* Labels of the extra tasks for the samples each split kept. */
@@ -203,7 +217,7 @@ static mml_status open_split(mml_mm_data *d, const mml_cfg_node *data, const cha
 mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const bool *mods,
                             const mml_mm_data_options *opt, mml_mm_data *d)
 {
-    static const char *const keys[] = { "train", "val", "test", "label", "cache", "image", "audio", "text", "tasks", NULL };
+    static const char *const keys[] = { "train", "val", "test", "label", "cache", "image", "audio", "text", NULL };
     memset(d, 0, sizeof *d);
     d->fc = mml_feature_defaults();
     d->fc.image = mods[MML_MOD_IMAGE], d->fc.audio = mods[MML_MOD_AUDIO], d->fc.text = mods[MML_MOD_TEXT];
@@ -212,7 +226,7 @@ mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const boo
     mml_status rc = mml_cfg_check_keys(data, keys);
     if (rc == MML_OK) rc = mml_cfg_string(data, "label", "label", &label);
     if (rc == MML_OK) rc = mml_cfg_string(data, "cache", NULL, &cache);
-    if (rc == MML_OK) rc = read_tasks(data, d, label);
+    if (rc == MML_OK) rc = set_task_fields(d, opt, label);
     if (rc == MML_OK) rc = read_image_cfg(data, &d->fc);
     if (rc == MML_OK) rc = read_audio_cfg(data, &d->fc);
     if (rc == MML_OK) rc = read_text_cfg(data, dir, opt, d, d->fc.text);
@@ -269,6 +283,7 @@ struct mml_mm_model {
     mml_fusion *fusion;
     mml_nn_mlp head, task_head[MML_MM_MAX_TASKS];
     int n_tasks;
+    int task_index[MML_MM_MAX_TASKS]; /* into the data's tasks */
     float task_weight[MML_MM_MAX_TASKS];
     int n_classes;
     mml_rng rng;
@@ -338,20 +353,34 @@ static mml_status build_head(mml_mm_model *m, const mml_cfg_node *model, const m
         for (int i = 1; rc == MML_OK && i <= n_hidden; i++)
             if (sizes[i] < 1) rc = mml_cfg_error(&h, "hidden", "sizes must be positive");
     }
-    if (rc == MML_OK && d->n_tasks && mml_fusion_outputs_logits(m->fusion))
-        rc = mml_cfg_error(model, "fusion", "late fusion has one task; data.tasks needs a fusion with a shared representation");
+    mml_cfg_node tasks;
+    if (rc == MML_OK) rc = mml_cfg_array(model, "tasks", false, &tasks);
+    if (rc == MML_OK && mml_cfg_len(&tasks) && mml_fusion_outputs_logits(m->fusion))
+        rc = mml_cfg_error(model, "fusion", "late fusion has one task; model.tasks needs a fusion with a shared representation");
     if (rc != MML_OK || mml_fusion_outputs_logits(m->fusion)) return rc;
     sizes[0] = mml_fusion_dim(m->fusion);
     sizes[n_hidden + 1] = m->n_classes;
     mml_rng r;
     mml_rng_seed(&r, seed + 7);
     rc = mml_nn_mlp_init(&m->head, m->ps, "head", sizes, n_hidden + 2, MML_ACT_RELU, (float)dropout, &r);
-    for (int t = 0; rc == MML_OK && t < d->n_tasks; t++) {
+    static const char *const keys_t[] = { "label", "weight", NULL };
+    for (int t = 0; rc == MML_OK && t < mml_cfg_len(&tasks); t++) {
+        mml_cfg_node it = mml_cfg_at(&tasks, t);
+        const char *field;
+        double w;
+        if (!mml_cfg_present(&it)) return mml_cfg_error(&tasks, NULL, "item %d is not an object", t);
+        if ((rc = mml_cfg_check_keys(&it, keys_t)) != MML_OK) return rc;
+        if ((rc = mml_cfg_string_req(&it, "label", &field)) != MML_OK) return rc;
+        if ((rc = mml_cfg_float(&it, "weight", 1.0, &w)) != MML_OK) return rc;
+        if ((rc = mml_cfg_check_range(&it, "weight", w, 0.0, 100.0)) != MML_OK) return rc;
+        int k = mml_mm_data_task(d, field);
+        if (k < 0) return mml_cfg_error(&it, "label", "the data were opened without the field '%s'", field);
         char name[96];
-        snprintf(name, sizeof name, "task_head.%s", d->tasks[t].field);
-        sizes[n_hidden + 1] = d->tasks[t].n_classes;
+        snprintf(name, sizeof name, "task_head.%s", field);
+        sizes[n_hidden + 1] = d->tasks[k].n_classes;
         rc = mml_nn_mlp_init(&m->task_head[t], m->ps, name, sizes, n_hidden + 2, MML_ACT_RELU, (float)dropout, &r);
-        m->task_weight[t] = d->tasks[t].weight;
+        m->task_index[t] = k;
+        m->task_weight[t] = (float)w;
         m->n_tasks = t + 1;
     }
     return rc;
@@ -359,7 +388,7 @@ static mml_status build_head(mml_mm_model *m, const mml_cfg_node *model, const m
 
 mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, uint64_t seed, mml_mm_model **out)
 {
-    static const char *const keys[] = { "encoders", "fusion", "head", NULL };
+    static const char *const keys[] = { "encoders", "fusion", "head", "tasks", NULL };
     *out = NULL;
     mml_status rc = mml_cfg_check_keys(model, keys);
     if (rc != MML_OK) return rc;
@@ -423,7 +452,7 @@ static mml_tensor *mm_loss(mml_ctx *ctx, mml_mm_model *m, const mml_mm_data *d, 
     mml_tensor *tasks[MML_MM_MAX_TASKS];
     mml_tensor *loss = mml_loss_cross_entropy(ctx, mm_forward(ctx, m, b, NULL, tasks), b->label, ce);
     for (int t = 0; loss && t < m->n_tasks; t++) {
-        mml_tensor *y = task_target(ctx, d->tasks[t].label[MML_SPLIT_TRAIN], rows, b->size);
+        mml_tensor *y = task_target(ctx, d->tasks[m->task_index[t]].label[MML_SPLIT_TRAIN], rows, b->size);
         mml_tensor *l = y ? mml_loss_cross_entropy(ctx, tasks[t], y, ce) : NULL;
         loss = l ? mml_add(ctx, loss, mml_mul_scalar(ctx, l, m->task_weight[t])) : NULL;
     }
@@ -604,6 +633,7 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
     mml_ce_options ce = mml_ce_defaults();
     double t0 = mml_now(), loss_sum = 0;
     const int64_t B = 256;
+    double task_correct[MML_MM_MAX_TASKS] = { 0 };
     for (int64_t s = 0; s < ds->n && rc == MML_OK; s += B) {
         mml_ctx_reset(ctx);
         int64_t nb = s + B <= ds->n ? B : ds->n - s;
@@ -612,7 +642,7 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
         if (p) perturb(m, d, &b, p, &r);
         mml_tensor *w = NULL, *tasks[MML_MM_MAX_TASKS], *logits = mm_forward(ctx, m, &b, &w, tasks);
         for (int t = 0; logits && t < m->n_tasks; t++)
-            out->task_accuracy[t] += (double)correct(tasks[t], d->tasks[t].label[split], rows + s);
+            task_correct[t] += (double)correct(tasks[t], d->tasks[m->task_index[t]].label[split], rows + s);
         mml_tensor *loss = logits ? mml_loss_cross_entropy(ctx, logits, b.label, &ce) : NULL;
         if (!loss) {
             rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
@@ -623,7 +653,8 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
         int64_t C = logits->shape[1];
         for (int64_t i = 0; i < nb; i++) mml_confusion_add(&out->cm, mml_i32(b.label)[i], (int)argmax_row(mml_f32(logits) + i * C, C));
     }
-    for (int t = 0; t < m->n_tasks; t++) out->task_accuracy[t] /= (double)ds->n;
+    for (int t = 0; t < MML_MM_MAX_TASKS; t++) out->task_accuracy[t] = NAN;
+    for (int t = 0; t < m->n_tasks; t++) out->task_accuracy[m->task_index[t]] = task_correct[t] / (double)ds->n;
     out->seconds = mml_now() - t0;
     out->loss = loss_sum / (double)ds->n;
     out->metrics = mml_metrics_compute(&out->cm, NULL);

@@ -237,7 +237,14 @@ static mml_status open_data(study *s, const char *dir, const mml_study_options *
 {
     mml_cfg_node root = mml_config_root(s->variants[0].cfg), data;
     mml_status rc = mml_cfg_object(&root, "data", true, &data);
-    mml_mm_data_options dopt = { o->on_error, o->progress, o->datasets_dir };
+    mml_mm_data_options dopt = { o->on_error, o->progress, o->datasets_dir, s->task_names, 0 };
+    for (int i = 0; rc == MML_OK && i < s->n_variants; i++) {
+        mml_cfg_node vroot = mml_config_root(s->variants[i].cfg), model;
+        if ((rc = mml_cfg_object(&vroot, "model", true, &model)) != MML_OK) break;
+        int n = mml_mm_task_fields(&model, s->task_names, dopt.n_task_fields, MML_MM_MAX_TASKS);
+        if (n < 0) rc = mml_last_status();
+        else dopt.n_task_fields = s->n_tasks = n;
+    }
     if (rc == MML_OK) rc = mml_mm_data_open(&data, dir, s->mods, &dopt, d);
     return rc;
 }
@@ -304,8 +311,6 @@ mml_status mml_study_run(const char *path, const mml_study_options *o)
         s->n_test = d.ds[MML_SPLIT_TEST]->n;
         s->n_train = d.ds[MML_SPLIT_TRAIN]->n;
         s->n_skipped = d.n_skipped;
-        s->n_tasks = d.n_tasks;
-        for (int t = 0; t < d.n_tasks; t++) s->task_names[t] = d.tasks[t].field;
         for (int m = 0; m < MML_MOD_COUNT; m++)
             s->noisy[m] = s->mods[m] && d.ds[MML_SPLIT_TRAIN]->spec[m].dtype == MML_F32;
     }

@@ -181,7 +181,11 @@ static void json_variant(FILE *f, const study *s, const variant *v)
     for (int t = 0; t < s->n_tasks; t++) {
         fprintf(f, "%s", t ? ", " : "");
         jstr(f, s->task_names[t]);
-        fprintf(f, ": {\"mean\": %.6g, \"std\": %.6g}", v->task_accuracy[t].mean, v->task_accuracy[t].std);
+        fputs(": {\"mean\": ", f);
+        jnum(f, v->task_accuracy[t].mean);
+        fputs(", \"std\": ", f);
+        jnum(f, v->task_accuracy[t].std);
+        fputc('}', f);
     }
     fputs("}, ", f);
     fputs("\n     \"val_accuracy_curve\": ", f);
@@ -269,7 +273,9 @@ static void write_md(FILE *f, const study *s)
         fprintf(f, "| %s | %s | %.2f +- %.2f | %.2f +- %.2f |", v->name, v->fusion, 100 * v->accuracy.mean,
                 100 * v->accuracy.std, 100 * v->macro_f1.mean, 100 * v->macro_f1.std);
         for (int t = 0; t < s->n_tasks; t++)
-            fprintf(f, " %.2f +- %.2f |", 100 * v->task_accuracy[t].mean, 100 * v->task_accuracy[t].std);
+            if (isfinite(v->task_accuracy[t].mean))
+                fprintf(f, " %.2f +- %.2f |", 100 * v->task_accuracy[t].mean, 100 * v->task_accuracy[t].std);
+            else fputs(" - |", f);
         fprintf(f, " %lld | %.1f | %.3f | %.1f |", (long long)v->params, v->train_seconds.mean, v->infer_ms.mean,
                 v->train_mb.mean);
         for (int m = 0; m < MML_MOD_COUNT; m++)

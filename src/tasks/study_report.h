@@ -52,7 +52,7 @@ typedef struct study {
     bool noisy[MML_MOD_COUNT]; /* float features, so Gaussian noise applies (not token ids) */
     double noise[MML_STUDY_MAX_LEVELS], missing[MML_STUDY_MAX_LEVELS];
     int n_noise, n_missing;
-    const char *task_names[MML_MM_MAX_TASKS]; /* extra tasks (data.tasks); not owned */
+    const char *task_names[MML_MM_MAX_TASKS]; /* extra tasks of any variant (model.tasks); not owned */
     int n_tasks;
     char **classes; /* not owned */
     int n_classes;

@@ -118,7 +118,8 @@ TEST(cli_compare_writes_results_and_report)
     char *s = study_text("{\"name\": \"image only\", \"patch\": {\"model\": {\"encoders\": {\"audio\": null}, \"fusion\": null}}},"
                          "{\"name\": \"audio only\", \"patch\": {\"model\": {\"encoders\": {\"image\": null}, \"fusion\": null}}},"
                          "{\"name\": \"late\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"late\"}, \"head\": null}}},"
-                         "{\"name\": \"attention\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"attention\", \"out\": 8}}}}");
+                         "{\"name\": \"attention\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"attention\", \"out\": 8},"
+                         " \"tasks\": [{\"label\": \"group\", \"weight\": 0.5}]}}}");
     write_text(study, s);
     free(s);
     snprintf(res, sizeof res, "%s/results", dir);
@@ -150,6 +151,10 @@ TEST(cli_compare_writes_results_and_report)
     const cJSON *miss = cJSON_GetObjectItem(cJSON_GetObjectItem(late, "missing_accuracy"), "image");
     CHECK(cJSON_GetNumberValue(cJSON_GetArrayItem(miss, 2)) >= 0.5);
     CHECK(cJSON_IsObject(cJSON_GetObjectItem(att, "modality_weights")));
+    /* the second task: trained by the attention variant only */
+    const cJSON *group = cJSON_GetObjectItem(cJSON_GetObjectItem(att, "task_accuracy"), "group");
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(group, "mean")) >= 0.9);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(late, "task_accuracy"), "group"), "mean")));
     CHECK(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(vars, 0), "modality_weights")));
     cJSON_Delete(j);
     snprintf(path, sizeof path, "%s/report.html", res);
@@ -197,7 +202,7 @@ TEST(cli_train_multitask_heads)
     snprintf(cfg, sizeof cfg, "%s/multitask.json", dir);
     /* the base config with a second task on the shared trunk */
     char text[4096];
-    const char *at = strstr(BASE, "\"data\": {") + 9;
+    const char *at = strstr(BASE, "\"model\": {") + 10;
     snprintf(text, sizeof text, "%.*s\"tasks\": [{\"label\": \"group\", \"weight\": 0.5}], %s", (int)(at - BASE), BASE, at);
     write_text(cfg, text);
     snprintf(args, sizeof args, "train %s --out %s/mt.safetensors", cfg, dir);
