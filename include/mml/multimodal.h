@@ -85,6 +85,23 @@ mml_params *mml_mm_model_params(mml_mm_model *m);
 int mml_mm_model_modalities(const mml_mm_model *m, mml_modality *mods); /* returns how many */
 const char *mml_mm_model_fusion(const mml_mm_model *m);                /* "none" when unimodal */
 
+/* Augmentation of training batches, on the extracted features (they are
+ * computed once, so this is where per-epoch variety comes from):
+ *   "train": {"augment": {"audio": {"time_mask": 10, "freq_mask": 8, "time_shift": 8, "noise": 0.1},
+ *                         "image": {"shift": 2, "noise": 0.1}}}
+ * time_mask / freq_mask: one SpecAugment mask of up to that many frames / mel
+ * bins per sample (filled with the sample's mean, as torchaudio's masking on
+ * normalised features); time_shift: a circular shift of up to that many
+ * frames either way; shift: an image translation of up to that many pixels
+ * (zero fill); noise: Gaussian, in feature standard deviations. */
+typedef struct mml_mm_augment {
+    int time_mask, freq_mask, time_shift, image_shift;
+    float audio_noise, image_noise;
+} mml_mm_augment;
+
+/* Reads "augment" from a "train" node into the model (absent: none). */
+mml_status mml_mm_model_set_augment(mml_mm_model *m, const mml_cfg_node *train);
+
 typedef struct mml_mm_history {
     int epochs;
     double train_loss[256], val_accuracy[256];

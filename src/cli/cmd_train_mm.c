@@ -63,6 +63,9 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
     dopt.task_fields = fields;
     if (rc == MML_OK) rc = mml_mm_data_open(&data, dir, mods, &dopt, &d);
     if (rc == MML_OK) rc = mml_mm_model_build(&model, &d, o.seed, &m);
+    mml_cfg_node train;
+    if (rc == MML_OK) rc = mml_cfg_object(&root, "train", false, &train);
+    if (rc == MML_OK) rc = mml_mm_model_set_augment(m, &train);
     if (rc == MML_OK && !(log = fopen(log_path, "w"))) rc = mml_error(MML_ERR_IO, "%s: %s", log_path, strerror(errno));
     mml_mm_history h;
     mml_mm_eval ev = { 0 };

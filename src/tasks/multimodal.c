@@ -288,6 +288,7 @@ struct mml_mm_model {
     int n_classes;
     mml_rng rng;
     mml_ctx *eval_ctx; /* kept between evaluations: its arena is already the right size */
+    mml_mm_augment aug;
 };
 
 mml_params *mml_mm_model_params(mml_mm_model *m) { return m->ps; }
@@ -487,6 +488,112 @@ static void modality_dropout(mml_mm_model *m, const mml_batch *batch, float p)
     }
 }
 
+/* ---- augmentation ---- */
+
+static mml_status read_int_in(const mml_cfg_node *n, const char *key, int hi, int *out)
+{
+    int64_t v;
+    mml_status rc = mml_cfg_int(n, key, 0, &v);
+    if (rc == MML_OK) rc = mml_cfg_check_range(n, key, (double)v, 0, hi);
+    *out = (int)v;
+    return rc;
+}
+
+static mml_status read_noise(const mml_cfg_node *n, float *out)
+{
+    double v;
+    mml_status rc = mml_cfg_float(n, "noise", 0.0, &v);
+    if (rc == MML_OK) rc = mml_cfg_check_range(n, "noise", v, 0.0, 10.0);
+    *out = (float)v;
+    return rc;
+}
+
+mml_status mml_mm_model_set_augment(mml_mm_model *m, const mml_cfg_node *train)
+{
+    mml_cfg_node aug, audio, image;
+    static const char *const keys[] = { "audio", "image", NULL };
+    static const char *const akeys[] = { "time_mask", "freq_mask", "time_shift", "noise", NULL };
+    static const char *const ikeys[] = { "shift", "noise", NULL };
+    memset(&m->aug, 0, sizeof m->aug);
+    mml_status rc = mml_cfg_object(train, "augment", false, &aug);
+    if (rc != MML_OK || !mml_cfg_present(&aug)) return rc;
+    if ((rc = mml_cfg_check_keys(&aug, keys)) != MML_OK) return rc;
+    if ((rc = mml_cfg_object(&aug, "audio", false, &audio)) == MML_OK && mml_cfg_present(&audio)) {
+        rc = mml_cfg_check_keys(&audio, akeys);
+        if (rc == MML_OK) rc = read_int_in(&audio, "time_mask", 100000, &m->aug.time_mask);
+        if (rc == MML_OK) rc = read_int_in(&audio, "freq_mask", 100000, &m->aug.freq_mask);
+        if (rc == MML_OK) rc = read_int_in(&audio, "time_shift", 100000, &m->aug.time_shift);
+        if (rc == MML_OK) rc = read_noise(&audio, &m->aug.audio_noise);
+    }
+    if (rc == MML_OK && (rc = mml_cfg_object(&aug, "image", false, &image)) == MML_OK && mml_cfg_present(&image)) {
+        rc = mml_cfg_check_keys(&image, ikeys);
+        if (rc == MML_OK) rc = read_int_in(&image, "shift", 1000, &m->aug.image_shift);
+        if (rc == MML_OK) rc = read_noise(&image, &m->aug.image_noise);
+    }
+    return rc;
+}
+
+/* One mask of width [0, w] along an axis of a [F, T] matrix, filled with v. */
+static void mask_span(float *x, int64_t F, int64_t T, bool time, int w, float v, mml_rng *r)
+{
+    int64_t len = time ? T : F, width = mml_rng_below(r, (uint32_t)w + 1);
+    if (width >= len) width = len;
+    int64_t start = mml_rng_below(r, (uint32_t)(len - width + 1));
+    for (int64_t f = 0; f < F; f++)
+        for (int64_t t = 0; t < T; t++)
+            if ((time ? t : f) >= start && (time ? t : f) < start + width) x[f * T + t] = v;
+}
+
+static void augment_audio(const mml_mm_augment *a, float *x, int64_t F, int64_t T, float sd, mml_rng *r, float *tmp)
+{
+    if (a->time_shift) { /* circular: a spoken word moved in time is still the word */
+        int64_t k = (int64_t)mml_rng_below(r, 2u * (uint32_t)a->time_shift + 1) - a->time_shift;
+        memcpy(tmp, x, (size_t)(F * T) * sizeof *x);
+        for (int64_t f = 0; f < F; f++)
+            for (int64_t t = 0; t < T; t++) x[f * T + ((t + k) % T + T) % T] = tmp[f * T + t];
+    }
+    double mean = 0;
+    for (int64_t i = 0; i < F * T; i++) mean += x[i];
+    mean /= (double)(F * T);
+    if (a->time_mask) mask_span(x, F, T, true, a->time_mask, (float)mean, r);
+    if (a->freq_mask) mask_span(x, F, T, false, a->freq_mask, (float)mean, r);
+    for (int64_t i = 0; a->audio_noise > 0 && i < F * T; i++) x[i] += a->audio_noise * sd * mml_rng_normal(r);
+}
+
+static void augment_image(const mml_mm_augment *a, float *x, int64_t C, int64_t H, int64_t W, float sd, mml_rng *r,
+                          float *tmp)
+{
+    if (a->image_shift) {
+        int s = a->image_shift;
+        int64_t dy = (int64_t)mml_rng_below(r, 2u * (uint32_t)s + 1) - s, dx = (int64_t)mml_rng_below(r, 2u * (uint32_t)s + 1) - s;
+        memcpy(tmp, x, (size_t)(C * H * W) * sizeof *x);
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t y = 0; y < H; y++)
+                for (int64_t u = 0; u < W; u++) {
+                    int64_t sy = y - dy, su = u - dx;
+                    x[(c * H + y) * W + u] = sy >= 0 && sy < H && su >= 0 && su < W ? tmp[(c * H + sy) * W + su] : 0.0f;
+                }
+    }
+    for (int64_t i = 0; a->image_noise > 0 && i < C * H * W; i++) x[i] += a->image_noise * sd * mml_rng_normal(r);
+}
+
+static void augment(mml_mm_model *m, const mml_mm_data *d, const mml_batch *b, float *tmp)
+{
+    const mml_mm_augment *a = &m->aug;
+    mml_tensor *au = b->x[MML_MOD_AUDIO], *im = b->x[MML_MOD_IMAGE];
+    bool do_audio = au && au->dtype == MML_F32 && au->ndim == 3 &&
+                    (a->time_mask || a->freq_mask || a->time_shift || a->audio_noise > 0);
+    bool do_image = im && im->dtype == MML_F32 && im->ndim == 4 && (a->image_shift || a->image_noise > 0);
+    for (int64_t s = 0; s < b->size; s++) {
+        if (do_audio && mml_f32(b->present[MML_MOD_AUDIO])[s] > 0)
+            augment_audio(a, mml_f32(au) + s * au->shape[1] * au->shape[2], au->shape[1], au->shape[2],
+                          d->feat_std[MML_MOD_AUDIO], &m->rng, tmp);
+        if (do_image && mml_f32(b->present[MML_MOD_IMAGE])[s] > 0)
+            augment_image(a, mml_f32(im) + s * im->shape[1] * im->shape[2] * im->shape[3], im->shape[1], im->shape[2],
+                          im->shape[3], d->feat_std[MML_MOD_IMAGE], &m->rng, tmp);
+    }
+}
+
 /* ---- training ---- */
 
 static double accuracy_of(mml_mm_model *m, const mml_mm_data *d, mml_data_split s)
@@ -505,10 +612,13 @@ mml_status mml_mm_train(mml_mm_model *m, const mml_mm_data *d, const mml_train_o
     if (o->epochs > (int)(sizeof h->train_loss / sizeof h->train_loss[0]))
         return mml_error(MML_ERR_ARG, "train.epochs: at most %d for a multimodal model", (int)(sizeof h->train_loss / sizeof h->train_loss[0]));
     mml_ctx *ctx = mml_ctx_create();
-    int64_t *order = mml_malloc((size_t)n * sizeof *order);
-    if (!ctx || !order) {
+    int64_t *order = mml_malloc((size_t)n * sizeof *order), width = 1;
+    for (int mo = 0; mo < MML_MOD_COUNT; mo++) width = ds->row_numel[mo] > width ? ds->row_numel[mo] : width;
+    float *scratch = mml_malloc((size_t)width * sizeof *scratch);
+    if (!ctx || !order || !scratch) {
         mml_ctx_free(ctx);
         mml_free(order);
+        mml_free(scratch);
         return MML_ERR_NOMEM;
     }
     mml_optim opt;
@@ -537,6 +647,7 @@ mml_status mml_mm_train(mml_mm_model *m, const mml_mm_data *d, const mml_train_o
             rc = mml_dataset_batch(ctx, ds, order + s * B, nb, &b);
             if (rc != MML_OK) break;
             modality_dropout(m, &b, o->modality_dropout);
+            augment(m, d, &b, scratch);
             mml_tensor *loss = mm_loss(ctx, m, d, &b, order + s * B, &ce);
             if (!loss || (rc = mml_backward(ctx, loss)) != MML_OK) {
                 rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
@@ -562,6 +673,7 @@ mml_status mml_mm_train(mml_mm_model *m, const mml_mm_data *d, const mml_train_o
     int slots = o->optim.kind == MML_OPTIM_SGD ? 1 : 2;
     h->train_bytes = (double)mml_ctx_peak_bytes(ctx) + 4.0 * (double)mml_params_numel(m->ps) * (2 + slots);
     mml_free(order);
+    mml_free(scratch);
     mml_ctx_free(ctx);
     return rc;
 }

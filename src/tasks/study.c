@@ -208,6 +208,9 @@ static mml_status run_one(study *s, variant *v, int seed, const mml_mm_data *d, 
     mml_mm_model *m = NULL;
     if ((rc = mml_cfg_object(&root, "model", true, &model)) == MML_OK) rc = mml_mm_model_build(&model, d, to.seed, &m);
     mml_mm_history h;
+    mml_cfg_node train;
+    if (rc == MML_OK) rc = mml_cfg_object(&root, "train", false, &train);
+    if (rc == MML_OK) rc = mml_mm_model_set_augment(m, &train);
     if (rc == MML_OK) rc = mml_mm_train(m, d, &to, &h);
     mml_mm_eval ev;
     if (rc == MML_OK) rc = evaluate_into(m, d, NULL, &r->accuracy, &ev);
@@ -319,6 +322,9 @@ mml_status mml_study_run(const char *path, const mml_study_options *o)
         mml_cfg_node root = mml_config_root(s->variants[i].cfg), model;
         mml_mm_model *m = NULL;
         if ((rc = mml_cfg_object(&root, "model", true, &model)) == MML_OK) rc = mml_mm_model_build(&model, &d, 0, &m);
+        mml_cfg_node train;
+        if (rc == MML_OK) rc = mml_cfg_object(&root, "train", false, &train);
+        if (rc == MML_OK) rc = mml_mm_model_set_augment(m, &train);
         mml_mm_model_free(m);
     }
     double t0 = mml_now();

@@ -116,7 +116,9 @@ TEST(cli_compare_writes_results_and_report)
     make_data(dir, sizeof dir);
     snprintf(study, sizeof study, "%s/study.json", dir);
     char *s = study_text("{\"name\": \"image only\", \"patch\": {\"model\": {\"encoders\": {\"audio\": null}, \"fusion\": null}}},"
-                         "{\"name\": \"audio only\", \"patch\": {\"model\": {\"encoders\": {\"image\": null}, \"fusion\": null}}},"
+                         "{\"name\": \"audio only\", \"patch\": {\"model\": {\"encoders\": {\"image\": null}, \"fusion\": null},"
+                         " \"train\": {\"augment\": {\"audio\": {\"time_mask\": 4, \"freq_mask\": 4, \"time_shift\": 3, \"noise\": 0.1},"
+                         " \"image\": {\"shift\": 2, \"noise\": 0.1}}}}},"
                          "{\"name\": \"late\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"late\"}, \"head\": null}}},"
                          "{\"name\": \"attention\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"attention\", \"out\": 8},"
                          " \"tasks\": [{\"label\": \"group\", \"weight\": 0.5}]}}}");
@@ -142,6 +144,8 @@ TEST(cli_compare_writes_results_and_report)
     const cJSON *vars = cJSON_GetObjectItem(j, "variants");
     CHECK(cJSON_GetArraySize(vars) == 4);
     const cJSON *late = cJSON_GetArrayItem(vars, 2), *att = cJSON_GetArrayItem(vars, 3);
+    /* the augmented audio-only model still learns the tones */
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(vars, 1), "accuracy"), "mean")) >= 0.8);
     double late_acc = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(late, "accuracy"), "mean"));
     CHECK(late_acc >= 0.9);
     /* noise levels: clean, then worse; removing every image leaves audio to the late fusion */
@@ -181,6 +185,7 @@ TEST(cli_compare_refuses_bad_studies_before_writing)
         { "{\"name\": \"x\", \"patch\": {\"data\": {\"train\": \"other.jsonl\"}}}", "variants[0].patch.data" },
         { "{\"name\": \"x\", \"patch\": {\"model\": {\"encoders\": {\"smell\": {\"type\": \"flatten\"}}}}}", "smell" },
         { "{\"name\": \"late\", \"patch\": {}}, {\"name\": \"late\"}", "used twice" },
+        { "{\"name\": \"late\", \"patch\": {\"train\": {\"augment\": {\"audio\": {\"time_mask\": -1}}}}}", "train.augment.audio.time_mask" },
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         char *s = study_text(bad[k][0]);
