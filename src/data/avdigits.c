@@ -249,7 +249,7 @@ mml_status mml_build_avdigits(const mml_avdigits_options *o)
         rc = mml_error(MML_ERR_FORMAT, "%s/mnist-t10k: expected 10,000 28x28 images and labels", o->datasets_dir);
     if (rc == MML_OK) rc = list_fsdd(fsdd, recs, &n_rec);
     bool found = !o->holdout_speaker;
-    for (int k = 0; rc == MML_OK && k < n_rec; k++) found |= !strcmp(recs[k].speaker, o->holdout_speaker);
+    for (int k = 0; rc == MML_OK && o->holdout_speaker && k < n_rec; k++) found |= !strcmp(recs[k].speaker, o->holdout_speaker);
     if (rc == MML_OK && !found) rc = mml_error(MML_ERR_ARG, "%s: no recordings of speaker '%s'", fsdd, o->holdout_speaker);
     if (rc == MML_OK) {
         char cmd[4200];
