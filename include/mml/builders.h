@@ -16,6 +16,7 @@ typedef struct mml_avdigits_options {
     uint64_t seed;
     double image_energy_removed;    /* 0: none; 0.75 as AV-MNIST (PCA) */
     double audio_snr_db;            /* white noise at this SNR; NAN: none */
+    const char *holdout_speaker;    /* all of this speaker for test, none in train/val; NULL: FSDD's split */
     bool progress;
 } mml_avdigits_options;
 

@@ -28,6 +28,18 @@
 
 typedef enum mml_data_split { MML_SPLIT_TRAIN = 0, MML_SPLIT_VAL, MML_SPLIT_TEST, MML_SPLIT_COUNT } mml_data_split;
 
+#define MML_MM_MAX_TASKS 4
+
+/* Labels of an extra classification task (a manifest field). A model trains
+ * the ones its "model.tasks" names ([{"label": "speaker", "weight": 0.5}]),
+ * each with its own head on the fused representation. */
+typedef struct mml_mm_task {
+    char field[64];
+    char **classes;
+    int n_classes;
+    int32_t *label[3];  /* per split, per kept sample */
+} mml_mm_task;
+
 typedef struct mml_mm_data {
     mml_manifest *manifest[MML_SPLIT_COUNT]; /* val may be NULL */
     mml_dataset *ds[MML_SPLIT_COUNT];
@@ -38,6 +50,8 @@ typedef struct mml_mm_data {
     char **classes;
     int n_classes;
     float feat_std[MML_MOD_COUNT];           /* over the training split, for noise */
+    mml_mm_task tasks[MML_MM_MAX_TASKS];
+    int n_tasks;
     int64_t n_skipped;
 } mml_mm_data;
 
@@ -45,6 +59,8 @@ typedef struct mml_mm_data_options {
     mml_on_error on_error;
     bool progress;
     const char *datasets_dir; /* for the default CLIP BPE file; NULL: MML_DATASETS or ../shared/datasets */
+    const char *const *task_fields; /* extra task labels to read (mml_mm_task_fields) */
+    int n_task_fields;
 } mml_mm_data_options;
 
 /* "data": {"train": F, "val": F, "test": F, "label": "label", "cache": DIR,
@@ -55,6 +71,11 @@ mml_status mml_mm_data_open(const mml_cfg_node *data, const char *config_dir, co
 void mml_mm_data_close(mml_mm_data *d);
 /* Which modalities a "model" node's encoders use. */
 mml_status mml_mm_modalities(const mml_cfg_node *model, bool *mods);
+/* Adds the labels of a "model" node's tasks to fields[0..n) (no duplicates);
+ * returns the new count, or -1 with an error. */
+int mml_mm_task_fields(const mml_cfg_node *model, const char **fields, int n, int cap);
+/* Index of an extra task in d, or -1. */
+int mml_mm_data_task(const mml_mm_data *d, const char *field);
 
 typedef struct mml_mm_model mml_mm_model;
 
@@ -63,6 +84,23 @@ void mml_mm_model_free(mml_mm_model *m);
 mml_params *mml_mm_model_params(mml_mm_model *m);
 int mml_mm_model_modalities(const mml_mm_model *m, mml_modality *mods); /* returns how many */
 const char *mml_mm_model_fusion(const mml_mm_model *m);                /* "none" when unimodal */
+
+/* Augmentation of training batches, on the extracted features (they are
+ * computed once, so this is where per-epoch variety comes from):
+ *   "train": {"augment": {"audio": {"time_mask": 10, "freq_mask": 8, "time_shift": 8, "noise": 0.1},
+ *                         "image": {"shift": 2, "noise": 0.1}}}
+ * time_mask / freq_mask: one SpecAugment mask of up to that many frames / mel
+ * bins per sample (filled with the sample's mean, as torchaudio's masking on
+ * normalised features); time_shift: a circular shift of up to that many
+ * frames either way; shift: an image translation of up to that many pixels
+ * (zero fill); noise: Gaussian, in feature standard deviations. */
+typedef struct mml_mm_augment {
+    int time_mask, freq_mask, time_shift, image_shift;
+    float audio_noise, image_noise;
+} mml_mm_augment;
+
+/* Reads "augment" from a "train" node into the model (absent: none). */
+mml_status mml_mm_model_set_augment(mml_mm_model *m, const mml_cfg_node *train);
 
 typedef struct mml_mm_history {
     int epochs;
@@ -90,6 +128,7 @@ typedef struct mml_mm_eval {
     double modality_weight[MML_MOD_COUNT]; /* mean fusion weights (attention, gmu, learned late), else 0 */
     bool has_weights;
     double seconds;
+    double task_accuracy[MML_MM_MAX_TASKS]; /* per data task; NAN for those the model does not train */
 } mml_mm_eval;
 
 mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split split, const mml_mm_perturb *p,

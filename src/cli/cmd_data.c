@@ -8,7 +8,7 @@
 #include "mml/builders.h"
 
 static const char *USAGE = "mml data avdigits --out DIR [--seed N] [--image-energy-removed F] [--audio-snr DB] "
-                           "[--datasets DIR]\n       mml data fashion-speech --out DIR [--seed N] [--train N] [--val N] "
+                           "[--holdout-speaker NAME] [--datasets DIR]\n       mml data fashion-speech --out DIR [--seed N] [--train N] [--val N] "
                            "[--test N] [--fashion DIR]";
 
 static int fashion_speech(int argc, char **argv)
@@ -56,6 +56,7 @@ int cmd_data(int argc, char **argv)
         else if (!strcmp(argv[i], "--seed") && has) o.seed = strtoull(argv[++i], &end, 10);
         else if (!strcmp(argv[i], "--image-energy-removed") && has) o.image_energy_removed = strtod(argv[++i], &end);
         else if (!strcmp(argv[i], "--audio-snr") && has) o.audio_snr_db = strtod(argv[++i], &end);
+        else if (!strcmp(argv[i], "--holdout-speaker") && has) o.holdout_speaker = argv[++i];
         else return cli_usage(USAGE, "unexpected argument");
         if (end && *end) return cli_usage(USAGE, "option needs a number");
     }

@@ -57,8 +57,15 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
     if (rc == MML_OK) rc = mml_cfg_object(&root, "model", true, &model);
     if (rc == MML_OK) rc = mml_train_options_read(&root, epochs, seed, &o);
     if (rc == MML_OK) rc = mml_mm_modalities(&model, mods);
+    const char *fields[MML_MM_MAX_TASKS];
+    if (rc == MML_OK && (dopt.n_task_fields = mml_mm_task_fields(&model, fields, 0, MML_MM_MAX_TASKS)) < 0)
+        rc = mml_last_status();
+    dopt.task_fields = fields;
     if (rc == MML_OK) rc = mml_mm_data_open(&data, dir, mods, &dopt, &d);
     if (rc == MML_OK) rc = mml_mm_model_build(&model, &d, o.seed, &m);
+    mml_cfg_node train;
+    if (rc == MML_OK) rc = mml_cfg_object(&root, "train", false, &train);
+    if (rc == MML_OK) rc = mml_mm_model_set_augment(m, &train);
     if (rc == MML_OK && !(log = fopen(log_path, "w"))) rc = mml_error(MML_ERR_IO, "%s: %s", log_path, strerror(errno));
     mml_mm_history h;
     mml_mm_eval ev = { 0 };
@@ -79,6 +86,8 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
     if (rc == MML_OK) {
         printf("test: accuracy %.4f, macro-F1 %.4f, loss %.4f (%lld samples)\n", ev.metrics.accuracy, ev.metrics.macro_f1,
                ev.loss, (long long)ev.cm.total);
+        for (int t = 0; t < d.n_tasks; t++)
+            printf("task %s: accuracy %.4f (%d classes)\n", d.tasks[t].field, ev.task_accuracy[t], d.tasks[t].n_classes);
         printf("trained %d epochs in %.1f s (%.0f samples/s); model written to %s, log to %s\n", h.epochs,
                h.train_seconds, h.samples_per_second, out, log_path);
         if (json)

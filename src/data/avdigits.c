@@ -146,9 +146,9 @@ static mml_status write_readme(const mml_avdigits_options *o, const char *tmp, i
              "- Images: the MNIST test set (`mnist-t10k`, 10,000 images; Yann LeCun, Corinna Cortes, Christopher\n"
              "  J.C. Burges; CC BY-SA 3.0), split by the seed. Energy removal: %s.\n"
              "- Audio: FSDD (Zohar Jackson et al., CC BY-SA 4.0), its official split (recordings 0-4 test, 5-49\n"
-             "  train and val), a random recording of the same digit per image. Degradation: %s.\n"
+             "  train and val; with a held-out speaker: %s), a random recording of the same digit per image.\n  Degradation: %s.\n"
              "- Text: the digit's English word.\n\nThis derived data is shared under CC BY-SA 4.0.\n",
-             (unsigned long long)o->seed, N_TRAIN, N_VAL, N_TEST, energy, snr);
+             (unsigned long long)o->seed, N_TRAIN, N_VAL, N_TEST, o->holdout_speaker ? o->holdout_speaker : "none", energy, snr);
     return write_text(path, text);
 }
 
@@ -161,6 +161,14 @@ static mml_status make_dirs(const char *tmp)
         if (mkdir(p, 0755) != 0) return mml_error(MML_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
     }
     return MML_OK;
+}
+
+/* FSDD's official split (recordings 0-4 test), or one speaker held out for the
+ * test split and never heard in training (leave-one-speaker-out). */
+static bool in_split(const mml_avdigits_options *o, const recording *r, bool test)
+{
+    if (o->holdout_speaker) return !strcmp(r->speaker, o->holdout_speaker) == test;
+    return (r->index < 5) == test;
 }
 
 static mml_status build(const mml_avdigits_options *o, const char *tmp, mml_tensor *img, mml_tensor *lab,
@@ -188,7 +196,7 @@ static mml_status build(const mml_avdigits_options *o, const char *tmp, mml_tens
         int digit = ((uint8_t *)lab->data)[row];
         int pick = -1, seen = 0; /* uniform over matching recordings, one pass */
         for (int k = 0; k < n_rec; k++)
-            if (recs[k].digit == digit && (recs[k].index < 5) == (split == 2) && mml_rng_below(&rng, (uint32_t)++seen) == 0)
+            if (recs[k].digit == digit && in_split(o, &recs[k], split == 2) && mml_rng_below(&rng, (uint32_t)++seen) == 0)
                 pick = k;
         if (pick < 0) {
             rc = mml_error(MML_ERR_FORMAT, "%s: no %s recording of digit %d", fsdd, split == 2 ? "test" : "train", digit);
@@ -240,6 +248,9 @@ mml_status mml_build_avdigits(const mml_avdigits_options *o)
     if (rc == MML_OK && (img->numel != 10000 * 784 || lab->numel != 10000 || img->dtype != MML_U8 || lab->dtype != MML_U8))
         rc = mml_error(MML_ERR_FORMAT, "%s/mnist-t10k: expected 10,000 28x28 images and labels", o->datasets_dir);
     if (rc == MML_OK) rc = list_fsdd(fsdd, recs, &n_rec);
+    bool found = !o->holdout_speaker;
+    for (int k = 0; rc == MML_OK && o->holdout_speaker && k < n_rec; k++) found |= !strcmp(recs[k].speaker, o->holdout_speaker);
+    if (rc == MML_OK && !found) rc = mml_error(MML_ERR_ARG, "%s: no recordings of speaker '%s'", fsdd, o->holdout_speaker);
     if (rc == MML_OK) {
         char cmd[4200];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp); /* leftovers of an interrupted build */

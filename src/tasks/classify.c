@@ -11,7 +11,7 @@ static const char *const DATA_KEYS[] = { "format", "train_images", "train_labels
                                           "normalize", "classes", "limit_train", "limit_test", NULL };
 static const char *const TRAIN_KEYS[] = { "epochs", "batch_size", "optimizer", "schedule", "clip_norm",
                                           "label_smoothing", "patience", "val_fraction", "seed", "init_from",
-                                          "init_skip", "freeze", "modality_dropout", NULL };
+                                          "init_skip", "freeze", "modality_dropout", "augment", NULL };
 
 static void resolve(char *buf, size_t cap, const char *dir, const char *path)
 {

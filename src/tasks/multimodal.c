@@ -104,6 +104,68 @@ static mml_status read_text_cfg(const mml_cfg_node *data, const char *dir, const
     return mml_bpe_load_clip(path, &d->bpe);
 }
 
+static mml_status set_task_fields(mml_mm_data *d, const mml_mm_data_options *opt, const char *label)
+{
+    for (int t = 0; t < opt->n_task_fields; t++) {
+        const char *f = opt->task_fields[t];
+        if (t >= MML_MM_MAX_TASKS) return mml_error(MML_ERR_ARG, "at most %d extra tasks", MML_MM_MAX_TASKS);
+        if (!strcmp(f, label) || strlen(f) >= sizeof d->tasks[t].field)
+            return mml_error(MML_ERR_ARG, "task label '%s': must be another field than the main label, under 64 bytes", f);
+        snprintf(d->tasks[t].field, sizeof d->tasks[t].field, "%s", f);
+        d->n_tasks = t + 1;
+    }
+    return MML_OK;
+}
+
+int mml_mm_data_task(const mml_mm_data *d, const char *field)
+{
+    for (int t = 0; t < d->n_tasks; t++)
+        if (!strcmp(d->tasks[t].field, field)) return t;
+    return -1;
+}
+
+int mml_mm_task_fields(const mml_cfg_node *model, const char **fields, int n, int cap)
+{
+    mml_cfg_node list;
+    if (mml_cfg_array(model, "tasks", false, &list) != MML_OK) return -1;
+    for (int t = 0; t < mml_cfg_len(&list); t++) {
+        mml_cfg_node it = mml_cfg_at(&list, t);
+        const char *f = NULL;
+        if (!mml_cfg_present(&it) || mml_cfg_string_req(&it, "label", &f) != MML_OK) return -1;
+        bool seen = false;
+        for (int k = 0; k < n; k++) seen |= !strcmp(fields[k], f);
+        if (seen) continue;
+        if (n == cap) {
+            mml_cfg_error(model, "tasks", "at most %d extra tasks over the models that share the data", cap);
+            return -1;
+        }
+        fields[n++] = f;
+    }
+    return n;
+}
+
+/* Labels of the extra tasks for the samples each split kept. */
+static mml_status task_labels(mml_mm_data *d)
+{
+    for (int t = 0; t < d->n_tasks; t++) {
+        mml_mm_task *k = &d->tasks[t];
+        k->n_classes = mml_manifest_classes(d->manifest[MML_SPLIT_TRAIN], k->field, &k->classes);
+        if (k->n_classes < 0) return mml_last_status();
+        for (int s = 0; s < MML_SPLIT_COUNT; s++) {
+            const mml_dataset *ds = d->ds[s];
+            if (!ds) continue;
+            if (!(k->label[s] = mml_malloc((size_t)ds->n * sizeof(int32_t) + 1))) return MML_ERR_NOMEM;
+            for (int64_t i = 0; i < ds->n; i++) {
+                int c = mml_manifest_class_of(d->manifest[s], &d->manifest[s]->samples[ds->source_row[i]], k->field,
+                                              k->classes, k->n_classes);
+                if (c < 0) return mml_last_status();
+                k->label[s][i] = c;
+            }
+        }
+    }
+    return MML_OK;
+}
+
 static void feature_std(mml_mm_data *d)
 {
     const mml_dataset *ds = d->ds[MML_SPLIT_TRAIN];
@@ -164,6 +226,7 @@ mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const boo
     mml_status rc = mml_cfg_check_keys(data, keys);
     if (rc == MML_OK) rc = mml_cfg_string(data, "label", "label", &label);
     if (rc == MML_OK) rc = mml_cfg_string(data, "cache", NULL, &cache);
+    if (rc == MML_OK) rc = set_task_fields(d, opt, label);
     if (rc == MML_OK) rc = read_image_cfg(data, &d->fc);
     if (rc == MML_OK) rc = read_audio_cfg(data, &d->fc);
     if (rc == MML_OK) rc = read_text_cfg(data, dir, opt, d, d->fc.text);
@@ -172,6 +235,7 @@ mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const boo
     if (cache) resolve(cache_path, sizeof cache_path, dir, cache);
     for (int s = 0; rc == MML_OK && s < MML_SPLIT_COUNT; s++)
         rc = open_split(d, data, dir, s, opt, label, cache ? cache_path : NULL);
+    if (rc == MML_OK) rc = task_labels(d);
     if (rc == MML_OK) feature_std(d);
     if (rc != MML_OK) mml_mm_data_close(d);
     return rc;
@@ -184,6 +248,10 @@ void mml_mm_data_close(mml_mm_data *d)
         mml_manifest_free(d->manifest[s]);
     }
     if (d->classes) mml_classes_free(d->classes, d->n_classes);
+    for (int t = 0; t < d->n_tasks; t++) {
+        if (d->tasks[t].classes) mml_classes_free(d->tasks[t].classes, d->tasks[t].n_classes);
+        for (int s = 0; s < MML_SPLIT_COUNT; s++) mml_free(d->tasks[t].label[s]);
+    }
     mml_bpe_free(d->bpe);
     memset(d, 0, sizeof *d);
 }
@@ -213,9 +281,14 @@ struct mml_mm_model {
     mml_modality mod[MML_MOD_COUNT];
     mml_encoder *enc[MML_MOD_COUNT];
     mml_fusion *fusion;
-    mml_nn_mlp head;
+    mml_nn_mlp head, task_head[MML_MM_MAX_TASKS];
+    int n_tasks;
+    int task_index[MML_MM_MAX_TASKS]; /* into the data's tasks */
+    float task_weight[MML_MM_MAX_TASKS];
     int n_classes;
     mml_rng rng;
+    mml_ctx *eval_ctx; /* kept between evaluations: its arena is already the right size */
+    mml_mm_augment aug;
 };
 
 mml_params *mml_mm_model_params(mml_mm_model *m) { return m->ps; }
@@ -232,6 +305,7 @@ void mml_mm_model_free(mml_mm_model *m)
     if (!m) return;
     for (int i = 0; i < m->n; i++) mml_encoder_free(m->enc[i]);
     mml_fusion_free(m->fusion);
+    mml_ctx_free(m->eval_ctx);
     mml_params_free(m->ps);
     mml_free(m);
 }
@@ -261,7 +335,7 @@ static mml_status build_encoders(mml_mm_model *m, const mml_cfg_node *model, con
     return rc;
 }
 
-static mml_status build_head(mml_mm_model *m, const mml_cfg_node *model, uint64_t seed)
+static mml_status build_head(mml_mm_model *m, const mml_cfg_node *model, const mml_mm_data *d, uint64_t seed)
 {
     mml_cfg_node h;
     int64_t sizes[MML_MLP_MAX_LAYERS + 1];
@@ -280,17 +354,42 @@ static mml_status build_head(mml_mm_model *m, const mml_cfg_node *model, uint64_
         for (int i = 1; rc == MML_OK && i <= n_hidden; i++)
             if (sizes[i] < 1) rc = mml_cfg_error(&h, "hidden", "sizes must be positive");
     }
+    mml_cfg_node tasks;
+    if (rc == MML_OK) rc = mml_cfg_array(model, "tasks", false, &tasks);
+    if (rc == MML_OK && mml_cfg_len(&tasks) && mml_fusion_outputs_logits(m->fusion))
+        rc = mml_cfg_error(model, "fusion", "late fusion has one task; model.tasks needs a fusion with a shared representation");
     if (rc != MML_OK || mml_fusion_outputs_logits(m->fusion)) return rc;
     sizes[0] = mml_fusion_dim(m->fusion);
     sizes[n_hidden + 1] = m->n_classes;
     mml_rng r;
     mml_rng_seed(&r, seed + 7);
-    return mml_nn_mlp_init(&m->head, m->ps, "head", sizes, n_hidden + 2, MML_ACT_RELU, (float)dropout, &r);
+    rc = mml_nn_mlp_init(&m->head, m->ps, "head", sizes, n_hidden + 2, MML_ACT_RELU, (float)dropout, &r);
+    static const char *const keys_t[] = { "label", "weight", NULL };
+    for (int t = 0; rc == MML_OK && t < mml_cfg_len(&tasks); t++) {
+        mml_cfg_node it = mml_cfg_at(&tasks, t);
+        const char *field;
+        double w;
+        if (!mml_cfg_present(&it)) return mml_cfg_error(&tasks, NULL, "item %d is not an object", t);
+        if ((rc = mml_cfg_check_keys(&it, keys_t)) != MML_OK) return rc;
+        if ((rc = mml_cfg_string_req(&it, "label", &field)) != MML_OK) return rc;
+        if ((rc = mml_cfg_float(&it, "weight", 1.0, &w)) != MML_OK) return rc;
+        if ((rc = mml_cfg_check_range(&it, "weight", w, 0.0, 100.0)) != MML_OK) return rc;
+        int k = mml_mm_data_task(d, field);
+        if (k < 0) return mml_cfg_error(&it, "label", "the data were opened without the field '%s'", field);
+        char name[96];
+        snprintf(name, sizeof name, "task_head.%s", field);
+        sizes[n_hidden + 1] = d->tasks[k].n_classes;
+        rc = mml_nn_mlp_init(&m->task_head[t], m->ps, name, sizes, n_hidden + 2, MML_ACT_RELU, (float)dropout, &r);
+        m->task_index[t] = k;
+        m->task_weight[t] = (float)w;
+        m->n_tasks = t + 1;
+    }
+    return rc;
 }
 
 mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, uint64_t seed, mml_mm_model **out)
 {
-    static const char *const keys[] = { "encoders", "fusion", "head", NULL };
+    static const char *const keys[] = { "encoders", "fusion", "head", "tasks", NULL };
     *out = NULL;
     mml_status rc = mml_cfg_check_keys(model, keys);
     if (rc != MML_OK) return rc;
@@ -313,7 +412,7 @@ mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, u
         if (rc == MML_OK) rc = mml_fusion_build(&root, &shape, m->ps, "fusion.", seed + 13, &m->fusion);
         mml_config_free(c);
     }
-    if (rc == MML_OK) rc = build_head(m, model, seed);
+    if (rc == MML_OK) rc = build_head(m, model, d, seed);
     if (rc != MML_OK) {
         mml_mm_model_free(m);
         return rc;
@@ -322,7 +421,9 @@ mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, u
     return MML_OK;
 }
 
-static mml_tensor *mm_forward(mml_ctx *ctx, mml_mm_model *m, const mml_batch *b, mml_tensor **weights)
+/* Logits of the main task; those of the extra tasks into tasks[] when not NULL. */
+static mml_tensor *mm_forward(mml_ctx *ctx, mml_mm_model *m, const mml_batch *b, mml_tensor **weights,
+                              mml_tensor **tasks)
 {
     mml_encoding enc[MML_MOD_COUNT];
     mml_tensor *present[MML_MOD_COUNT];
@@ -333,7 +434,30 @@ static mml_tensor *mm_forward(mml_ctx *ctx, mml_mm_model *m, const mml_batch *b,
     }
     mml_tensor *h = mml_fusion_forward(ctx, m->fusion, enc, present, weights);
     if (!h || mml_fusion_outputs_logits(m->fusion)) return h;
+    for (int t = 0; tasks && t < m->n_tasks; t++)
+        if (!(tasks[t] = mml_nn_mlp_forward(ctx, &m->task_head[t], h, &m->rng))) return NULL;
     return mml_nn_mlp_forward(ctx, &m->head, h, &m->rng);
+}
+
+static mml_tensor *task_target(mml_ctx *ctx, const int32_t *labels, const int64_t *rows, int64_t B)
+{
+    mml_tensor *y = mml_new(ctx, MML_I32, 1, &B);
+    for (int64_t i = 0; y && i < B; i++) mml_i32(y)[i] = labels[rows[i]];
+    return y;
+}
+
+/* Cross-entropy of the main task plus the weighted ones of the extra tasks. */
+static mml_tensor *mm_loss(mml_ctx *ctx, mml_mm_model *m, const mml_mm_data *d, const mml_batch *b,
+                           const int64_t *rows, const mml_ce_options *ce)
+{
+    mml_tensor *tasks[MML_MM_MAX_TASKS];
+    mml_tensor *loss = mml_loss_cross_entropy(ctx, mm_forward(ctx, m, b, NULL, tasks), b->label, ce);
+    for (int t = 0; loss && t < m->n_tasks; t++) {
+        mml_tensor *y = task_target(ctx, d->tasks[m->task_index[t]].label[MML_SPLIT_TRAIN], rows, b->size);
+        mml_tensor *l = y ? mml_loss_cross_entropy(ctx, tasks[t], y, ce) : NULL;
+        loss = l ? mml_add(ctx, loss, mml_mul_scalar(ctx, l, m->task_weight[t])) : NULL;
+    }
+    return loss;
 }
 
 /* Removes modality i of sample b: presence 0 and zero features. */
@@ -364,6 +488,112 @@ static void modality_dropout(mml_mm_model *m, const mml_batch *batch, float p)
     }
 }
 
+/* ---- augmentation ---- */
+
+static mml_status read_int_in(const mml_cfg_node *n, const char *key, int hi, int *out)
+{
+    int64_t v;
+    mml_status rc = mml_cfg_int(n, key, 0, &v);
+    if (rc == MML_OK) rc = mml_cfg_check_range(n, key, (double)v, 0, hi);
+    *out = (int)v;
+    return rc;
+}
+
+static mml_status read_noise(const mml_cfg_node *n, float *out)
+{
+    double v;
+    mml_status rc = mml_cfg_float(n, "noise", 0.0, &v);
+    if (rc == MML_OK) rc = mml_cfg_check_range(n, "noise", v, 0.0, 10.0);
+    *out = (float)v;
+    return rc;
+}
+
+mml_status mml_mm_model_set_augment(mml_mm_model *m, const mml_cfg_node *train)
+{
+    mml_cfg_node aug, audio, image;
+    static const char *const keys[] = { "audio", "image", NULL };
+    static const char *const akeys[] = { "time_mask", "freq_mask", "time_shift", "noise", NULL };
+    static const char *const ikeys[] = { "shift", "noise", NULL };
+    memset(&m->aug, 0, sizeof m->aug);
+    mml_status rc = mml_cfg_object(train, "augment", false, &aug);
+    if (rc != MML_OK || !mml_cfg_present(&aug)) return rc;
+    if ((rc = mml_cfg_check_keys(&aug, keys)) != MML_OK) return rc;
+    if ((rc = mml_cfg_object(&aug, "audio", false, &audio)) == MML_OK && mml_cfg_present(&audio)) {
+        rc = mml_cfg_check_keys(&audio, akeys);
+        if (rc == MML_OK) rc = read_int_in(&audio, "time_mask", 100000, &m->aug.time_mask);
+        if (rc == MML_OK) rc = read_int_in(&audio, "freq_mask", 100000, &m->aug.freq_mask);
+        if (rc == MML_OK) rc = read_int_in(&audio, "time_shift", 100000, &m->aug.time_shift);
+        if (rc == MML_OK) rc = read_noise(&audio, &m->aug.audio_noise);
+    }
+    if (rc == MML_OK && (rc = mml_cfg_object(&aug, "image", false, &image)) == MML_OK && mml_cfg_present(&image)) {
+        rc = mml_cfg_check_keys(&image, ikeys);
+        if (rc == MML_OK) rc = read_int_in(&image, "shift", 1000, &m->aug.image_shift);
+        if (rc == MML_OK) rc = read_noise(&image, &m->aug.image_noise);
+    }
+    return rc;
+}
+
+/* One mask of width [0, w] along an axis of a [F, T] matrix, filled with v. */
+static void mask_span(float *x, int64_t F, int64_t T, bool time, int w, float v, mml_rng *r)
+{
+    int64_t len = time ? T : F, width = mml_rng_below(r, (uint32_t)w + 1);
+    if (width >= len) width = len;
+    int64_t start = mml_rng_below(r, (uint32_t)(len - width + 1));
+    for (int64_t f = 0; f < F; f++)
+        for (int64_t t = 0; t < T; t++)
+            if ((time ? t : f) >= start && (time ? t : f) < start + width) x[f * T + t] = v;
+}
+
+static void augment_audio(const mml_mm_augment *a, float *x, int64_t F, int64_t T, float sd, mml_rng *r, float *tmp)
+{
+    if (a->time_shift) { /* circular: a spoken word moved in time is still the word */
+        int64_t k = (int64_t)mml_rng_below(r, 2u * (uint32_t)a->time_shift + 1) - a->time_shift;
+        memcpy(tmp, x, (size_t)(F * T) * sizeof *x);
+        for (int64_t f = 0; f < F; f++)
+            for (int64_t t = 0; t < T; t++) x[f * T + ((t + k) % T + T) % T] = tmp[f * T + t];
+    }
+    double mean = 0;
+    for (int64_t i = 0; i < F * T; i++) mean += x[i];
+    mean /= (double)(F * T);
+    if (a->time_mask) mask_span(x, F, T, true, a->time_mask, (float)mean, r);
+    if (a->freq_mask) mask_span(x, F, T, false, a->freq_mask, (float)mean, r);
+    for (int64_t i = 0; a->audio_noise > 0 && i < F * T; i++) x[i] += a->audio_noise * sd * mml_rng_normal(r);
+}
+
+static void augment_image(const mml_mm_augment *a, float *x, int64_t C, int64_t H, int64_t W, float sd, mml_rng *r,
+                          float *tmp)
+{
+    if (a->image_shift) {
+        int s = a->image_shift;
+        int64_t dy = (int64_t)mml_rng_below(r, 2u * (uint32_t)s + 1) - s, dx = (int64_t)mml_rng_below(r, 2u * (uint32_t)s + 1) - s;
+        memcpy(tmp, x, (size_t)(C * H * W) * sizeof *x);
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t y = 0; y < H; y++)
+                for (int64_t u = 0; u < W; u++) {
+                    int64_t sy = y - dy, su = u - dx;
+                    x[(c * H + y) * W + u] = sy >= 0 && sy < H && su >= 0 && su < W ? tmp[(c * H + sy) * W + su] : 0.0f;
+                }
+    }
+    for (int64_t i = 0; a->image_noise > 0 && i < C * H * W; i++) x[i] += a->image_noise * sd * mml_rng_normal(r);
+}
+
+static void augment(mml_mm_model *m, const mml_mm_data *d, const mml_batch *b, float *tmp)
+{
+    const mml_mm_augment *a = &m->aug;
+    mml_tensor *au = b->x[MML_MOD_AUDIO], *im = b->x[MML_MOD_IMAGE];
+    bool do_audio = au && au->dtype == MML_F32 && au->ndim == 3 &&
+                    (a->time_mask || a->freq_mask || a->time_shift || a->audio_noise > 0);
+    bool do_image = im && im->dtype == MML_F32 && im->ndim == 4 && (a->image_shift || a->image_noise > 0);
+    for (int64_t s = 0; s < b->size; s++) {
+        if (do_audio && mml_f32(b->present[MML_MOD_AUDIO])[s] > 0)
+            augment_audio(a, mml_f32(au) + s * au->shape[1] * au->shape[2], au->shape[1], au->shape[2],
+                          d->feat_std[MML_MOD_AUDIO], &m->rng, tmp);
+        if (do_image && mml_f32(b->present[MML_MOD_IMAGE])[s] > 0)
+            augment_image(a, mml_f32(im) + s * im->shape[1] * im->shape[2] * im->shape[3], im->shape[1], im->shape[2],
+                          im->shape[3], d->feat_std[MML_MOD_IMAGE], &m->rng, tmp);
+    }
+}
+
 /* ---- training ---- */
 
 static double accuracy_of(mml_mm_model *m, const mml_mm_data *d, mml_data_split s)
@@ -382,10 +612,13 @@ mml_status mml_mm_train(mml_mm_model *m, const mml_mm_data *d, const mml_train_o
     if (o->epochs > (int)(sizeof h->train_loss / sizeof h->train_loss[0]))
         return mml_error(MML_ERR_ARG, "train.epochs: at most %d for a multimodal model", (int)(sizeof h->train_loss / sizeof h->train_loss[0]));
     mml_ctx *ctx = mml_ctx_create();
-    int64_t *order = mml_malloc((size_t)n * sizeof *order);
-    if (!ctx || !order) {
+    int64_t *order = mml_malloc((size_t)n * sizeof *order), width = 1;
+    for (int mo = 0; mo < MML_MOD_COUNT; mo++) width = ds->row_numel[mo] > width ? ds->row_numel[mo] : width;
+    float *scratch = mml_malloc((size_t)width * sizeof *scratch);
+    if (!ctx || !order || !scratch) {
         mml_ctx_free(ctx);
         mml_free(order);
+        mml_free(scratch);
         return MML_ERR_NOMEM;
     }
     mml_optim opt;
@@ -414,7 +647,8 @@ mml_status mml_mm_train(mml_mm_model *m, const mml_mm_data *d, const mml_train_o
             rc = mml_dataset_batch(ctx, ds, order + s * B, nb, &b);
             if (rc != MML_OK) break;
             modality_dropout(m, &b, o->modality_dropout);
-            mml_tensor *loss = mml_loss_cross_entropy(ctx, mm_forward(ctx, m, &b, NULL), b.label, &ce);
+            augment(m, d, &b, scratch);
+            mml_tensor *loss = mm_loss(ctx, m, d, &b, order + s * B, &ce);
             if (!loss || (rc = mml_backward(ctx, loss)) != MML_OK) {
                 rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
                 break;
@@ -439,6 +673,7 @@ mml_status mml_mm_train(mml_mm_model *m, const mml_mm_data *d, const mml_train_o
     int slots = o->optim.kind == MML_OPTIM_SGD ? 1 : 2;
     h->train_bytes = (double)mml_ctx_peak_bytes(ctx) + 4.0 * (double)mml_params_numel(m->ps) * (2 + slots);
     mml_free(order);
+    mml_free(scratch);
     mml_ctx_free(ctx);
     return rc;
 }
@@ -464,6 +699,21 @@ static void perturb(const mml_mm_model *m, const mml_mm_data *d, const mml_batch
     }
 }
 
+static int64_t argmax_row(const float *row, int64_t C)
+{
+    int64_t best = 0;
+    for (int64_t c = 1; c < C; c++)
+        if (row[c] > row[best]) best = c;
+    return best;
+}
+
+static int64_t correct(const mml_tensor *logits, const int32_t *labels, const int64_t *rows)
+{
+    int64_t n = 0, B = logits->shape[0], C = logits->shape[1];
+    for (int64_t i = 0; i < B; i++) n += argmax_row(mml_f32(logits) + i * C, C) == labels[rows[i]];
+    return n;
+}
+
 static void add_weights(mml_mm_eval *out, const mml_mm_model *m, const mml_tensor *w)
 {
     if (!w) return;
@@ -479,10 +729,10 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
     const mml_dataset *ds = d->ds[split];
     if (!ds) return mml_error(MML_ERR_ARG, "evaluate: the data have no %s split", g_split_keys[split]);
     mml_status rc = mml_confusion_init(&out->cm, m->n_classes);
-    mml_ctx *ctx = mml_ctx_create();
+    if (!m->eval_ctx) m->eval_ctx = mml_ctx_create();
+    mml_ctx *ctx = m->eval_ctx;
     int64_t *rows = mml_malloc((size_t)ds->n * sizeof *rows);
     if (rc != MML_OK || !ctx || !rows) {
-        mml_ctx_free(ctx);
         mml_free(rows);
         mml_confusion_free(&out->cm);
         return rc != MML_OK ? rc : MML_ERR_NOMEM;
@@ -495,13 +745,16 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
     mml_ce_options ce = mml_ce_defaults();
     double t0 = mml_now(), loss_sum = 0;
     const int64_t B = 256;
+    double task_correct[MML_MM_MAX_TASKS] = { 0 };
     for (int64_t s = 0; s < ds->n && rc == MML_OK; s += B) {
         mml_ctx_reset(ctx);
         int64_t nb = s + B <= ds->n ? B : ds->n - s;
         mml_batch b;
         if ((rc = mml_dataset_batch(ctx, ds, rows + s, nb, &b)) != MML_OK) break;
         if (p) perturb(m, d, &b, p, &r);
-        mml_tensor *w = NULL, *logits = mm_forward(ctx, m, &b, &w);
+        mml_tensor *w = NULL, *tasks[MML_MM_MAX_TASKS], *logits = mm_forward(ctx, m, &b, &w, tasks);
+        for (int t = 0; logits && t < m->n_tasks; t++)
+            task_correct[t] += (double)correct(tasks[t], d->tasks[m->task_index[t]].label[split], rows + s);
         mml_tensor *loss = logits ? mml_loss_cross_entropy(ctx, logits, b.label, &ce) : NULL;
         if (!loss) {
             rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
@@ -510,20 +763,16 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
         loss_sum += mml_f32(loss)[0] * (double)nb;
         add_weights(out, m, w);
         int64_t C = logits->shape[1];
-        for (int64_t i = 0; i < nb; i++) {
-            const float *row = mml_f32(logits) + i * C;
-            int best = 0;
-            for (int c = 1; c < C; c++)
-                if (row[c] > row[best]) best = c;
-            mml_confusion_add(&out->cm, mml_i32(b.label)[i], best);
-        }
+        for (int64_t i = 0; i < nb; i++) mml_confusion_add(&out->cm, mml_i32(b.label)[i], (int)argmax_row(mml_f32(logits) + i * C, C));
     }
+    for (int t = 0; t < MML_MM_MAX_TASKS; t++) out->task_accuracy[t] = NAN;
+    for (int t = 0; t < m->n_tasks; t++) out->task_accuracy[m->task_index[t]] = task_correct[t] / (double)ds->n;
     out->seconds = mml_now() - t0;
     out->loss = loss_sum / (double)ds->n;
     out->metrics = mml_metrics_compute(&out->cm, NULL);
     for (int mo = 0; mo < MML_MOD_COUNT; mo++) out->modality_weight[mo] /= (double)ds->n;
     mml_free(rows);
-    mml_ctx_free(ctx);
+    mml_ctx_reset(ctx);
     if (rc != MML_OK) mml_confusion_free(&out->cm);
     return rc;
 }

@@ -72,11 +72,25 @@ static mml_status read_levels(const mml_cfg_node *rob, const char *key, const do
     return MML_OK;
 }
 
-static mml_status read_variants(study *s, const mml_cfg_node *root)
+/* "base": a config object, or the path of a config file (relative to the study). */
+static mml_status read_base(study *s, const mml_cfg_node *root, const char *dir, mml_cfg_node *base)
+{
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root->json, "base");
+    if (!cJSON_IsString(b)) return mml_cfg_object(root, "base", true, base);
+    char path[4096];
+    if (b->valuestring[0] == '/') snprintf(path, sizeof path, "%s", b->valuestring);
+    else snprintf(path, sizeof path, "%s/%s", dir, b->valuestring);
+    mml_status rc = mml_config_load(path, &s->base_cfg);
+    if (rc != MML_OK) return rc;
+    *base = mml_config_root(s->base_cfg);
+    return MML_OK;
+}
+
+static mml_status read_variants(study *s, const mml_cfg_node *root, const char *dir)
 {
     mml_cfg_node vars, base;
     mml_status rc = mml_cfg_array(root, "variants", true, &vars);
-    if (rc == MML_OK) rc = mml_cfg_object(root, "base", true, &base);
+    if (rc == MML_OK) rc = read_base(s, root, dir, &base);
     if (rc != MML_OK) return rc;
     s->n_variants = mml_cfg_len(&vars);
     if (s->n_variants < 1 || s->n_variants > MML_STUDY_MAX_VARIANTS)
@@ -117,7 +131,7 @@ static mml_status read_variants(study *s, const mml_cfg_node *root)
     return MML_OK;
 }
 
-static mml_status read_study(study *s, const char *path)
+static mml_status read_study(study *s, const char *path, const char *dir)
 {
     static const char *const keys[] = { "name", "description", "base", "seeds", "robustness", "variants", NULL };
     static const double noise_def[] = { 0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9 };
@@ -139,7 +153,7 @@ static mml_status read_study(study *s, const char *path)
     if ((rc = read_levels(&rob, "noise", noise_def, 10, s->noise, &s->n_noise)) != MML_OK) return rc;
     if ((rc = read_levels(&rob, "missing", missing_def, 3, s->missing, &s->n_missing)) != MML_OK) return rc;
     if (mml_cfg_present(&rob) && (rc = mml_cfg_string(&rob, "reference", NULL, &ref)) != MML_OK) return rc;
-    if ((rc = read_variants(s, &root)) != MML_OK) return rc;
+    if ((rc = read_variants(s, &root, dir)) != MML_OK) return rc;
     s->reference = -1;
     for (int i = 0; ref && i < s->n_variants; i++)
         if (!strcmp(s->variants[i].name, ref)) s->reference = i;
@@ -166,7 +180,7 @@ static mml_status robustness(study *s, const variant *v, mml_mm_model *m, const 
     mml_status rc = MML_OK;
     for (int mo = 0; mo < MML_MOD_COUNT && rc == MML_OK; mo++) {
         if (!s->mods[mo]) continue;
-        for (int l = 0; l < s->n_noise && rc == MML_OK; l++) {
+        for (int l = 0; l < s->n_noise && rc == MML_OK && s->noisy[mo]; l++) {
             mml_mm_perturb p = { .seed = 1000u + (uint64_t)l };
             p.noise[mo] = (float)s->noise[l];
             if (!v->mods[mo] || l == 0) r->noise_acc[mo][l] = r->accuracy;
@@ -194,6 +208,9 @@ static mml_status run_one(study *s, variant *v, int seed, const mml_mm_data *d, 
     mml_mm_model *m = NULL;
     if ((rc = mml_cfg_object(&root, "model", true, &model)) == MML_OK) rc = mml_mm_model_build(&model, d, to.seed, &m);
     mml_mm_history h;
+    mml_cfg_node train;
+    if (rc == MML_OK) rc = mml_cfg_object(&root, "train", false, &train);
+    if (rc == MML_OK) rc = mml_mm_model_set_augment(m, &train);
     if (rc == MML_OK) rc = mml_mm_train(m, d, &to, &h);
     mml_mm_eval ev;
     if (rc == MML_OK) rc = evaluate_into(m, d, NULL, &r->accuracy, &ev);
@@ -202,6 +219,7 @@ static mml_status run_one(study *s, variant *v, int seed, const mml_mm_data *d, 
         r->loss = ev.loss;
         r->infer_ms = 1000.0 * ev.seconds / (double)d->ds[MML_SPLIT_TEST]->n;
         r->has_weights = ev.has_weights;
+        memcpy(r->task_accuracy, ev.task_accuracy, sizeof r->task_accuracy);
         memcpy(r->weights, ev.modality_weight, sizeof r->weights);
         r->cm = ev.cm.counts; /* owned by the run from here */
         r->train_seconds = h.train_seconds;
@@ -222,7 +240,14 @@ static mml_status open_data(study *s, const char *dir, const mml_study_options *
 {
     mml_cfg_node root = mml_config_root(s->variants[0].cfg), data;
     mml_status rc = mml_cfg_object(&root, "data", true, &data);
-    mml_mm_data_options dopt = { o->on_error, o->progress, o->datasets_dir };
+    mml_mm_data_options dopt = { o->on_error, o->progress, o->datasets_dir, s->task_names, 0 };
+    for (int i = 0; rc == MML_OK && i < s->n_variants; i++) {
+        mml_cfg_node vroot = mml_config_root(s->variants[i].cfg), model;
+        if ((rc = mml_cfg_object(&vroot, "model", true, &model)) != MML_OK) break;
+        int n = mml_mm_task_fields(&model, s->task_names, dopt.n_task_fields, MML_MM_MAX_TASKS);
+        if (n < 0) rc = mml_last_status();
+        else dopt.n_task_fields = s->n_tasks = n;
+    }
     if (rc == MML_OK) rc = mml_mm_data_open(&data, dir, s->mods, &dopt, d);
     return rc;
 }
@@ -265,6 +290,7 @@ static void study_free(study *s)
         for (int k = 0; k < MML_STUDY_MAX_SEEDS; k++) mml_free(s->variants[i].runs[k].cm);
     }
     mml_config_free(s->cfg);
+    mml_config_free(s->base_cfg);
     mml_free(s);
 }
 
@@ -275,7 +301,7 @@ mml_status mml_study_run(const char *path, const mml_study_options *o)
     char tmp[4096] = "";
     char *dir = dir_of(path);
     mml_mm_data d = { 0 };
-    mml_status rc = dir ? read_study(s, path) : MML_ERR_NOMEM;
+    mml_status rc = dir ? read_study(s, path, dir) : MML_ERR_NOMEM;
     if (rc == MML_OK && o->seeds > 0) {
         if (o->seeds > MML_STUDY_MAX_SEEDS) rc = mml_error(MML_ERR_ARG, "--seeds: at most %d", MML_STUDY_MAX_SEEDS);
         s->seeds = o->seeds;
@@ -288,12 +314,17 @@ mml_status mml_study_run(const char *path, const mml_study_options *o)
         s->n_test = d.ds[MML_SPLIT_TEST]->n;
         s->n_train = d.ds[MML_SPLIT_TRAIN]->n;
         s->n_skipped = d.n_skipped;
+        for (int m = 0; m < MML_MOD_COUNT; m++)
+            s->noisy[m] = s->mods[m] && d.ds[MML_SPLIT_TRAIN]->spec[m].dtype == MML_F32;
     }
     /* every variant's model is checked before the first one trains */
     for (int i = 0; rc == MML_OK && i < s->n_variants; i++) {
         mml_cfg_node root = mml_config_root(s->variants[i].cfg), model;
         mml_mm_model *m = NULL;
         if ((rc = mml_cfg_object(&root, "model", true, &model)) == MML_OK) rc = mml_mm_model_build(&model, &d, 0, &m);
+        mml_cfg_node train;
+        if (rc == MML_OK) rc = mml_cfg_object(&root, "train", false, &train);
+        if (rc == MML_OK) rc = mml_mm_model_set_augment(m, &train);
         mml_mm_model_free(m);
     }
     double t0 = mml_now();

@@ -40,6 +40,8 @@ static void summarise_variant(study *s, variant *v)
     v->train_seconds = stat_of(v, S, offsetof(run_result, train_seconds));
     v->infer_ms = stat_of(v, S, offsetof(run_result, infer_ms));
     v->train_mb = stat_of(v, S, offsetof(run_result, train_mb));
+    for (int t = 0; t < s->n_tasks; t++)
+        v->task_accuracy[t] = stat_of(v, S, offsetof(run_result, task_accuracy) + (size_t)t * sizeof(double));
     v->epochs = v->runs[0].epochs;
     v->has_weights = v->runs[0].has_weights;
     for (int e = 0; e < v->epochs; e++) {
@@ -57,7 +59,7 @@ static void summarise_variant(study *s, variant *v)
             }
         }
         /* robustness to noise on a modality the variant does not use is not a measure of it */
-        v->relative_robustness[m] = v->mods[m] ? area(v->noise_acc[m], s->noise, s->n_noise) : NAN;
+        v->relative_robustness[m] = v->mods[m] && s->noisy[m] ? area(v->noise_acc[m], s->noise, s->n_noise) : NAN;
     }
 }
 
@@ -69,7 +71,7 @@ static void effective(study *s)
     for (int i = 0; i < s->n_variants; i++)
         for (int m = 0; m < MML_MOD_COUNT; m++) {
             variant *v = &s->variants[i];
-            if (s->reference < 0 || !v->mods[m] || !s->variants[s->reference].mods[m]) {
+            if (s->reference < 0 || !s->noisy[m] || !v->mods[m] || !s->variants[s->reference].mods[m]) {
                 v->effective_robustness[m] = NAN;
                 continue;
             }
@@ -125,12 +127,13 @@ static void jstat(FILE *f, const char *key, stat2 s)
     fputs("}, ", f);
 }
 
-static void jper_mod(FILE *f, const study *s, const char *key, const double (*x)[MML_STUDY_MAX_LEVELS], int n)
+static void jper_mod(FILE *f, const study *s, const char *key, const double (*x)[MML_STUDY_MAX_LEVELS], int n,
+                     const bool *mods)
 {
     fprintf(f, "\"%s\": {", key);
     bool first = true;
     for (int m = 0; m < MML_MOD_COUNT; m++) {
-        if (!s->mods[m]) continue;
+        if (!mods[m]) continue;
         fprintf(f, "%s\"%s\": ", first ? "" : ", ", mml_modality_name((mml_modality)m));
         jarray(f, x[m], n);
         first = false;
@@ -174,11 +177,22 @@ static void json_variant(FILE *f, const study *s, const variant *v)
     jstat(f, "train_seconds", v->train_seconds);
     jstat(f, "infer_ms_per_sample", v->infer_ms);
     jstat(f, "train_memory_mb", v->train_mb);
+    fputs("\"task_accuracy\": {", f);
+    for (int t = 0; t < s->n_tasks; t++) {
+        fprintf(f, "%s", t ? ", " : "");
+        jstr(f, s->task_names[t]);
+        fputs(": {\"mean\": ", f);
+        jnum(f, v->task_accuracy[t].mean);
+        fputs(", \"std\": ", f);
+        jnum(f, v->task_accuracy[t].std);
+        fputc('}', f);
+    }
+    fputs("}, ", f);
     fputs("\n     \"val_accuracy_curve\": ", f);
     jarray(f, v->val_curve, v->epochs);
     fputs(",\n     ", f);
-    jper_mod(f, s, "noise_accuracy", v->noise_acc, s->n_noise);
-    jper_mod(f, s, "missing_accuracy", v->missing_acc, s->n_missing);
+    jper_mod(f, s, "noise_accuracy", v->noise_acc, s->n_noise, s->noisy);
+    jper_mod(f, s, "missing_accuracy", v->missing_acc, s->n_missing, s->mods);
     fputs("\n     ", f);
     jmod_values(f, s, "relative_robustness", v->relative_robustness);
     fputs(", ", f);
@@ -238,9 +252,11 @@ static void write_md(FILE *f, const study *s)
 {
     fprintf(f, "# %s\n\n%d seed%s; %lld training and %lld test samples; mean +- std over seeds.\n\n", s->name, s->seeds,
             s->seeds > 1 ? "s" : "", (long long)s->n_train, (long long)s->n_test);
-    fputs("| variant | fusion | accuracy | macro-F1 | params | train s | infer ms/sample | train MB |", f);
+    fputs("| variant | fusion | accuracy | macro-F1 |", f);
+    for (int t = 0; t < s->n_tasks; t++) fprintf(f, " %s accuracy |", s->task_names[t]);
+    fputs(" params | train s | infer ms/sample | train MB |", f);
     for (int m = 0; m < MML_MOD_COUNT; m++)
-        if (s->mods[m]) fprintf(f, " rel. rob. %s | eff. rob. %s |", mml_modality_name((mml_modality)m), mml_modality_name((mml_modality)m));
+        if (s->noisy[m]) fprintf(f, " rel. rob. %s | eff. rob. %s |", mml_modality_name((mml_modality)m), mml_modality_name((mml_modality)m));
     int half = missing_index(s, 0.5), all = missing_index(s, 1.0);
     for (int m = 0; m < MML_MOD_COUNT; m++)
         if (s->mods[m]) {
@@ -248,16 +264,22 @@ static void write_md(FILE *f, const study *s)
             if (all >= 0) fprintf(f, " %s 100%% missing |", mml_modality_name((mml_modality)m));
         }
     fputs("\n|---|---|---:|---:|---:|---:|---:|---:|", f);
+    for (int t = 0; t < s->n_tasks; t++) fputs("---:|", f);
     for (int m = 0; m < MML_MOD_COUNT; m++)
-        if (s->mods[m]) fprintf(f, "---:|---:|%s%s", half >= 0 ? "---:|" : "", all >= 0 ? "---:|" : "");
+        if (s->mods[m]) fprintf(f, "%s%s%s", s->noisy[m] ? "---:|---:|" : "", half >= 0 ? "---:|" : "", all >= 0 ? "---:|" : "");
     fputc('\n', f);
     for (int i = 0; i < s->n_variants; i++) {
         const variant *v = &s->variants[i];
-        fprintf(f, "| %s | %s | %.2f +- %.2f | %.2f +- %.2f | %lld | %.1f | %.3f | %.1f |", v->name, v->fusion,
-                100 * v->accuracy.mean, 100 * v->accuracy.std, 100 * v->macro_f1.mean, 100 * v->macro_f1.std,
-                (long long)v->params, v->train_seconds.mean, v->infer_ms.mean, v->train_mb.mean);
+        fprintf(f, "| %s | %s | %.2f +- %.2f | %.2f +- %.2f |", v->name, v->fusion, 100 * v->accuracy.mean,
+                100 * v->accuracy.std, 100 * v->macro_f1.mean, 100 * v->macro_f1.std);
+        for (int t = 0; t < s->n_tasks; t++)
+            if (isfinite(v->task_accuracy[t].mean))
+                fprintf(f, " %.2f +- %.2f |", 100 * v->task_accuracy[t].mean, 100 * v->task_accuracy[t].std);
+            else fputs(" - |", f);
+        fprintf(f, " %lld | %.1f | %.3f | %.1f |", (long long)v->params, v->train_seconds.mean, v->infer_ms.mean,
+                v->train_mb.mean);
         for (int m = 0; m < MML_MOD_COUNT; m++)
-            if (s->mods[m]) {
+            if (s->noisy[m]) {
                 if (isfinite(v->relative_robustness[m])) fprintf(f, " %.2f |", 100 * v->relative_robustness[m]);
                 else fputs(" - |", f);
                 if (isfinite(v->effective_robustness[m])) fprintf(f, " %+.2f |", 100 * v->effective_robustness[m]);
@@ -340,7 +362,7 @@ static void accuracy_bars(FILE *f, const study *s)
         lo = fmin(lo, s->variants[i].accuracy.mean - s->variants[i].accuracy.std);
         hi = fmax(hi, s->variants[i].accuracy.mean + s->variants[i].accuracy.std);
     }
-    chart c = { 0, s->n_variants, fmax(0, floor(lo * 10 - 1) / 10), fmin(1, ceil(hi * 10) / 10 + 0.0001), 60 + 70 * s->n_variants, 300, 50, 10, 24, 90 };
+    chart c = { 0, s->n_variants, fmax(0, floor(lo * 10 - 1) / 10), fmin(1, ceil(hi * 10) / 10 + 0.0001), 60 + 70 * s->n_variants, 300, 50, 10, 34, 90 };
     if (c.w < 420) c.w = 420;
     axes(f, &c, "Test accuracy per variant (mean and std over seeds)", "", "accuracy %", true);
     for (int i = 0; i < s->n_variants; i++) {
@@ -370,7 +392,7 @@ static void lines(FILE *f, const study *s, const char *title, const char *xlabel
         for (int l = 0; l < n; l++) lo = fmin(lo, y[l]), hi = fmax(hi, y[l]);
     }
     chart c = { x[0], x[n - 1] > x[0] ? x[n - 1] : x[0] + 1, fmax(0, floor(lo * 10) / 10), fmin(1, ceil(hi * 10) / 10 + 0.0001),
-                560, 280, 50, 150, 24, 34 };
+                560, 280, 50, 150, 34, 34 };
     axes(f, &c, title, xlabel, "accuracy %", true);
     for (int l = 0; l < n; l++)
         fprintf(f, "<text x='%.1f' y='%d' text-anchor='middle'>%g</text>", cx(&c, x[l]), c.h - c.bottom + 13, x[l]);
@@ -480,7 +502,7 @@ static void write_html(FILE *f, const study *s)
     fputs("<h2>Robustness to test-time noise</h2><p>Gaussian noise added to one modality's features; its std in units "
           "of that modality's feature std on the training split.</p><div class='grid'>\n", f);
     for (int m = 0; m < MML_MOD_COUNT; m++) {
-        if (!s->mods[m]) continue;
+        if (!s->noisy[m]) continue;
         char t[96];
         snprintf(t, sizeof t, "Noise on %s", mml_modality_name((mml_modality)m));
         lines(f, s, t, "noise std", s->noise, s->n_noise, noise_series, &m, all);

@@ -4,6 +4,7 @@
 
 #include "mml/config.h"
 #include "mml/manifest.h"
+#include "mml/multimodal.h"
 
 #define MML_STUDY_MAX_VARIANTS 32
 #define MML_STUDY_MAX_SEEDS 10
@@ -18,6 +19,7 @@ typedef struct run_result {
     double missing_acc[MML_MOD_COUNT][MML_STUDY_MAX_LEVELS];
     double weights[MML_MOD_COUNT];
     bool has_weights;
+    double task_accuracy[MML_MM_MAX_TASKS];
     int64_t *cm; /* [n_classes^2] */
 } run_result;
 
@@ -32,7 +34,7 @@ typedef struct variant {
     int64_t params;
     run_result runs[MML_STUDY_MAX_SEEDS];
     /* over seeds */
-    stat2 accuracy, macro_f1, train_seconds, infer_ms, train_mb;
+    stat2 accuracy, macro_f1, train_seconds, infer_ms, train_mb, task_accuracy[MML_MM_MAX_TASKS];
     double val_curve[MML_STUDY_MAX_EPOCHS];
     int epochs;
     double noise_acc[MML_MOD_COUNT][MML_STUDY_MAX_LEVELS], missing_acc[MML_MOD_COUNT][MML_STUDY_MAX_LEVELS];
@@ -42,13 +44,16 @@ typedef struct variant {
 } variant;
 
 typedef struct study {
-    mml_config *cfg;
+    mml_config *cfg, *base_cfg; /* base_cfg: a base given as a file name */
     char name[128];
     int seeds, n_variants, reference;
     variant variants[MML_STUDY_MAX_VARIANTS];
     bool mods[MML_MOD_COUNT]; /* used by any variant */
+    bool noisy[MML_MOD_COUNT]; /* float features, so Gaussian noise applies (not token ids) */
     double noise[MML_STUDY_MAX_LEVELS], missing[MML_STUDY_MAX_LEVELS];
     int n_noise, n_missing;
+    const char *task_names[MML_MM_MAX_TASKS]; /* extra tasks of any variant (model.tasks); not owned */
+    int n_tasks;
     char **classes; /* not owned */
     int n_classes;
     int64_t n_train, n_test, n_skipped;

@@ -49,3 +49,31 @@ TEST(avdigits_is_deterministic_and_consistent)
     CHECK(tst_run_cli(args, out, sizeof out) == 1 && strstr(out, "/nonexistent"));
     CHECK(tst_run_cli("data avdigits", out, sizeof out) == 2);
 }
+
+TEST(avdigits_holds_out_a_speaker)
+{
+    char datasets[1024], dir[512], args[4096], out[4096], path[600];
+    tst_dataset_path("", datasets, sizeof datasets);
+    snprintf(args, sizeof args, "%s/fsdd/recordings/0_theo_0.wav", datasets);
+    FILE *probe = fopen(args, "rb");
+    if (!probe) {
+        printf("    (skipped: shared datasets not present)\n");
+        return;
+    }
+    fclose(probe);
+    tst_tmp_path("av_loso", dir, sizeof dir);
+    snprintf(args, sizeof args, "data avdigits --out '%s' --holdout-speaker theo --datasets '%s'", dir, datasets);
+    CHECK_MSG(tst_run_cli(args, out, sizeof out) == 0, "%s", out);
+    static const char *const splits[] = { "train", "val", "test" };
+    for (int s = 0; s < 3; s++) {
+        snprintf(path, sizeof path, "%s/%s.jsonl", dir, splits[s]);
+        mml_manifest *m = NULL;
+        CHECK_OK(mml_manifest_load(path, &m));
+        int64_t theo = 0;
+        for (int64_t i = 0; m && i < m->n; i++) theo += !strcmp(mml_sample_field(&m->samples[i], "speaker"), "theo");
+        CHECK(m && theo == (s == 2 ? m->n : 0));
+        mml_manifest_free(m);
+    }
+    snprintf(args, sizeof args, "data avdigits --out '%s-2' --holdout-speaker nobody --datasets '%s'", dir, datasets);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1 && strstr(out, "nobody"));
+}

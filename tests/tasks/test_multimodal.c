@@ -32,8 +32,10 @@ static void write_sample(const char *dir, const char *id, int c, unsigned seed, 
     snprintf(path, sizeof path, "%s/%s.wav", dir, id);
     mml_wav_save(path, wav, 4000, 8000);
     if (with_audio)
-        fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": \"%s.wav\", \"label\": %d}\n", id, id, id, c);
-    else fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": null, \"label\": %d}\n", id, id, c);
+        fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": \"%s.wav\", \"label\": %d, \"group\": \"%s\"}\n",
+                id, id, id, c, c ? "high" : "low");
+    else fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": null, \"label\": %d, \"group\": \"%s\"}\n", id,
+                 id, c, c ? "high" : "low");
 }
 
 static void write_split(const char *dir, const char *split, int n, unsigned seed0)
@@ -114,9 +116,12 @@ TEST(cli_compare_writes_results_and_report)
     make_data(dir, sizeof dir);
     snprintf(study, sizeof study, "%s/study.json", dir);
     char *s = study_text("{\"name\": \"image only\", \"patch\": {\"model\": {\"encoders\": {\"audio\": null}, \"fusion\": null}}},"
-                         "{\"name\": \"audio only\", \"patch\": {\"model\": {\"encoders\": {\"image\": null}, \"fusion\": null}}},"
+                         "{\"name\": \"audio only\", \"patch\": {\"model\": {\"encoders\": {\"image\": null}, \"fusion\": null},"
+                         " \"train\": {\"augment\": {\"audio\": {\"time_mask\": 4, \"freq_mask\": 4, \"time_shift\": 3, \"noise\": 0.1},"
+                         " \"image\": {\"shift\": 2, \"noise\": 0.1}}}}},"
                          "{\"name\": \"late\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"late\"}, \"head\": null}}},"
-                         "{\"name\": \"attention\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"attention\", \"out\": 8}}}}");
+                         "{\"name\": \"attention\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"attention\", \"out\": 8},"
+                         " \"tasks\": [{\"label\": \"group\", \"weight\": 0.5}]}}}");
     write_text(study, s);
     free(s);
     snprintf(res, sizeof res, "%s/results", dir);
@@ -139,6 +144,8 @@ TEST(cli_compare_writes_results_and_report)
     const cJSON *vars = cJSON_GetObjectItem(j, "variants");
     CHECK(cJSON_GetArraySize(vars) == 4);
     const cJSON *late = cJSON_GetArrayItem(vars, 2), *att = cJSON_GetArrayItem(vars, 3);
+    /* the augmented audio-only model still learns the tones */
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(vars, 1), "accuracy"), "mean")) >= 0.8);
     double late_acc = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(late, "accuracy"), "mean"));
     CHECK(late_acc >= 0.9);
     /* noise levels: clean, then worse; removing every image leaves audio to the late fusion */
@@ -148,6 +155,10 @@ TEST(cli_compare_writes_results_and_report)
     const cJSON *miss = cJSON_GetObjectItem(cJSON_GetObjectItem(late, "missing_accuracy"), "image");
     CHECK(cJSON_GetNumberValue(cJSON_GetArrayItem(miss, 2)) >= 0.5);
     CHECK(cJSON_IsObject(cJSON_GetObjectItem(att, "modality_weights")));
+    /* the second task: trained by the attention variant only */
+    const cJSON *group = cJSON_GetObjectItem(cJSON_GetObjectItem(att, "task_accuracy"), "group");
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(group, "mean")) >= 0.9);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(late, "task_accuracy"), "group"), "mean")));
     CHECK(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(vars, 0), "modality_weights")));
     cJSON_Delete(j);
     snprintf(path, sizeof path, "%s/report.html", res);
@@ -174,6 +185,7 @@ TEST(cli_compare_refuses_bad_studies_before_writing)
         { "{\"name\": \"x\", \"patch\": {\"data\": {\"train\": \"other.jsonl\"}}}", "variants[0].patch.data" },
         { "{\"name\": \"x\", \"patch\": {\"model\": {\"encoders\": {\"smell\": {\"type\": \"flatten\"}}}}}", "smell" },
         { "{\"name\": \"late\", \"patch\": {}}, {\"name\": \"late\"}", "used twice" },
+        { "{\"name\": \"late\", \"patch\": {\"train\": {\"augment\": {\"audio\": {\"time_mask\": -1}}}}}", "train.augment.audio.time_mask" },
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         char *s = study_text(bad[k][0]);
@@ -186,4 +198,53 @@ TEST(cli_compare_refuses_bad_studies_before_writing)
         struct stat st;
         CHECK(stat(res, &st) != 0);
     }
+}
+
+TEST(cli_train_multitask_heads)
+{
+    char dir[1024], cfg[1200], args[4096], out[16384];
+    make_data(dir, sizeof dir);
+    snprintf(cfg, sizeof cfg, "%s/multitask.json", dir);
+    /* the base config with a second task on the shared trunk */
+    char text[4096];
+    const char *at = strstr(BASE, "\"model\": {") + 10;
+    snprintf(text, sizeof text, "%.*s\"tasks\": [{\"label\": \"group\", \"weight\": 0.5}], %s", (int)(at - BASE), BASE, at);
+    write_text(cfg, text);
+    snprintf(args, sizeof args, "train %s --out %s/mt.safetensors", cfg, dir);
+    int rc = tst_run_cli(args, out, sizeof out);
+    CHECK(rc == 0);
+    const char *line = strstr(out, "task group: accuracy ");
+    CHECK(line != NULL);
+    if (!line) printf("%s\n", out);
+    else CHECK(atof(line + strlen("task group: accuracy ")) >= 0.9);
+    /* late fusion has no shared representation for a second head */
+    snprintf(text, sizeof text, "%.*s\"tasks\": [{\"label\": \"group\"}], %s", (int)(at - BASE), BASE, at);
+    const char *from = "\"fusion\": {\"type\": \"concat\"}, \"head\": {\"hidden\": [16]}";
+    char *late = strstr(text, from), fixed[4096];
+    CHECK(late != NULL);
+    if (!late) return;
+    snprintf(fixed, sizeof fixed, "%.*s\"fusion\": {\"type\": \"late\"}%s", (int)(late - text), text, late + strlen(from));
+    write_text(cfg, fixed);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1);
+    CHECK(strstr(out, "model.fusion") != NULL);
+    if (!strstr(out, "model.fusion")) printf("%s\n", strstr(out, "mml:") ? strstr(out, "mml:") : out);
+}
+
+TEST(cli_compare_base_from_a_file)
+{
+    char dir[1024], study[1200], base[1200], res[1200], args[4096], out[8192];
+    make_data(dir, sizeof dir);
+    snprintf(base, sizeof base, "%s/base.json", dir);
+    write_text(base, BASE);
+    snprintf(study, sizeof study, "%s/from-file.json", dir);
+    snprintf(res, sizeof res, "%s/from-file", dir);
+    write_text(study, "{\"base\": \"base.json\", \"robustness\": {\"noise\": [0], \"missing\": [0, 1]},"
+                      " \"variants\": [{\"name\": \"gmu\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"gmu\", \"out\": 8}}}}]}");
+    snprintf(args, sizeof args, "compare %s --out %s --quiet --epochs 2", study, res);
+    CHECK(tst_run_cli(args, out, sizeof out) == 0);
+    CHECK(strstr(out, "| gmu | gmu |") != NULL);
+    write_text(study, "{\"base\": \"nowhere.json\", \"variants\": [{\"name\": \"x\"}]}");
+    snprintf(args, sizeof args, "compare %s --out %s-2 --quiet", study, res);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1);
+    CHECK(strstr(out, "nowhere.json") != NULL);
 }
