@@ -56,6 +56,9 @@ void mml_model_summary(const mml_model *m, char *buf, size_t cap);
  * the class names in the metadata ("mml.config", "mml.classes"), so a model
  * file is self-describing. Written to PATH.tmp, then renamed. */
 mml_status mml_model_save(const mml_model *m, const char *path, const char *config_json, const char *classes_json);
+/* The same for any parameter store, with its "mml.format" value. */
+mml_status mml_params_save_model(const mml_params *ps, const char *path, const char *format, const char *config_json,
+                                 const char *classes_json);
 /* Rebuilds the model from a file written by mml_model_save; the config is
  * returned (caller frees) for its data and class names. */
 mml_status mml_model_load(const char *path, mml_model **out, mml_config **config);

@@ -417,20 +417,26 @@ void mml_model_summary(const mml_model *m, char *buf, size_t cap)
 
 /* ---- files ---- */
 
-mml_status mml_model_save(const mml_model *m, const char *path, const char *config_json, const char *classes_json)
+mml_status mml_params_save_model(const mml_params *ps, const char *path, const char *format, const char *config_json,
+                                  const char *classes_json)
 {
     mml_st_writer *w = mml_st_writer_create();
     if (!w) return MML_ERR_NOMEM;
-    mml_status rc = mml_st_writer_meta(w, "mml.format", "mml-model-1");
+    mml_status rc = mml_st_writer_meta(w, "mml.format", format);
     if (rc == MML_OK && config_json) rc = mml_st_writer_meta(w, "mml.config", config_json);
     if (rc == MML_OK && classes_json) rc = mml_st_writer_meta(w, "mml.classes", classes_json);
-    for (int i = 0; rc == MML_OK && i < mml_params_count(m->ps); i++) {
-        const mml_tensor *t = mml_params_at(m->ps, i);
+    for (int i = 0; rc == MML_OK && i < mml_params_count(ps); i++) {
+        const mml_tensor *t = mml_params_at(ps, i);
         rc = mml_st_writer_add(w, t->name, t, MML_F32);
     }
     if (rc == MML_OK) rc = mml_st_writer_save(w, path);
     mml_st_writer_free(w);
     return rc;
+}
+
+mml_status mml_model_save(const mml_model *m, const char *path, const char *config_json, const char *classes_json)
+{
+    return mml_params_save_model(m->ps, path, "mml-model-1", config_json, classes_json);
 }
 
 mml_status mml_model_load_params(mml_model *m, const mml_safetensors *st, const char *what)

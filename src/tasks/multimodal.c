@@ -7,6 +7,7 @@
 
 #include "mml/alloc.h"
 #include "mml/loss.h"
+#include "mml/model.h"
 #include "mml/multimodal.h"
 #include "mml/nn.h"
 #include "mml/ops.h"
@@ -788,16 +789,5 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
 
 mml_status mml_mm_model_save(mml_mm_model *m, const char *path, const char *config_json, const char *classes_json)
 {
-    mml_st_writer *w = mml_st_writer_create();
-    if (!w) return MML_ERR_NOMEM;
-    mml_status rc = mml_st_writer_meta(w, "mml.format", "mml-multimodal-1");
-    if (rc == MML_OK && config_json) rc = mml_st_writer_meta(w, "mml.config", config_json);
-    if (rc == MML_OK && classes_json) rc = mml_st_writer_meta(w, "mml.classes", classes_json);
-    for (int i = 0; rc == MML_OK && i < mml_params_count(m->ps); i++) {
-        const mml_tensor *t = mml_params_at(m->ps, i);
-        rc = mml_st_writer_add(w, t->name, t, MML_F32);
-    }
-    if (rc == MML_OK) rc = mml_st_writer_save(w, path);
-    mml_st_writer_free(w);
-    return rc;
+    return mml_params_save_model(m->ps, path, "mml-multimodal-1", config_json, classes_json);
 }
