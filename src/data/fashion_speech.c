@@ -84,7 +84,8 @@ typedef struct synth_pool {
 static mml_status run(char *const argv[], char *out, size_t cap)
 {
     int fd[2] = { -1, -1 };
-    if (out && pipe(fd) != 0) return mml_error(MML_ERR_IO, "%s: cannot make a pipe: %s", argv[0], strerror(errno));
+    if (out && pipe2(fd, O_CLOEXEC) != 0) /* other children must not hold it open */
+        return mml_error(MML_ERR_IO, "%s: cannot make a pipe: %s", argv[0], strerror(errno));
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     if (out) {
@@ -149,7 +150,7 @@ static void synth_range(void *arg, int64_t begin, int64_t end, int thread)
     for (int64_t u = begin; u < end; u++) {
         utterance *x = &p->u[u];
         x->status = synthesise(p, (int)u);
-        if (x->status != MML_OK) snprintf(x->error, sizeof x->error, "%s", mml_last_error());
+        if (x->status != MML_OK) snprintf(x->error, sizeof x->error, "%s (voice %s): %s", x->rel, x->voice, mml_last_error());
         int done = atomic_fetch_add(&p->done, 1) + 1;
         if (p->bar && thread == 0) mml_progress_update(p->bar, done, NULL);
     }
