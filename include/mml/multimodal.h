@@ -47,6 +47,7 @@ typedef struct mml_mm_data {
     mml_featurizer fz;
     char params[512];
     mml_bpe *bpe;
+    mml_transforms *transforms; /* data.image.transforms, applied once at extraction */
     char **classes;
     int n_classes;
     float feat_std[MML_MOD_COUNT];           /* over the training split, for noise */

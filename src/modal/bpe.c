@@ -12,8 +12,7 @@
 
 #include "mml/alloc.h"
 #include "mml/text.h"
-
-#define CLIP_MERGES (49152 - 256 - 2)
+#include "modal/text_internal.h"
 
 typedef struct strmap {
     char **keys;
@@ -71,9 +70,12 @@ static int32_t map_get(const strmap *m, const char *key, size_t n)
 }
 
 struct mml_bpe {
-    strmap encoder; /* token -> id */
+    strmap encoder; /* token -> id (a later id wins for repeated strings, as CLIP's dict) */
     strmap ranks;   /* "first second" -> merge rank */
+    char **tokens;  /* id -> token */
+    int32_t n_merges, size;
     char byte_sym[256][4]; /* byte -> its printable code point, UTF-8 */
+    int16_t cp_byte[512];  /* printable code point -> byte */
 };
 
 void mml_bpe_free(mml_bpe *b)
@@ -81,12 +83,19 @@ void mml_bpe_free(mml_bpe *b)
     if (!b) return;
     map_free(&b->encoder);
     map_free(&b->ranks);
+    for (int32_t i = 0; b->tokens && i < b->size; i++) mml_free(b->tokens[i]);
+    mml_free(b->tokens);
     mml_free(b);
 }
 
+int32_t mml_bpe_vocab_size(const mml_bpe *b) { return b->size; }
+int32_t mml_bpe_merges(const mml_bpe *b) { return b->n_merges; }
+int32_t mml_bpe_sot(const mml_bpe *b) { return b->size - 2; }
+int32_t mml_bpe_eot(const mml_bpe *b) { return b->size - 1; }
+
 /* bytes_to_unicode(): printable Latin-1 bytes map to themselves, the others
  * to 256, 257, ... in byte order; the vocabulary lists them in that order. */
-static void byte_table(mml_bpe *b, int order[256])
+void clip_byte_table(char sym[256][4], int order[256])
 {
     int n = 0, extra = 0;
     bool printable[256] = { false };
@@ -99,8 +108,8 @@ static void byte_table(mml_bpe *b, int order[256])
         if (!printable[c]) order[n++] = c;
     for (int i = 0; i < 256; i++) {
         int c = order[i], cp = printable[c] ? c : 256 + extra++;
-        utf8proc_encode_char(cp, (utf8proc_uint8_t *)b->byte_sym[c]);
-        b->byte_sym[c][cp < 0x80 ? 1 : 2] = '\0';
+        utf8proc_encode_char(cp, (utf8proc_uint8_t *)sym[c]);
+        sym[c][cp < 0x80 ? 1 : 2] = '\0';
     }
 }
 
@@ -139,58 +148,129 @@ static char *read_all(const char *path, size_t *len)
     return buf;
 }
 
-static mml_status load_merges(mml_bpe *b, char *text, const char *path)
+static mml_status add_token(mml_bpe *b, const char *tok)
 {
-    char *line = strchr(text, '\n'), token[512];
-    int rank = 0, lineno = 1;
-    while (line && rank < CLIP_MERGES) {
+    if (!(b->tokens[b->size] = mml_strdup(tok))) return MML_ERR_NOMEM;
+    return map_put(&b->encoder, tok, b->size++);
+}
+
+/* One merge line "first second" (NUL-terminated, modified). Both symbols must
+ * exist already, or the merge could never apply. */
+static mml_status add_merge(mml_bpe *b, char *line, const char *name, int lineno)
+{
+    char *sp = strchr(line, ' ');
+    if (!sp || strchr(sp + 1, ' ') || sp == line || !sp[1])
+        return mml_error(MML_ERR_FORMAT, "%s:%d: expected two symbols separated by one space", name, lineno);
+    int32_t prev = map_get(&b->ranks, line, strlen(line));
+    if (prev >= 0) return mml_error(MML_ERR_FORMAT, "%s:%d: repeats the merge of line %d", name, lineno, prev + 2);
+    mml_status rc = map_put(&b->ranks, line, b->n_merges);
+    *sp = '\0';
+    for (int k = 0; k < 2 && rc == MML_OK; k++) {
+        const char *sym = k ? sp + 1 : line;
+        if (map_get(&b->encoder, sym, strlen(sym)) < 0)
+            return mml_error(MML_ERR_FORMAT, "%s:%d: symbol '%s' is neither a byte nor made by an earlier merge",
+                             name, lineno, sym);
+    }
+    size_t la = strlen(line), lb = strlen(sp + 1);
+    char *tok = rc == MML_OK ? mml_malloc(la + lb + 1) : NULL;
+    if (!tok) return MML_ERR_NOMEM;
+    memcpy(tok, line, la);
+    memcpy(tok + la, sp + 1, lb + 1);
+    rc = add_token(b, tok);
+    mml_free(tok);
+    b->n_merges++;
+    return rc;
+}
+
+static mml_status parse_merges(mml_bpe *b, char *text, size_t len, const char *name)
+{
+    size_t bad = text_bad_utf8_at(text, len);
+    if (bad < len) {
+        int line = 1;
+        for (size_t i = 0; i < bad; i++) line += text[i] == '\n';
+        return mml_error(MML_ERR_FORMAT, "%s:%d: %s", name, line, text[bad] ? "invalid UTF-8" : "NUL byte");
+    }
+    char *nl = strchr(text, '\n');
+    if (nl) *nl = '\0';
+    if (!strstr(text, "#version"))
+        return mml_error(MML_ERR_FORMAT, "%s:1: expected a header line with #version", name);
+    size_t lines = 0;
+    for (char *p = nl; p; p = strchr(p + 1, '\n')) lines++;
+    /* CLIP's vocabulary uses the first 48,894 of the merges its file lists. */
+    size_t limit = strstr(text, "bpe_simple_vocab_16e6") ? 49152 - 256 - 2 : lines;
+    if (limit > lines) limit = lines;
+    mml_status rc = map_init(&b->encoder, 512 + limit + 2);
+    if (rc == MML_OK) rc = map_init(&b->ranks, limit);
+    b->tokens = rc == MML_OK ? mml_calloc(512 + limit + 2, sizeof *b->tokens) : NULL;
+    if (!b->tokens) return MML_ERR_NOMEM;
+    int order[256];
+    clip_byte_table(b->byte_sym, order);
+    for (int i = 0; i < 256; i++) {
+        const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)b->byte_sym[i];
+        b->cp_byte[u[0] < 0x80 ? u[0] : ((u[0] & 0x1f) << 6) | (u[1] & 0x3f)] = (int16_t)i;
+    }
+    char sym[16];
+    for (int i = 0; i < 256 && rc == MML_OK; i++) rc = add_token(b, b->byte_sym[order[i]]);
+    for (int i = 0; i < 256 && rc == MML_OK; i++) {
+        snprintf(sym, sizeof sym, "%s</w>", b->byte_sym[order[i]]);
+        rc = add_token(b, sym);
+    }
+    int lineno = 1;
+    for (char *line = nl; line && rc == MML_OK && (size_t)b->n_merges < limit;) {
         char *start = line + 1;
         line = strchr(start, '\n');
         if (line) *line = '\0';
         lineno++;
-        char *sp = strchr(start, ' ');
-        if (!sp || strchr(sp + 1, ' ') || sp == start || !sp[1] || strlen(start) >= sizeof token)
-            return mml_error(MML_ERR_FORMAT, "%s:%d: expected two symbols separated by one space", path, lineno);
-        mml_status rc = map_put(&b->ranks, start, rank);
-        *sp = '\0';
-        snprintf(token, sizeof token, "%s%s", start, sp + 1);
-        if (rc == MML_OK) rc = map_put(&b->encoder, token, 512 + rank);
-        if (rc != MML_OK) return rc;
-        rank++;
+        if (!line && !*start) break; /* the final newline */
+        rc = add_merge(b, start, name, lineno);
     }
-    if (rank < CLIP_MERGES)
-        return mml_error(MML_ERR_FORMAT, "%s: has %d merges, CLIP's vocabulary needs %d", path, rank, CLIP_MERGES);
-    return MML_OK;
+    if (rc == MML_OK) rc = add_token(b, "<|startoftext|>");
+    if (rc == MML_OK) rc = add_token(b, "<|endoftext|>");
+    return rc;
 }
 
-mml_status mml_bpe_load_clip(const char *path, mml_bpe **out)
+mml_status mml_bpe_parse(const char *text, size_t len, const char *name, mml_bpe **out)
 {
     *out = NULL;
-    size_t len;
-    char *text = read_all(path, &len);
-    if (!text) return mml_last_status();
     mml_bpe *b = mml_calloc(1, sizeof *b);
-    mml_status rc = b ? mml_text_validate(text, len, path) : MML_ERR_NOMEM;
-    if (rc == MML_OK) rc = map_init(&b->encoder, 49408);
-    if (rc == MML_OK) rc = map_init(&b->ranks, CLIP_MERGES);
-    if (rc == MML_OK) {
-        int order[256];
-        byte_table(b, order);
-        char sym[16];
-        for (int i = 0; i < 256 && rc == MML_OK; i++) {
-            rc = map_put(&b->encoder, b->byte_sym[order[i]], i);
-            snprintf(sym, sizeof sym, "%s</w>", b->byte_sym[order[i]]);
-            if (rc == MML_OK) rc = map_put(&b->encoder, sym, 256 + i);
-        }
+    char *copy = b ? mml_malloc(len + 1) : NULL;
+    if (!copy) {
+        mml_free(b);
+        return mml_error(MML_ERR_NOMEM, "%s: out of memory", name);
     }
-    if (rc == MML_OK) rc = load_merges(b, text, path);
-    mml_free(text);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    mml_status rc = parse_merges(b, copy, len, name);
+    mml_free(copy);
     if (rc != MML_OK) {
         mml_bpe_free(b);
         return rc;
     }
     *out = b;
     return MML_OK;
+}
+
+mml_status mml_bpe_load(const char *path, mml_bpe **out)
+{
+    *out = NULL;
+    size_t len;
+    char *text = read_all(path, &len);
+    if (!text) return mml_last_status();
+    mml_status rc = mml_bpe_parse(text, len, path, out);
+    mml_free(text);
+    return rc;
+}
+
+mml_status mml_bpe_load_clip(const char *path, mml_bpe **out)
+{
+    mml_status rc = mml_bpe_load(path, out);
+    if (rc == MML_OK && mml_bpe_eot(*out) != MML_CLIP_EOT) {
+        rc = mml_error(MML_ERR_FORMAT, "%s: has %d merges, CLIP's vocabulary needs %d", path, mml_bpe_merges(*out),
+                       49152 - 256 - 2);
+        mml_bpe_free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 /* ---- encoding ---- */
@@ -202,9 +282,16 @@ typedef struct symbols {
 
 static int32_t pair_rank(const mml_bpe *b, const char *x, const char *y)
 {
-    char key[1024];
-    int n = snprintf(key, sizeof key, "%s %s", x, y);
-    return n < (int)sizeof key ? map_get(&b->ranks, key, (size_t)n) : -1;
+    char small[256];
+    size_t lx = strlen(x), ly = strlen(y), n = lx + 1 + ly;
+    char *key = n < sizeof small ? small : mml_malloc(n + 1);
+    if (!key) return -1;
+    memcpy(key, x, lx);
+    key[lx] = ' ';
+    memcpy(key + lx + 1, y, ly);
+    int32_t r = map_get(&b->ranks, key, n);
+    if (key != small) mml_free(key);
+    return r;
 }
 
 /* Merges the lowest-ranked adjacent pair everywhere, until none is known. */
@@ -281,7 +368,7 @@ static int cls_of(utf8proc_int32_t cp)
 }
 
 /* Lower-cased text with whitespace runs collapsed to one space and trimmed. */
-static char *clean(const char *text)
+char *clip_clean(const char *text)
 {
     size_t len = strlen(text), k = 0;
     char *out = mml_malloc(4 * len + 1);
@@ -310,7 +397,7 @@ static size_t next_cp(const char *s, size_t pos, size_t len, utf8proc_int32_t *c
 }
 
 /* CLIP's pattern: special tokens | 's 't 're 've 'm 'll 'd | \p{L}+ | \p{N} | [^\s\p{L}\p{N}]+ */
-static size_t match_at(const char *s, size_t pos, size_t len, int32_t *special)
+size_t clip_pretoken(const char *s, size_t pos, size_t len, int32_t *special)
 {
     static const char *const contractions[] = { "'s", "'t", "'re", "'ve", "'m", "'ll", "'d" };
     *special = -1;
@@ -330,33 +417,73 @@ static size_t match_at(const char *s, size_t pos, size_t len, int32_t *special)
     return end - pos;
 }
 
-int mml_bpe_encode_clip(const mml_bpe *b, const char *text, int32_t *ids, int cap, int context)
+int mml_bpe_encode(const mml_bpe *b, const char *text, int flags, int32_t *ids, int cap)
 {
     if (mml_text_validate(text, strlen(text), "text") != MML_OK) return -1;
-    char *t = clean(text);
+    char *t = clip_clean(text);
     if (!t) return -1;
     id_sink o = { ids, cap, 0 };
-    emit(&o, MML_CLIP_SOT);
+    if (flags & MML_TEXT_BOS) emit(&o, mml_bpe_sot(b));
     size_t len = strlen(t);
     for (size_t pos = 0; pos < len;) {
         int32_t special;
-        size_t n = match_at(t, pos, len, &special);
+        size_t n = clip_pretoken(t, pos, len, &special);
         if (n == 0) {
             pos++; /* the space between tokens */
             continue;
         }
-        if (special >= 0) emit(&o, special);
+        if (special >= 0) emit(&o, special == MML_CLIP_SOT ? mml_bpe_sot(b) : mml_bpe_eot(b));
         else encode_token(b, t + pos, n, &o);
         pos += n;
     }
-    emit(&o, MML_CLIP_EOT);
+    if (flags & MML_TEXT_EOS) emit(&o, mml_bpe_eot(b));
     mml_free(t);
-    if (context > 0) {
-        if (o.n > context) {
-            o.n = context;
-            if (context <= cap) ids[context - 1] = MML_CLIP_EOT;
-        }
-        while (o.n < context) emit(&o, 0);
-    }
     return o.n;
+}
+
+int mml_bpe_encode_clip(const mml_bpe *b, const char *text, int32_t *ids, int cap, int context)
+{
+    int n = mml_bpe_encode(b, text, MML_TEXT_BOS | MML_TEXT_EOS, ids, cap);
+    if (n < 0 || context <= 0) return n;
+    id_sink o = { ids, cap, n };
+    if (o.n > context) {
+        o.n = context;
+        if (context <= cap) ids[context - 1] = mml_bpe_eot(b);
+    }
+    while (o.n < context) emit(&o, 0);
+    return o.n;
+}
+
+char *mml_bpe_decode(const mml_bpe *b, const int32_t *ids, int n)
+{
+    size_t cap = 1, len = 0;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= b->size) {
+            mml_error(MML_ERR_ARG, "decode: id %d at position %d is outside the vocabulary of %d", ids[i], i, b->size);
+            return NULL;
+        }
+        cap += strlen(b->tokens[ids[i]]);
+    }
+    char *out = mml_malloc(cap);
+    if (!out) return NULL;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] >= mml_bpe_sot(b)) continue;
+        const char *tok = b->tokens[ids[i]];
+        for (size_t pos = 0, tl = strlen(tok); pos < tl;) {
+            if (!strcmp(tok + pos, "</w>")) {
+                out[len++] = ' ';
+                break;
+            }
+            utf8proc_int32_t cp;
+            pos += next_cp(tok, pos, tl, &cp);
+            out[len++] = (char)b->cp_byte[cp];
+        }
+    }
+    if (len && out[len - 1] == ' ') len--;
+    out[len] = '\0';
+    if (mml_text_validate(out, len, "decoded ids") != MML_OK) {
+        mml_free(out);
+        return NULL;
+    }
+    return out;
 }

@@ -23,12 +23,15 @@ static void resolve(char *buf, size_t cap, const char *dir, const char *path)
     else snprintf(buf, cap, "%s/%s", dir, path);
 }
 
-static mml_status read_image_cfg(const mml_cfg_node *data, mml_feature_config *c)
+static mml_status read_image_cfg(const mml_cfg_node *data, mml_mm_data *d)
 {
-    mml_cfg_node n;
+    mml_feature_config *c = &d->fc;
+    mml_cfg_node n, tr;
     int64_t ch, h, w;
     double mean, std;
-    static const char *const keys[] = { "channels", "height", "width", "mean", "std", NULL };
+    int interp;
+    static const char *const interps[] = { "bilinear", "bicubic", NULL };
+    static const char *const keys[] = { "channels", "height", "width", "mean", "std", "interpolation", "transforms", NULL };
     mml_status rc = mml_cfg_object(data, "image", false, &n);
     if (rc != MML_OK || !mml_cfg_present(&n)) return rc;
     if ((rc = mml_cfg_check_keys(&n, keys)) != MML_OK) return rc;
@@ -37,7 +40,12 @@ static mml_status read_image_cfg(const mml_cfg_node *data, mml_feature_config *c
     if (rc == MML_OK) rc = mml_cfg_int(&n, "width", c->width, &w);
     if (rc == MML_OK) rc = mml_cfg_float(&n, "mean", c->mean, &mean);
     if (rc == MML_OK) rc = mml_cfg_float(&n, "std", c->std, &std);
+    if (rc == MML_OK) rc = mml_cfg_choice(&n, "interpolation", interps, MML_INTERP_BILINEAR, &interp);
+    if (rc == MML_OK) rc = mml_cfg_array(&n, "transforms", false, &tr);
+    if (rc == MML_OK && mml_cfg_present(&tr)) rc = mml_transforms_parse(&tr, &d->transforms);
     if (rc != MML_OK) return rc;
+    c->interp = (mml_interp)interp;
+    c->transforms = d->transforms;
     if (ch != 1 && ch != 3) return mml_cfg_error(&n, "channels", "must be 1 or 3");
     if (h < 1 || w < 1 || h > 4096 || w > 4096) return mml_cfg_error(&n, "height", "height and width must be in [1, 4096]");
     if (!(std > 0)) return mml_cfg_error(&n, "std", "must be positive");
@@ -227,7 +235,7 @@ mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const boo
     if (rc == MML_OK) rc = mml_cfg_string(data, "label", "label", &label);
     if (rc == MML_OK) rc = mml_cfg_string(data, "cache", NULL, &cache);
     if (rc == MML_OK) rc = set_task_fields(d, opt, label);
-    if (rc == MML_OK) rc = read_image_cfg(data, &d->fc);
+    if (rc == MML_OK) rc = read_image_cfg(data, d);
     if (rc == MML_OK) rc = read_audio_cfg(data, &d->fc);
     if (rc == MML_OK) rc = read_text_cfg(data, dir, opt, d, d->fc.text);
     d->fc.bpe = d->bpe;
@@ -253,6 +261,7 @@ void mml_mm_data_close(mml_mm_data *d)
         for (int s = 0; s < MML_SPLIT_COUNT; s++) mml_free(d->tasks[t].label[s]);
     }
     mml_bpe_free(d->bpe);
+    mml_transforms_free(d->transforms);
     memset(d, 0, sizeof *d);
 }
 

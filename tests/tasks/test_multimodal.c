@@ -96,6 +96,19 @@ TEST(cli_train_multimodal_config)
     const char *fusion = cJSON_GetStringValue(cJSON_GetObjectItem(j, "fusion"));
     CHECK(fusion && !strcmp(fusion, "concat"));
     cJSON_Delete(j);
+    /* an image pipeline from the config, and a bad one named by key */
+    static const char *const pipelines[2] = { "[{\"center_crop\": 24}, {\"hflip\": 0.5}]", "[{\"blur\": 1}]" };
+    for (int k = 0; k < 2; k++) {
+        char text[4096];
+        const char *at = strstr(BASE, "\"audio\": {\"rate\"");
+        snprintf(text, sizeof text, "%.*s\"image\": {\"interpolation\": \"bicubic\", \"transforms\": %s}, %s", (int)(at - BASE),
+                 BASE, pipelines[k], at);
+        write_text(cfg, text);
+        rc = tst_run_cli(args, out, sizeof out);
+        CHECK(rc == k);
+        if (k) CHECK(strstr(out, "data.image.transforms[0]") != NULL);
+        if (rc != k) printf("%s\n", strstr(out, "mml:") ? strstr(out, "mml:") : out);
+    }
 }
 
 static char *study_text(const char *variants)
