@@ -36,7 +36,11 @@ typedef struct mml_fashion_speech_options {
 
 /* Fashion-MNIST images with the class name spoken by espeak-ng (16 kHz WAV;
  * the test split's voices are not heard in training) and a templated text
- * description. Needs the espeak-ng program. */
+ * description. Splits are balanced by class; labels are "<id>-<name>"
+ * ("0-t-shirt" ... "9-ankle-boot") so that sorted names follow Fashion-MNIST's
+ * ids; "voice" and "source" (IDX file:row) fields record provenance. Needs the
+ * espeak-ng program (checked first); runs syntheses on the thread pool, so
+ * call it from one thread at a time (threads.h). */
 mml_status mml_build_fashion_speech(const mml_fashion_speech_options *opt);
 
 #endif

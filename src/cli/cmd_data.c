@@ -39,9 +39,12 @@ int cmd_data(int argc, char **argv)
         printf("usage: %s\nBuilds AV-MNIST-style audio-visual digits from ../shared/datasets (MML_DATASETS or\n"
                "--datasets): MNIST images, Free Spoken Digit recordings and the digit words, with train/val/test\n"
                "JSONL manifests and a README. --image-energy-removed 0.75 and --audio-snr -15 give AV-MNIST's\n"
-               "degradations. fashion-speech needs only Debian packages: Fashion-MNIST images, the class name\n"
-               "spoken by espeak-ng in varied voices (test voices unheard in training) and a text description.\n"
-               "The same seed gives the same files.\n", USAGE);
+               "degradations. fashion-speech needs only Debian packages (dataset-fashion-mnist, espeak-ng):\n"
+               "Fashion-MNIST images (--fashion DIR, default /usr/share/datasets/fashion-mnist), the class name\n"
+               "spoken by espeak-ng in varied voices (test voices unheard in training) and a text description;\n"
+               "--train/--val/--test set the split sizes (default 6000/1000/2000, balanced by class) and labels\n"
+               "are \"<Fashion-MNIST id>-<name>\" (0-t-shirt ... 9-ankle-boot). The same seed gives the same files.\n",
+               USAGE);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     if (!strcmp(argv[1], "fashion-speech")) return fashion_speech(argc, argv);
