@@ -411,28 +411,32 @@ static const double *noise_series(const variant *v, int i, const void *arg) { (v
 static const double *missing_series(const variant *v, int i, const void *arg) { (void)i; return v->missing_acc[*(const int *)arg]; }
 static const double *val_series(const variant *v, int i, const void *arg) { (void)i; (void)arg; return v->val_curve; }
 
-static void confusion(FILE *f, const study *s, const variant *v, int idx)
+/* Rows carry the class names, columns their indices (names would not fit). */
+static void confusion(FILE *f, const study *s, const variant *v)
 {
-    int n = s->n_classes, cell = n > 12 ? 12 : 18, size = 40 + n * cell;
+    int n = s->n_classes, cell = n > 12 ? 12 : 18, left = 90, size = n * cell;
     const int64_t *cm = v->runs[0].cm;
     int64_t mx = 1;
     for (int i = 0; i < n * n; i++) mx = cm[i] > mx ? cm[i] : mx;
     fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' font-family='sans-serif' font-size='9'>\n",
-            size + 10, size + 26);
+            left + size + 10, 30 + size + 6);
     fputs("<text x='0' y='11' font-size='11' font-weight='bold'>", f);
     html_esc(f, v->name);
     fputs("</text>\n", f);
-    (void)idx;
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
             double a = (double)cm[i * n + j] / (double)mx;
-            fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='rgb(%d,%d,%d)'><title>true %s, predicted %s: %lld</title></rect>",
-                    30 + j * cell, 30 + i * cell, cell, cell, (int)(255 - 200 * a), (int)(255 - 140 * a), (int)(255 - 60 * a),
-                    s->classes[i], s->classes[j], (long long)cm[i * n + j]);
+            fprintf(f, "<rect x='%d' y='%d' width='%d' height='%d' fill='rgb(%d,%d,%d)'><title>true ", left + j * cell,
+                    30 + i * cell, cell, cell, (int)(255 - 200 * a), (int)(255 - 140 * a), (int)(255 - 60 * a));
+            html_esc(f, s->classes[i]);
+            fputs(", predicted ", f);
+            html_esc(f, s->classes[j]);
+            fprintf(f, ": %lld</title></rect>", (long long)cm[i * n + j]);
         }
     for (int i = 0; i < n; i++) {
-        fprintf(f, "<text x='26' y='%d' text-anchor='end'>%.3s</text>", 30 + i * cell + cell / 2 + 3, s->classes[i]);
-        fprintf(f, "<text x='%d' y='27' text-anchor='middle'>%.3s</text>", 30 + i * cell + cell / 2, s->classes[i]);
+        fprintf(f, "<text x='%d' y='%d' text-anchor='end'>", left - 4, 30 + i * cell + cell / 2 + 3);
+        html_esc(f, s->classes[i]);
+        fprintf(f, "</text><text x='%d' y='27' text-anchor='middle'>%d</text>", left + i * cell + cell / 2, i);
     }
     fputs("</svg>\n", f);
 }
@@ -516,8 +520,8 @@ static void write_html(FILE *f, const study *s)
     }
     fputs("</div>\n", f);
     weights_chart(f, s);
-    fputs("<h2>Confusion matrices</h2><p>Seed 0, test split; rows: true class, columns: predicted.</p><div class='grid'>\n", f);
-    for (int i = 0; i < s->n_variants; i++) confusion(f, s, &s->variants[i], i);
+    fputs("<h2>Confusion matrices</h2><p>Seed 0, test split; rows: true class, columns: predicted class (by index, in the row order).</p><div class='grid'>\n", f);
+    for (int i = 0; i < s->n_variants; i++) confusion(f, s, &s->variants[i]);
     fputs("</div></body></html>\n", f);
 }
 
