@@ -12,8 +12,10 @@
 
 #define MAX_TF_LAYERS 8
 
-typedef enum { E_SEQUENTIAL, E_RNN, E_TRANSFORMER, E_BAG, E_FLATTEN, E_COUNT } enc_type;
-static const char *const g_enc_types[E_COUNT + 1] = { "sequential", "rnn", "transformer", "bag", "flatten", NULL };
+typedef enum { E_SEQUENTIAL, E_RNN, E_TRANSFORMER, E_BAG, E_FLATTEN, E_RESNET, E_VIT, E_COUNT } enc_type;
+static const char *const g_enc_types[E_COUNT + 1] = { "sequential", "rnn", "transformer", "bag", "flatten",
+                                                      "resnet", "vit", NULL };
+#define MAX_STAGES 6
 
 typedef enum { POOL_MEAN, POOL_MAX, POOL_LAST, POOL_CLS, POOL_COUNT } pool_kind;
 static const char *const g_pools[POOL_COUNT + 1] = { "mean", "max", "last", "cls", NULL };
@@ -31,6 +33,11 @@ struct mml_encoder {
     int n_tf;
     mml_nn_layer_norm tf_norm;
     mml_tensor *pos, *cls;
+    mml_nn_conv2d stem;             /* resnet */
+    mml_nn_batch_norm stem_bn;
+    mml_nn_resnet_block blocks[MAX_STAGES];
+    int n_blocks;
+    mml_nn_patch_embed patch;       /* vit */
     mml_nn_linear out;
     bool has_out, out_relu;
     int64_t dim, seq_dim, max_len;
@@ -156,6 +163,68 @@ static mml_status build_bag(const mml_cfg_node *n, mml_encoder *e, mml_params *p
     return rc;
 }
 
+/* A small ResNet (He et al., 2016): a 3x3 stem, then one torchvision
+ * BasicBlock per stage (stride 2 after the first), global average pooling. */
+static mml_status build_resnet(const mml_cfg_node *n, mml_encoder *e, mml_params *ps, const char *prefix)
+{
+    int64_t ch[MAX_STAGES];
+    char buf[160];
+    if (e->tokens || e->in.ndim != 3) return mml_cfg_error(n, "type", "resnet needs images [channels, height, width]");
+    int k = mml_cfg_present(n) ? mml_cfg_ints(n, "channels", ch, MAX_STAGES) : 0;
+    if (k < 0) return mml_last_status();
+    if (k == 0) {
+        ch[0] = 16, ch[1] = 32, ch[2] = 64;
+        k = 3;
+    }
+    for (int i = 0; i < k; i++)
+        if (ch[i] < 1 || ch[i] > 4096) return mml_cfg_error(n, "channels", "must be in [1, 4096]");
+    name(buf, sizeof buf, prefix, "stem");
+    mml_status rc = mml_nn_conv2d_init(&e->stem, ps, buf, e->in.shape[0], ch[0], 3, 1, 1, false, &e->rng);
+    name(buf, sizeof buf, prefix, "stem_bn");
+    if (rc == MML_OK) rc = mml_nn_batch_norm_init(&e->stem_bn, ps, buf, ch[0]);
+    for (int i = 0; rc == MML_OK && i < k; i++) {
+        snprintf(buf, sizeof buf, "%sblocks.%d", prefix, i);
+        rc = mml_nn_resnet_block_init(&e->blocks[i], ps, buf, i ? ch[i - 1] : ch[0], ch[i], i ? 2 : 1, &e->rng);
+    }
+    e->n_blocks = k;
+    e->dim = e->seq_dim = ch[k - 1];
+    return rc;
+}
+
+/* ViT (Dosovitskiy et al., 2021): patches embedded with a class token and
+ * positions, then the pre-norm encoder layers of the transformer type. */
+static mml_status build_vit(const mml_cfg_node *n, mml_encoder *e, mml_params *ps, const char *prefix)
+{
+    int64_t patch, d, heads, layers, ffn;
+    double dropout;
+    char buf[160];
+    if (e->tokens || e->in.ndim != 3 || e->in.shape[1] != e->in.shape[2])
+        return mml_cfg_error(n, "type", "vit needs square images [channels, size, size]");
+    mml_status rc = mml_cfg_int(n, "patch", 7, &patch);
+    if (rc == MML_OK) rc = mml_cfg_int(n, "d_model", 64, &d);
+    if (rc == MML_OK) rc = mml_cfg_int(n, "heads", 4, &heads);
+    if (rc == MML_OK) rc = mml_cfg_int(n, "layers", 2, &layers);
+    if (rc == MML_OK) rc = mml_cfg_int(n, "ffn", 2 * d, &ffn);
+    if (rc == MML_OK) rc = mml_cfg_float(n, "dropout", 0.0, &dropout);
+    if (rc == MML_OK && (layers < 1 || layers > MAX_TF_LAYERS)) rc = mml_cfg_error(n, "layers", "must be in [1, %d]", MAX_TF_LAYERS);
+    if (rc == MML_OK && (heads < 1 || d % heads)) rc = mml_cfg_error(n, "heads", "must divide d_model (%lld)", (long long)d);
+    if (rc == MML_OK && (patch < 1 || e->in.shape[1] % patch))
+        rc = mml_cfg_error(n, "patch", "must divide the image size (%lld)", (long long)e->in.shape[1]);
+    if (rc != MML_OK) return rc;
+    name(buf, sizeof buf, prefix, "patch");
+    rc = mml_nn_patch_embed_init(&e->patch, ps, buf, e->in.shape[0], e->in.shape[1], (int)patch, d, &e->rng);
+    for (int i = 0; rc == MML_OK && i < layers; i++) {
+        snprintf(buf, sizeof buf, "%slayers.%d", prefix, i);
+        rc = mml_nn_encoder_layer_init(&e->tf[i], ps, buf, d, heads, ffn, (float)dropout, MML_ACT_GELU, true, &e->rng);
+    }
+    e->n_tf = (int)layers;
+    name(buf, sizeof buf, prefix, "norm");
+    if (rc == MML_OK) rc = mml_nn_layer_norm_init(&e->tf_norm, ps, buf, d, 1e-6f);
+    if (rc == MML_OK && e->pool != POOL_CLS && e->pool != POOL_MEAN) rc = mml_cfg_error(n, "pool", "vit pools by cls or mean");
+    e->dim = e->seq_dim = d;
+    return rc;
+}
+
 /* The sequence width of a sequential model: run one sample through it. */
 static mml_status probe_sequential(mml_encoder *e)
 {
@@ -203,7 +272,8 @@ mml_status mml_encoder_build(const mml_cfg_node *n, const mml_feature_spec *in, 
                              uint64_t seed, mml_encoder **out)
 {
     static const char *const keys[] = { "type", "layers", "cell", "hidden", "bidirectional", "embed", "vocab",
-                                        "d_model", "heads", "ffn", "dropout", "pool", "out", "activation", NULL };
+                                        "d_model", "heads", "ffn", "dropout", "pool", "out", "activation",
+                                        "channels", "patch", NULL };
     *out = NULL;
     int type, pool;
     mml_status rc = mml_cfg_check_keys(n, keys);
@@ -222,6 +292,8 @@ mml_status mml_encoder_build(const mml_cfg_node *n, const mml_feature_spec *in, 
     case E_RNN: rc = build_rnn(n, e, ps, prefix); break;
     case E_TRANSFORMER: rc = build_transformer(n, e, ps, prefix); break;
     case E_BAG: rc = build_bag(n, e, ps, prefix); break;
+    case E_RESNET: rc = build_resnet(n, e, ps, prefix); break;
+    case E_VIT: rc = build_vit(n, e, ps, prefix); break;
     default:
         if (e->tokens) rc = mml_cfg_error(n, "type", "flatten needs float features, not token ids");
         e->dim = mml_shape_numel(in->ndim, in->shape);
@@ -344,6 +416,24 @@ mml_status mml_encoder_forward(mml_ctx *ctx, mml_encoder *e, mml_tensor *x, mml_
     }
     case E_RNN: rc = forward_rnn(ctx, e, x, lengths, o); break;
     case E_TRANSFORMER: rc = forward_transformer(ctx, e, x, lengths, o); break;
+    case E_RESNET: {
+        mml_tensor *h = mml_relu(ctx, mml_nn_batch_norm_forward(ctx, &e->stem_bn, mml_nn_conv2d_forward(ctx, &e->stem, x)));
+        for (int i = 0; h && i < e->n_blocks; i++) h = mml_nn_resnet_block_forward(ctx, &e->blocks[i], h);
+        if (!h) return mml_last_status();
+        o->seq = positions(ctx, h);
+        o->pooled = mml_mean(ctx, o->seq, 1, false);
+        break;
+    }
+    case E_VIT: {
+        mml_tensor *h = mml_nn_patch_embed_forward(ctx, &e->patch, x);
+        for (int i = 0; h && i < e->n_tf; i++) h = mml_nn_encoder_layer_forward(ctx, &e->tf[i], h, NULL, NULL, &e->rng);
+        h = h ? mml_nn_layer_norm_forward(ctx, &e->tf_norm, h) : NULL;
+        if (!h) return mml_last_status();
+        o->seq = h;
+        o->pooled = e->pool == POOL_CLS ? mml_reshape(ctx, mml_slice(ctx, h, 1, 0, 1, 1), 2, (int64_t[]){ B, e->seq_dim })
+                                        : mml_mean(ctx, h, 1, false);
+        break;
+    }
     case E_BAG:
         o->seq = mml_embedding(ctx, e->embed.weight, x);
         o->pad = lengths ? pad_mask(ctx, lengths, B, x->shape[1], 0) : NULL;
