@@ -26,7 +26,11 @@ int bench_train(int argc, char **argv); /* mml bench train */
 int cmd_compare(int argc, char **argv);
 /* mml train on a config with "task": "multimodal" (cmd_train_mm.c). */
 bool cli_config_is_multimodal(const char *path);
-int cli_train_multimodal(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json);
+struct mml_mm_perturb;
+int cli_train_multimodal(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json,
+                         const struct mml_mm_perturb *test);
+/* "audio=0.5" into the missing (or noise) level of that modality; -1 if malformed. */
+int cli_parse_perturb(const char *arg, bool missing, struct mml_mm_perturb *p);
 int cmd_data(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

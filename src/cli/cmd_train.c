@@ -7,13 +7,15 @@
 #include "cli/cli.h"
 #include "mml/alloc.h"
 #include "mml/classify.h"
+#include "mml/multimodal.h"
 #include "mml/safetensors.h"
 #include "mml/threads.h"
 #include <cjson/cJSON.h>
 
 static const char *TRAIN_USAGE =
     "mml train CONFIG [--out MODEL.safetensors] [--epochs N] [--threads N] [--seed N] [--log FILE.jsonl]\n"
-    "                 [--checkpoint CKPT] [--resume CKPT] [--json]";
+    "                 [--checkpoint CKPT] [--resume CKPT] [--json]\n"
+    "                 multimodal configs: [--test-missing MODALITY=FRACTION] [--test-noise MODALITY=STD]";
 
 typedef struct eval_report {
     double loss;
@@ -71,6 +73,7 @@ int cmd_train(int argc, char **argv)
     const char *config = NULL, *out = "model.safetensors", *log_path = NULL, *ckpt = NULL, *resume = NULL;
     int64_t epochs = -1, seed = -1, threads = 0;
     bool json = false;
+    mml_mm_perturb perturb = { .seed = 1 };
     for (int i = 1; i < argc; i++) {
         bool has = i + 1 < argc;
         if (!strcmp(argv[i], "--json")) json = true;
@@ -84,6 +87,10 @@ int cmd_train(int argc, char **argv)
             if (parse_int(argv[++i], &seed)) return cli_usage(TRAIN_USAGE, "--seed needs a non-negative integer");
         } else if (!strcmp(argv[i], "--threads") && has) {
             if (parse_int(argv[++i], &threads) || threads < 1) return cli_usage(TRAIN_USAGE, "--threads needs a positive integer");
+        } else if ((!strcmp(argv[i], "--test-missing") || !strcmp(argv[i], "--test-noise")) && has) {
+            if (cli_parse_perturb(argv[i + 1], !strcmp(argv[i], "--test-missing"), &perturb) != 0)
+                return cli_usage(TRAIN_USAGE, "--test-missing / --test-noise take MODALITY=VALUE (image, audio, text)");
+            i++;
         } else if (argv[i][0] == '-' || config) return cli_usage(TRAIN_USAGE, "unexpected argument");
         else config = argv[i];
     }
@@ -96,7 +103,7 @@ int cmd_train(int argc, char **argv)
     }
     if (cli_config_is_multimodal(config)) {
         if (ckpt || resume) return cli_usage(TRAIN_USAGE, "--checkpoint and --resume are for classification configs");
-        return cli_train_multimodal(config, out, log_path, epochs, seed, json);
+        return cli_train_multimodal(config, out, log_path, epochs, seed, json, &perturb);
     }
     mml_classify job;
     if (mml_classify_open(config, epochs, seed, &job) != MML_OK) return cli_fail(NULL);

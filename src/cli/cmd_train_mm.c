@@ -36,7 +36,29 @@ static char *classes_json(const mml_mm_data *d)
     return s;
 }
 
-int cli_train_multimodal(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json)
+int cli_parse_perturb(const char *arg, bool missing, mml_mm_perturb *p)
+{
+    const char *eq = strchr(arg, '=');
+    char name[16], *end;
+    if (!eq || eq - arg >= (long)sizeof name) return -1;
+    snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
+    int m = mml_modality_from_name(name);
+    double v = strtod(eq + 1, &end);
+    if (m < 0 || *end || !(v >= 0) || v > (missing ? 1.0 : 10.0)) return -1;
+    if (missing) p->missing[m] = (float)v;
+    else p->noise[m] = (float)v;
+    return 0;
+}
+
+static bool perturbs(const mml_mm_perturb *p)
+{
+    for (int m = 0; m < MML_MOD_COUNT; m++)
+        if (p->missing[m] > 0 || p->noise[m] > 0) return true;
+    return false;
+}
+
+int cli_train_multimodal(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json,
+                         const mml_mm_perturb *test)
 {
     mml_config *cfg = NULL;
     mml_mm_data d = { 0 };
@@ -77,15 +99,20 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
         o.log = log;
         rc = mml_mm_train(m, &d, &o, &h);
     }
-    if (rc == MML_OK) rc = mml_mm_evaluate(m, &d, MML_SPLIT_TEST, NULL, &ev);
+    /* test-time perturbations: a flag, not another config */
+    if (rc == MML_OK) rc = mml_mm_evaluate(m, &d, MML_SPLIT_TEST, perturbs(test) ? test : NULL, &ev);
     if (rc == MML_OK) {
         cfg_json = mml_config_dump(cfg);
         cls = classes_json(&d);
         rc = mml_mm_model_save(m, out, cfg_json, cls);
     }
     if (rc == MML_OK) {
-        printf("test: accuracy %.4f, macro-F1 %.4f, loss %.4f (%lld samples)\n", ev.metrics.accuracy, ev.metrics.macro_f1,
-               ev.loss, (long long)ev.cm.total);
+        printf("test%s: accuracy %.4f, macro-F1 %.4f, loss %.4f (%lld samples)\n", perturbs(test) ? " (perturbed)" : "",
+               ev.metrics.accuracy, ev.metrics.macro_f1, ev.loss, (long long)ev.cm.total);
+        for (int mo = 0; mo < MML_MOD_COUNT; mo++)
+            if (test->missing[mo] > 0 || test->noise[mo] > 0)
+                printf("  %s: %.0f%% missing, noise std %.2f\n", mml_modality_name((mml_modality)mo), 100 * test->missing[mo],
+                       test->noise[mo]);
         for (int t = 0; t < d.n_tasks; t++)
             printf("task %s: accuracy %.4f (%d classes)\n", d.tasks[t].field, ev.task_accuracy[t], d.tasks[t].n_classes);
         printf("trained %d epochs in %.1f s (%.0f samples/s); model written to %s, log to %s\n", h.epochs,

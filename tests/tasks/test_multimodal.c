@@ -96,6 +96,13 @@ TEST(cli_train_multimodal_config)
     const char *fusion = cJSON_GetStringValue(cJSON_GetObjectItem(j, "fusion"));
     CHECK(fusion && !strcmp(fusion, "concat"));
     cJSON_Delete(j);
+    /* test-time perturbation is a flag */
+    snprintf(args, sizeof args, "train %s --out %s/m.safetensors --epochs 1 --test-missing image=1 --test-noise audio=0.5", cfg, dir);
+    CHECK(tst_run_cli(args, out, sizeof out) == 0);
+    CHECK(strstr(out, "test (perturbed)") && strstr(out, "image: 100% missing") && strstr(out, "audio: 0% missing, noise std 0.50"));
+    snprintf(args, sizeof args, "train %s --test-missing smell=1", cfg);
+    CHECK(tst_run_cli(args, out, sizeof out) == 2);
+    snprintf(args, sizeof args, "train %s --out %s/m.safetensors --json", cfg, dir);
     /* an image pipeline from the config, and a bad one named by key */
     static const char *const pipelines[2] = { "[{\"center_crop\": 24}, {\"hflip\": 0.5}]", "[{\"blur\": 1}]" };
     for (int k = 0; k < 2; k++) {
