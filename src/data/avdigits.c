@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/file.h"
 #include "mml/alloc.h"
 #include "mml/audio.h"
 #include "mml/builders.h"
@@ -152,17 +153,6 @@ static mml_status write_readme(const mml_avdigits_options *o, const char *tmp, i
     return write_text(path, text);
 }
 
-static mml_status make_dirs(const char *tmp)
-{
-    char p[4200];
-    const char *subs[] = { "", "/images", "/audio" };
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%.4000s%s", tmp, subs[i]);
-        if (mkdir(p, 0755) != 0) return mml_error(MML_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
-    }
-    return MML_OK;
-}
-
 /* FSDD's official split (recordings 0-4 test), or one speaker held out for the
  * test split and never heard in training (leave-one-speaker-out). */
 static bool in_split(const mml_avdigits_options *o, const recording *r, bool test)
@@ -251,14 +241,10 @@ mml_status mml_build_avdigits(const mml_avdigits_options *o)
     bool found = !o->holdout_speaker;
     for (int k = 0; rc == MML_OK && o->holdout_speaker && k < n_rec; k++) found |= !strcmp(recs[k].speaker, o->holdout_speaker);
     if (rc == MML_OK && !found) rc = mml_error(MML_ERR_ARG, "%s: no recordings of speaker '%s'", fsdd, o->holdout_speaker);
-    if (rc == MML_OK) {
-        char cmd[4200];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp); /* leftovers of an interrupted build */
-        if (system(cmd) != 0) rc = mml_error(MML_ERR_IO, "%s: cannot remove", tmp);
-    }
-    if (rc == MML_OK) rc = make_dirs(tmp);
+    const char *subs[] = { "images", "audio" };
+    if (rc == MML_OK) rc = mml_file_fresh_dir(tmp, subs, 2);
     if (rc == MML_OK) rc = build(o, tmp, img, lab, recs, n_rec, fsdd);
-    if (rc == MML_OK && rename(tmp, o->out_dir) != 0) rc = mml_error(MML_ERR_IO, "%s: cannot rename: %s", tmp, strerror(errno));
+    rc = mml_file_commit_dir(rc, tmp, o->out_dir);
     mml_tensor_free(img);
     mml_tensor_free(lab);
     mml_free(recs);

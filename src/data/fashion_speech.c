@@ -9,7 +9,6 @@
  * order. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "mml/alloc.h"
 #include "mml/audio.h"
 #include "mml/builders.h"
@@ -383,24 +383,9 @@ static mml_status check_data(const mml_fashion_speech_options *o, mml_tensor *im
     return MML_OK;
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-/* rm -rf without a shell; a missing tree is not an error. */
-static mml_status remove_tree(const char *dir)
-{
-    struct stat sb;
-    if (lstat(dir, &sb) != 0) return MML_OK;
-    return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? MML_OK
-                                                                   : mml_error(MML_ERR_IO, "%s: cannot remove: %s", dir, strerror(errno));
-}
-
 mml_status mml_build_fashion_speech(const mml_fashion_speech_options *o)
 {
-    char tmp[4096], p[4200];
+    char tmp[4096];
     struct stat sb;
     if (strlen(o->out_dir) > 3000 || strlen(o->fashion_dir) > 3000) return mml_error(MML_ERR_ARG, "fashion-speech: path too long");
     if (o->n_train < 1 || o->n_val < 0 || o->n_test < 1 || o->n_train + o->n_val > 60000 || o->n_test > 10000)
@@ -415,20 +400,10 @@ mml_status mml_build_fashion_speech(const mml_fashion_speech_options *o)
     mml_status rc = check_data(o, img, lab);
     if (rc != MML_OK) mml_error_prefix("fashion-speech (Debian's dataset-fashion-mnist package): ");
     snprintf(tmp, sizeof tmp, "%.3000s.tmp", o->out_dir);
-    if (rc == MML_OK) rc = remove_tree(tmp); /* leftovers of an interrupted build */
-    const char *subs[] = { "", "/images", "/audio" };
-    for (int i = 0; rc == MML_OK && i < 3; i++) {
-        snprintf(p, sizeof p, "%.4000s%s", tmp, subs[i]);
-        if (mkdir(p, 0755) != 0) rc = mml_error(MML_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
-    }
+    const char *subs[] = { "images", "audio" };
+    if (rc == MML_OK) rc = mml_file_fresh_dir(tmp, subs, 2);
     if (rc == MML_OK) rc = build(o, tmp, espeak, img, lab);
-    if (rc == MML_OK && rename(tmp, o->out_dir) != 0) rc = mml_error(MML_ERR_IO, "%s: cannot rename: %s", tmp, strerror(errno));
-    if (rc != MML_OK && stat(tmp, &sb) == 0) {
-        char msg[512]; /* keep the message of what failed, not of the clean-up */
-        snprintf(msg, sizeof msg, "%s", mml_last_error());
-        remove_tree(tmp);
-        mml_error(rc, "%s", msg);
-    }
+    rc = mml_file_commit_dir(rc, tmp, o->out_dir);
     for (int s = 0; s < 2; s++) {
         mml_tensor_free(img[s]);
         mml_tensor_free(lab[s]);

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/file.h"
 #include "mml/alloc.h"
 #include "mml/multimodal.h"
 #include "mml/progress.h"
@@ -278,7 +279,8 @@ static mml_status prepare_out(const char *out, bool force, char *tmp, size_t cap
     if (stat(out, &st) == 0 && !force)
         return mml_error(MML_ERR_ARG, "%s exists; remove it, choose another --out or pass --force", out);
     snprintf(tmp, cap, "%s.tmp", out);
-    mml_status rc = remove_flat_dir(tmp);
+    mml_status rc = mml_file_make_parents(tmp);
+    if (rc == MML_OK) rc = remove_flat_dir(tmp);
     if (rc == MML_OK && mkdir(tmp, 0777) != 0) rc = mml_error(MML_ERR_IO, "%s: %s", tmp, strerror(errno));
     return rc;
 }
