@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mml/multimodal.h"
+
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 typedef struct cli_command {
@@ -24,13 +26,25 @@ int cmd_audio(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int bench_train(int argc, char **argv); /* mml bench train */
 int cmd_compare(int argc, char **argv);
-/* mml train on a config with "task": "multimodal" (cmd_train_mm.c). */
-bool cli_config_is_multimodal(const char *path);
-struct mml_mm_perturb;
+/* The "task" of a JSON config ("" when none or unreadable). */
+const char *cli_config_task(const char *path, char *buf, size_t cap);
+/* A config over multimodal manifests, its data opened (cmd_train_mm.c). */
+typedef struct cli_mm_job {
+    mml_config *cfg;
+    char *dir;
+    mml_cfg_node data, model, train;
+    mml_train_options opt;
+    mml_mm_data d;
+} cli_mm_job;
+mml_status cli_mm_job_open(cli_mm_job *j, const char *path, int64_t epochs, int64_t seed);
+void cli_mm_job_close(cli_mm_job *j);
+mml_status cli_mm_job_meta(const cli_mm_job *j, char **config_json, char **classes);
+/* mml train on a config with "task": "multimodal" (cmd_train_mm.c) or "retrieval" (cmd_train_align.c). */
 int cli_train_multimodal(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json,
                          const struct mml_mm_perturb *test);
 /* "audio=0.5" into the missing (or noise) level of that modality; -1 if malformed. */
 int cli_parse_perturb(const char *arg, bool missing, struct mml_mm_perturb *p);
+int cli_train_align(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json);
 int cmd_data(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

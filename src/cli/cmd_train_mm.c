@@ -10,15 +10,16 @@
 #include "mml/threads.h"
 #include <cjson/cJSON.h>
 
-bool cli_config_is_multimodal(const char *path)
+const char *cli_config_task(const char *path, char *buf, size_t cap)
 {
     mml_config *c;
-    if (mml_config_load(path, &c) != MML_OK) return false;
+    buf[0] = '\0';
+    if (mml_config_load(path, &c) != MML_OK) return buf;
     mml_cfg_node root = mml_config_root(c);
     const char *task = NULL;
-    bool mm = mml_cfg_string(&root, "task", NULL, &task) == MML_OK && task && !strcmp(task, "multimodal");
+    if (mml_cfg_string(&root, "task", NULL, &task) == MML_OK && task) snprintf(buf, cap, "%s", task);
     mml_config_free(c);
-    return mm;
+    return buf;
 }
 
 static char *config_dir(const char *path)
@@ -57,55 +58,74 @@ static bool perturbs(const mml_mm_perturb *p)
     return false;
 }
 
-int cli_train_multimodal(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json,
-                         const mml_mm_perturb *test)
+mml_status cli_mm_job_open(cli_mm_job *j, const char *path, int64_t epochs, int64_t seed)
 {
-    mml_config *cfg = NULL;
-    mml_mm_data d = { 0 };
-    mml_mm_model *m = NULL;
-    char *dir = config_dir(path), *cfg_json = NULL, *cls = NULL;
-    FILE *log = NULL;
     bool mods[MML_MOD_COUNT];
-    mml_train_options o;
-    mml_cfg_node root, data, model;
+    mml_cfg_node root;
     mml_mm_data_options dopt = { MML_ON_ERROR_FAIL, true, NULL };
-    mml_status rc = mml_config_load(path, &cfg);
+    memset(j, 0, sizeof *j);
+    j->dir = config_dir(path);
+    mml_status rc = mml_config_load(path, &j->cfg);
     if (rc == MML_OK) {
-        root = mml_config_root(cfg);
+        root = mml_config_root(j->cfg);
         static const char *const keys[] = { "task", "data", "model", "train", NULL };
         rc = mml_cfg_check_keys(&root, keys);
     }
-    if (rc == MML_OK) rc = mml_cfg_object(&root, "data", true, &data);
-    if (rc == MML_OK) rc = mml_cfg_object(&root, "model", true, &model);
-    if (rc == MML_OK) rc = mml_train_options_read(&root, epochs, seed, &o);
-    if (rc == MML_OK) rc = mml_mm_modalities(&model, mods);
+    if (rc == MML_OK) rc = mml_cfg_object(&root, "data", true, &j->data);
+    if (rc == MML_OK) rc = mml_cfg_object(&root, "model", true, &j->model);
+    if (rc == MML_OK) rc = mml_cfg_object(&root, "train", false, &j->train);
+    if (rc == MML_OK) rc = mml_train_options_read(&root, epochs, seed, &j->opt);
+    if (rc == MML_OK) rc = mml_mm_modalities(&j->model, mods);
     const char *fields[MML_MM_MAX_TASKS];
-    if (rc == MML_OK && (dopt.n_task_fields = mml_mm_task_fields(&model, fields, 0, MML_MM_MAX_TASKS)) < 0)
+    if (rc == MML_OK && (dopt.n_task_fields = mml_mm_task_fields(&j->model, fields, 0, MML_MM_MAX_TASKS)) < 0)
         rc = mml_last_status();
     dopt.task_fields = fields;
-    if (rc == MML_OK) rc = mml_mm_data_open(&data, dir, mods, &dopt, &d);
-    if (rc == MML_OK) rc = mml_mm_model_build(&model, &d, o.seed, &m);
-    mml_cfg_node train;
-    if (rc == MML_OK) rc = mml_cfg_object(&root, "train", false, &train);
-    if (rc == MML_OK) rc = mml_mm_model_set_augment(m, &train);
+    if (rc == MML_OK) rc = mml_mm_data_open(&j->data, j->dir, mods, &dopt, &j->d);
+    return rc;
+}
+
+void cli_mm_job_close(cli_mm_job *j)
+{
+    mml_mm_data_close(&j->d);
+    mml_config_free(j->cfg);
+    free(j->dir);
+}
+
+/* The config (mml_free) and class names (free) a model file keeps. */
+mml_status cli_mm_job_meta(const cli_mm_job *j, char **config_json, char **classes)
+{
+    *config_json = mml_config_dump(j->cfg);
+    *classes = classes_json(&j->d);
+    return *config_json && *classes ? MML_OK : MML_ERR_NOMEM;
+}
+
+int cli_train_multimodal(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json,
+                         const mml_mm_perturb *test)
+{
+    cli_mm_job j;
+    mml_mm_model *m = NULL;
+    char *cfg_json = NULL, *cls = NULL;
+    FILE *log = NULL;
+    mml_status rc = cli_mm_job_open(&j, path, epochs, seed);
+    mml_mm_data *d = &j.d;
+    mml_train_options o = j.opt;
+    if (rc == MML_OK) rc = mml_mm_model_build(&j.model, d, o.seed, &m);
+    if (rc == MML_OK) rc = mml_mm_model_set_augment(m, &j.train);
     if (rc == MML_OK && !(log = fopen(log_path, "w"))) rc = mml_error(MML_ERR_IO, "%s: %s", log_path, strerror(errno));
     mml_mm_history h;
     mml_mm_eval ev = { 0 };
     if (rc == MML_OK) {
         fprintf(stderr, "model: %lld parameters, fusion %s; data: %lld training, %lld test samples, %d classes; %d threads\n",
                 (long long)mml_params_numel(mml_mm_model_params(m)), mml_mm_model_fusion(m),
-                (long long)d.ds[MML_SPLIT_TRAIN]->n, (long long)d.ds[MML_SPLIT_TEST]->n, d.n_classes, mml_threads_get());
+                (long long)d->ds[MML_SPLIT_TRAIN]->n, (long long)d->ds[MML_SPLIT_TEST]->n, d->n_classes, mml_threads_get());
         o.progress = true;
         o.log = log;
-        rc = mml_mm_train(m, &d, &o, &h);
+        rc = mml_mm_train(m, d, &o, &h);
     }
     /* test-time perturbations: a flag, not another config */
-    if (rc == MML_OK) rc = mml_mm_evaluate(m, &d, MML_SPLIT_TEST, perturbs(test) ? test : NULL, &ev);
-    if (rc == MML_OK) {
-        cfg_json = mml_config_dump(cfg);
-        cls = classes_json(&d);
-        rc = mml_mm_model_save(m, out, cfg_json, cls);
-    }
+    if (rc == MML_OK) rc = mml_mm_evaluate(m, d, MML_SPLIT_TEST, perturbs(test) ? test : NULL, &ev);
+    if (rc == MML_OK) rc = cli_mm_job_meta(&j, &cfg_json, &cls);
+    if (rc == MML_OK) rc = mml_mm_model_save(m, out, cfg_json, cls);
     if (rc == MML_OK) {
         printf("test%s: accuracy %.4f, macro-F1 %.4f, loss %.4f (%lld samples)\n", perturbs(test) ? " (perturbed)" : "",
                ev.metrics.accuracy, ev.metrics.macro_f1, ev.loss, (long long)ev.cm.total);
@@ -113,8 +133,8 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
             if (test->missing[mo] > 0 || test->noise[mo] > 0)
                 printf("  %s: %.0f%% missing, noise std %.2f\n", mml_modality_name((mml_modality)mo), 100 * test->missing[mo],
                        test->noise[mo]);
-        for (int t = 0; t < d.n_tasks; t++)
-            printf("task %s: accuracy %.4f (%d classes)\n", d.tasks[t].field, ev.task_accuracy[t], d.tasks[t].n_classes);
+        for (int t = 0; t < d->n_tasks; t++)
+            printf("task %s: accuracy %.4f (%d classes)\n", d->tasks[t].field, ev.task_accuracy[t], d->tasks[t].n_classes);
         printf("trained %d epochs in %.1f s (%.0f samples/s); model written to %s, log to %s\n", h.epochs,
                h.train_seconds, h.samples_per_second, out, log_path);
         if (json)
@@ -127,9 +147,7 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
     if (log) fclose(log);
     mml_free(cfg_json);
     free(cls);
-    free(dir);
     mml_mm_model_free(m);
-    mml_mm_data_close(&d);
-    mml_config_free(cfg);
+    cli_mm_job_close(&j);
     return rc == MML_OK ? CLI_OK : cli_fail(NULL);
 }

@@ -8,47 +8,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "mml/audio.h"
-#include "mml/image.h"
+#include "tasks/mm_toy.h"
 #include "test.h"
-
-#define N_CLASSES 3
-
-/* Class c: a bright 8x8 square in one of three places; a tone at 300 (c + 1) Hz. */
-static void write_sample(const char *dir, const char *id, int c, unsigned seed, FILE *manifest, bool with_audio)
-{
-    char path[1024];
-    mml_tensor *img = mml_tensor_create(MML_U8, 3, (int64_t[]){ 1, 28, 28 }, false);
-    uint8_t *px = img->data;
-    for (int i = 0; i < 28 * 28; i++) px[i] = (uint8_t)((seed * 2654435761u + (unsigned)i * 40503u) >> 27);
-    for (int y = 0; y < 8; y++)
-        for (int x = 0; x < 8; x++) px[(4 + y) * 28 + 2 + c * 9 + x] = 230;
-    snprintf(path, sizeof path, "%s/%s.png", dir, id);
-    mml_image_save_png(path, img);
-    mml_tensor_free(img);
-    float wav[4000];
-    for (int i = 0; i < 4000; i++)
-        wav[i] = 0.4f * sinf(2.0f * 3.14159265f * 300.0f * (float)(c + 1) * (float)i / 8000.0f + (float)seed);
-    snprintf(path, sizeof path, "%s/%s.wav", dir, id);
-    mml_wav_save(path, wav, 4000, 8000);
-    if (with_audio)
-        fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": \"%s.wav\", \"label\": %d, \"group\": \"%s\"}\n",
-                id, id, id, c, c ? "high" : "low");
-    else fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": null, \"label\": %d, \"group\": \"%s\"}\n", id,
-                 id, c, c ? "high" : "low");
-}
-
-static void write_split(const char *dir, const char *split, int n, unsigned seed0)
-{
-    char path[1024], id[64];
-    snprintf(path, sizeof path, "%s/%s.jsonl", dir, split);
-    FILE *f = fopen(path, "w");
-    for (int i = 0; i < n; i++) {
-        snprintf(id, sizeof id, "%s-%03d", split, i);
-        write_sample(dir, id, i % N_CLASSES, seed0 + (unsigned)i, f, i % 7 != 5);
-    }
-    fclose(f);
-}
 
 static const char *BASE =
     "{\"task\": \"multimodal\","
@@ -60,16 +21,6 @@ static const char *BASE =
     "  \"fusion\": {\"type\": \"concat\"}, \"head\": {\"hidden\": [16]}},"
     " \"train\": {\"epochs\": 6, \"batch_size\": 8, \"optimizer\": {\"type\": \"adam\", \"lr\": 0.01}, \"modality_dropout\": 0.2}}";
 
-static const char *make_data(char *dir, size_t cap)
-{
-    tst_tmp_path("mm", dir, cap);
-    mkdir(dir, 0777);
-    write_split(dir, "train", 45, 1);
-    write_split(dir, "val", 9, 1000);
-    write_split(dir, "test", 21, 2000);
-    return dir;
-}
-
 static void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -80,7 +31,7 @@ static void write_text(const char *path, const char *text)
 TEST(cli_train_multimodal_config)
 {
     char dir[1024], cfg[1200], args[4096], out[8192];
-    make_data(dir, sizeof dir);
+    tst_mm_toy_data(dir, sizeof dir);
     snprintf(cfg, sizeof cfg, "%s/fusion.json", dir);
     write_text(cfg, BASE);
     snprintf(args, sizeof args, "train %s --out %s/m.safetensors --json", cfg, dir);
@@ -133,7 +84,7 @@ static char *study_text(const char *variants)
 TEST(cli_compare_writes_results_and_report)
 {
     char dir[1024], study[1200], res[1200], args[4096], out[16384];
-    make_data(dir, sizeof dir);
+    tst_mm_toy_data(dir, sizeof dir);
     snprintf(study, sizeof study, "%s/study.json", dir);
     char *s = study_text("{\"name\": \"image only\", \"patch\": {\"model\": {\"encoders\": {\"audio\": null}, \"fusion\": null}}},"
                          "{\"name\": \"audio only\", \"patch\": {\"model\": {\"encoders\": {\"image\": null}, \"fusion\": null},"
@@ -196,7 +147,7 @@ TEST(cli_compare_writes_results_and_report)
 TEST(cli_compare_refuses_bad_studies_before_writing)
 {
     char dir[1024], study[1200], res[1200], args[4096], out[8192];
-    make_data(dir, sizeof dir);
+    tst_mm_toy_data(dir, sizeof dir);
     snprintf(study, sizeof study, "%s/bad.json", dir);
     snprintf(res, sizeof res, "%s/bad-results", dir);
     static const char *const bad[][2] = {
@@ -223,7 +174,7 @@ TEST(cli_compare_refuses_bad_studies_before_writing)
 TEST(cli_train_multitask_heads)
 {
     char dir[1024], cfg[1200], args[4096], out[16384];
-    make_data(dir, sizeof dir);
+    tst_mm_toy_data(dir, sizeof dir);
     snprintf(cfg, sizeof cfg, "%s/multitask.json", dir);
     /* the base config with a second task on the shared trunk */
     char text[4096];
@@ -253,7 +204,7 @@ TEST(cli_train_multitask_heads)
 TEST(cli_compare_base_from_a_file)
 {
     char dir[1024], study[1200], base[1200], res[1200], args[4096], out[8192];
-    make_data(dir, sizeof dir);
+    tst_mm_toy_data(dir, sizeof dir);
     snprintf(base, sizeof base, "%s/base.json", dir);
     write_text(base, BASE);
     snprintf(study, sizeof study, "%s/from-file.json", dir);

@@ -1,0 +1,104 @@
+/* The retrieval task end to end on the toy image + audio set: mml train on an
+ * alignment config for each objective, retrieval in both directions and
+ * cross-modal transfer, and config errors named by key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "tasks/mm_toy.h"
+#include "test.h"
+
+static const char *CONFIG =
+    "{\"task\": \"retrieval\","
+    " \"data\": {\"train\": \"train.jsonl\", \"val\": \"val.jsonl\", \"test\": \"test.jsonl\","
+    "          \"audio\": {\"rate\": 8000, \"frames\": 16, \"n_mels\": 16, \"n_fft\": 256, \"hop\": 128}},"
+    " \"model\": {\"encoders\": {"
+    "    \"image\": {\"type\": \"sequential\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"linear\", \"out\": 16}, {\"type\": \"relu\"}]},"
+    "    \"audio\": {\"type\": \"rnn\", \"cell\": \"gru\", \"hidden\": 8, \"pool\": \"mean\"}},"
+    "  \"embed\": 8, %s},"
+    " \"train\": {\"epochs\": %d, \"batch_size\": 8, \"optimizer\": {\"type\": \"adam\", \"lr\": 0.01}}}";
+
+static void write_config(const char *path, const char *model_extra, int epochs)
+{
+    FILE *f = fopen(path, "w");
+    fprintf(f, CONFIG, model_extra, epochs);
+    fclose(f);
+}
+
+static double direction_value(cJSON *j, const char *query, const char *level, const char *key)
+{
+    cJSON *d;
+    cJSON_ArrayForEach(d, cJSON_GetObjectItem(j, "directions"))
+        if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(d, "query")), query))
+            return cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(d, level), key));
+    return -1;
+}
+
+static cJSON *train(const char *dir, const char *model_extra, int epochs, char *out, size_t cap)
+{
+    char cfg[1200], args[4096];
+    snprintf(cfg, sizeof cfg, "%s/align.json", dir);
+    write_config(cfg, model_extra, epochs);
+    snprintf(args, sizeof args, "train %s --out %s/a.safetensors --json", cfg, dir);
+    int rc = tst_run_cli(args, out, cap);
+    CHECK_MSG(rc == 0, "%s: %s", model_extra, out);
+    const char *js = strstr(out, "{\"directions\""); /* --json: the last line */
+    return rc == 0 && js ? cJSON_Parse(js) : NULL;
+}
+
+TEST(cli_train_retrieval_aligns_image_and_audio)
+{
+    char dir[1024], out[16384];
+    tst_mm_toy_data(dir, sizeof dir);
+    cJSON *j = train(dir, "\"objective\": {\"type\": \"info_nce\", \"temperature\": 0.1}", 8, out, sizeof out);
+    CHECK(j != NULL);
+    if (!j) return;
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "directions")) == 2);
+    /* 3 well-separated classes: the right class comes first */
+    CHECK_MSG(direction_value(j, "audio", "category", "r1") >= 0.9, "%s", out);
+    CHECK_MSG(direction_value(j, "image", "category", "r1") >= 0.9, "%s", out);
+    CHECK(direction_value(j, "image", "category", "map") > 0.8);
+    /* every 7th test sample lacks audio: fewer audio queries, so instance R@10 is over a gallery of 21 images */
+    CHECK(direction_value(j, "audio", "instance", "r10") > 0.0);
+    cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "transfer"), 0);
+    CHECK(t && cJSON_GetNumberValue(cJSON_GetObjectItem(t, "accuracy")) >= 0.8);
+    CHECK(strstr(out, "transfer: a linear classifier on image embeddings: audio test accuracy") != NULL);
+    cJSON_Delete(j);
+}
+
+TEST(cli_train_retrieval_objectives)
+{
+    char dir[1024], out[16384];
+    tst_mm_toy_data(dir, sizeof dir);
+    static const char *const objectives[] = { "\"objective\": {\"type\": \"hinge\", \"margin\": 0.2, \"hardest\": true}",
+                                              "\"objective\": {\"type\": \"hinge\", \"margin\": 0.2}",
+                                              "\"objective\": {\"type\": \"cosine\", \"margin\": 0.1}",
+                                              "\"objective\": {\"type\": \"info_nce\", \"learn_temperature\": false}" };
+    for (size_t k = 0; k < sizeof objectives / sizeof objectives[0]; k++) {
+        cJSON *j = train(dir, objectives[k], 8, out, sizeof out);
+        CHECK_MSG(j && direction_value(j, "audio", "category", "r1") >= 0.7, "%s: %s", objectives[k], out);
+        cJSON_Delete(j);
+    }
+}
+
+TEST(cli_train_retrieval_config_errors)
+{
+    char dir[1024], cfg[1200], args[4096], out[8192];
+    tst_mm_toy_data(dir, sizeof dir);
+    snprintf(cfg, sizeof cfg, "%s/align.json", dir);
+    snprintf(args, sizeof args, "train %s --out %s/a.safetensors", cfg, dir);
+    static const struct {
+        const char *extra, *message;
+    } cases[] = {
+        { "\"objective\": {\"type\": \"triplet\"}", "model.objective.type" },
+        { "\"objective\": {\"temperature\": 0}", "model.objective.temperature" },
+        { "\"shared\": true", "model.encoders.audio: a shared (Siamese) encoder needs every modality in the same form" },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        write_config(cfg, cases[k].extra, 1);
+        CHECK(tst_run_cli(args, out, sizeof out) == 1);
+        CHECK_MSG(strstr(out, cases[k].message) != NULL, "%s: %s", cases[k].extra, out);
+    }
+}
