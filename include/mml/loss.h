@@ -40,5 +40,13 @@ mml_tensor *mml_loss_hinge_ranking(mml_ctx *ctx, mml_tensor *a, mml_tensor *b, f
  * the mean of cross-entropy over rows and over columns with matching pairs on
  * the diagonal. log_scale is a learnable [1] parameter (CLIP starts at ln(1/0.07)). */
 mml_tensor *mml_loss_info_nce(mml_ctx *ctx, mml_tensor *a, mml_tensor *b, mml_tensor *log_scale);
+/* Supervised contrastive loss across two views (Khosla et al., 2020, L_out):
+ * the 2N L2-normalised embeddings of a and b [N, D] are anchors each; the
+ * positives of an anchor are the other embeddings with the same label (its
+ * pair included), the denominator sums over all other embeddings; loss =
+ * mean over anchors with at least one positive of
+ * -1/|P(i)| sum_p log(exp(z_i.z_p / t) / sum_{k != i} exp(z_i.z_k / t)).
+ * labels I32 (or I64) [N]; temperature t > 0. */
+mml_tensor *mml_loss_supcon(mml_ctx *ctx, mml_tensor *a, mml_tensor *b, mml_tensor *labels, float temperature);
 
 #endif

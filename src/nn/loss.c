@@ -197,3 +197,44 @@ mml_tensor *mml_loss_info_nce(mml_ctx *ctx, mml_tensor *a, mml_tensor *b, mml_te
     mml_tensor *l_cols = mml_loss_cross_entropy(ctx, mml_transpose(ctx, logits, 0, 1), target, NULL);
     return mml_mul_scalar(ctx, mml_add(ctx, l_rows, l_cols), 0.5f);
 }
+
+/* Supcon's weight of log p(k | i): 1 / (|P(i)| * 2N) for the positives k of
+ * anchor i, else 0. Rows 0..N-1 are a's anchors, N..2N-1 b's. Every anchor has
+ * its pair as a positive, so the mean is over all 2N anchors. */
+static mml_tensor *supcon_weights(mml_ctx *ctx, const mml_tensor *labels)
+{
+    int64_t n = labels->shape[0], m = 2 * n;
+    mml_tensor *w = mml_zeros(ctx, MML_F32, 2, (int64_t[]){ m, m });
+    for (int64_t i = 0; w && i < m; i++) {
+        float *row = mml_f32(w) + i * m;
+        int64_t label = target_at(labels, i % n), n_pos = 0;
+        for (int64_t k = 0; k < m; k++) n_pos += row[k] = k != i && target_at(labels, k % n) == label;
+        for (int64_t k = 0; k < m; k++) row[k] /= (float)(n_pos * m);
+    }
+    return w;
+}
+
+mml_tensor *mml_loss_supcon(mml_ctx *ctx, mml_tensor *a, mml_tensor *b, mml_tensor *labels, float temperature)
+{
+    if (!a || !b || !labels) return NULL;
+    if (a->dtype != MML_F32 || b->dtype != MML_F32 || a->ndim != 2 || b->ndim != 2 || a->shape[0] != b->shape[0] ||
+        a->shape[1] != b->shape[1]) {
+        mml_error(MML_ERR_SHAPE, "supcon: a and b must be float32 [N, D] of the same shape");
+        return NULL;
+    }
+    if ((labels->dtype != MML_I32 && labels->dtype != MML_I64) || labels->ndim != 1 || labels->shape[0] != a->shape[0]) {
+        mml_error(MML_ERR_SHAPE, "supcon: labels must be int32 or int64 [%lld], one per pair", (long long)a->shape[0]);
+        return NULL;
+    }
+    if (!(temperature > 0.0f)) {
+        mml_error(MML_ERR_ARG, "supcon: temperature must be positive (got %g)", (double)temperature);
+        return NULL;
+    }
+    mml_tensor *z = mml_l2_normalize(ctx, mml_concat(ctx, (mml_tensor *[]){ a, b }, 2, 0), -1, 1e-12f);
+    mml_tensor *self = eye(ctx, 2 * a->shape[0]);
+    mml_tensor *sim = mml_mul_scalar(ctx, mml_matmul(ctx, z, z, false, true), 1.0f / temperature);
+    /* the denominator leaves out k == i; that -inf is then zeroed, as 0 * -inf would be NaN */
+    mml_tensor *logp = mml_log_softmax(ctx, mml_masked_fill(ctx, sim, self, -INFINITY), 1);
+    logp = mml_masked_fill(ctx, logp, self, 0.0f);
+    return mml_neg(ctx, mml_sum(ctx, mml_mul(ctx, logp, supcon_weights(ctx, labels)), MML_AXIS_ALL, false));
+}

@@ -1,7 +1,11 @@
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mml/alloc.h"
 #include "mml/metrics.h"
+#include "mml/threads.h"
 
 mml_status mml_confusion_init(mml_confusion *cm, int n_classes)
 {
@@ -67,4 +71,149 @@ double mml_topk_accuracy(const float *scores, const int32_t *truth, int64_t n, i
         hits += higher < k;
     }
     return safe_div((double)hits, (double)n);
+}
+
+/* ---- retrieval ----
+ * Each query row is ranked by a stable LSD radix sort of (score key << 32 |
+ * gallery index): linear in ng, and stability from the index order gives the
+ * tie rule. */
+
+enum { RADIX_BITS = 11, RADIX = 1 << RADIX_BITS, RADIX_PASSES = 3 }; /* 3 x 11 bits cover the 32-bit key */
+
+typedef struct query_stats {
+    int64_t first_rank; /* 0: no relevant item; -1: a NaN score */
+    double ap;
+} query_stats;
+
+typedef struct retrieval_job {
+    const float *scores;
+    const int32_t *q_key, *g_key;
+    int64_t ng;
+    uint64_t *scratch; /* 2 * ng slots per thread */
+    query_stats *out;
+} retrieval_job;
+
+/* A key whose ascending order is the scores' descending order. */
+static uint32_t descending_key(float s)
+{
+    if (s == 0.0f) s = 0.0f; /* -0 == +0, so they must tie */
+    uint32_t u;
+    memcpy(&u, &s, sizeof u);
+    u = (u & 0x80000000u) ? ~u : u | 0x80000000u; /* now ascending in s */
+    return ~u;
+}
+
+static unsigned digit(uint64_t v, int pass) { return (unsigned)(v >> (32 + pass * RADIX_BITS)) & (RADIX - 1); }
+
+/* Sorts v[0, n) stably by the high 32 bits, given the digit histograms of
+ * every pass; tmp holds n. Returns the buffer that ends up sorted. */
+static uint64_t *radix_sort(uint64_t *v, uint64_t *tmp, int64_t n, int32_t (*hist)[RADIX])
+{
+    for (int pass = 0; pass < RADIX_PASSES; pass++) {
+        int32_t *h = hist[pass];
+        if (h[digit(v[0], pass)] == n) continue; /* one bucket: already in order */
+        int32_t next = 0;
+        for (int d = 0; d < RADIX; d++) {
+            int32_t c = h[d];
+            h[d] = next;
+            next += c;
+        }
+        for (int64_t i = 0; i < n; i++) tmp[h[digit(v[i], pass)]++] = v[i];
+        uint64_t *t = v;
+        v = tmp;
+        tmp = t;
+    }
+    return v;
+}
+
+static query_stats rank_query(const retrieval_job *j, int64_t q, uint64_t *buf)
+{
+    const float *row = j->scores + q * j->ng;
+    int32_t key = j->q_key[q];
+    int64_t n_rel = 0;
+    int32_t hist[RADIX_PASSES][RADIX] = { { 0 } }; /* counts <= ng < 2^31 */
+    for (int64_t g = 0; g < j->ng; g++) {
+        if (isnan(row[g])) return (query_stats){ -1, 0.0 };
+        n_rel += j->g_key[g] == key;
+        buf[g] = (uint64_t)descending_key(row[g]) << 32 | (uint64_t)g;
+        for (int pass = 0; pass < RADIX_PASSES; pass++) hist[pass][digit(buf[g], pass)]++;
+    }
+    if (!n_rel) return (query_stats){ 0, 0.0 };
+    const uint64_t *order = radix_sort(buf, buf + j->ng, j->ng, hist);
+    query_stats st = { 0, 0.0 };
+    for (int64_t r = 0, hits = 0; hits < n_rel; r++) {
+        if (j->g_key[order[r] & 0xffffffffu] != key) continue;
+        if (++hits == 1) st.first_rank = r + 1;
+        st.ap += (double)hits / (double)(r + 1); /* precision at this relevant item */
+    }
+    st.ap /= (double)n_rel;
+    return st;
+}
+
+static void retrieval_range(void *arg, int64_t b, int64_t e, int thread)
+{
+    const retrieval_job *j = arg;
+    uint64_t *buf = j->scratch + (size_t)thread * 2 * (size_t)j->ng;
+    for (int64_t q = b; q < e; q++) j->out[q] = rank_query(j, q, buf);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Averages over the queries that have a relevant item, in query order (so
+ * the sums do not depend on the thread count). */
+static mml_status summarise(const query_stats *per, int64_t nq, mml_retrieval_metrics *out)
+{
+    static const int64_t ks[3] = { 1, 5, 10 };
+    int64_t *ranks = mml_malloc((size_t)nq * sizeof *ranks);
+    if (!ranks) return MML_ERR_NOMEM;
+    mml_retrieval_metrics m = { { 0 } };
+    double rank_sum = 0.0;
+    mml_status st = MML_OK;
+    for (int64_t q = 0; q < nq && st == MML_OK; q++) {
+        int64_t first = per[q].first_rank;
+        if (first < 0) st = mml_error(MML_ERR_ARG, "retrieval: query %lld has a NaN score", (long long)q);
+        if (first <= 0) continue;
+        ranks[m.n_queries++] = first;
+        for (int k = 0; k < 3; k++) m.recall[k] += first <= ks[k];
+        rank_sum += (double)first;
+        m.map += per[q].ap;
+    }
+    if (st == MML_OK && !m.n_queries) st = mml_error(MML_ERR_ARG, "retrieval: no query has a relevant gallery item");
+    if (st == MML_OK) {
+        int64_t n = m.n_queries;
+        qsort(ranks, (size_t)n, sizeof *ranks, cmp_i64);
+        for (int k = 0; k < 3; k++) m.recall[k] /= (double)n;
+        m.median_rank = (double)(ranks[(n - 1) / 2] + ranks[n / 2]) / 2.0;
+        m.mean_rank = rank_sum / (double)n;
+        m.map /= (double)n;
+        *out = m;
+    }
+    mml_free(ranks);
+    return st;
+}
+
+mml_status mml_retrieval_evaluate(const float *scores, int64_t nq, int64_t ng, const int32_t *q_key,
+                                  const int32_t *g_key, mml_retrieval_metrics *out)
+{
+    assert(scores && q_key && g_key && out);
+    if (nq < 1 || ng < 1 || ng > INT32_MAX)
+        return mml_error(MML_ERR_ARG, "retrieval: %lld queries x %lld gallery items (need 1+ queries, 1 to 2^31-1 items)",
+                         (long long)nq, (long long)ng);
+    /* mml_parallel_for hands out at most this many ranges, numbered from 0 */
+    int64_t threads = mml_threads_get() < nq ? mml_threads_get() : nq;
+    query_stats *per = mml_malloc((size_t)nq * sizeof *per);
+    uint64_t *scratch = mml_malloc((size_t)threads * 2 * (size_t)ng * sizeof *scratch);
+    mml_status st = MML_ERR_NOMEM;
+    if (per && scratch) {
+        retrieval_job j = { scores, q_key, g_key, ng, scratch, per };
+        mml_parallel_for(nq, 1 + 65536 / ng, retrieval_range, &j);
+        st = summarise(per, nq, out);
+    }
+    mml_free(per);
+    mml_free(scratch);
+    return st;
 }

@@ -135,3 +135,52 @@ TEST(pair_losses_match_pytorch)
     }
     mml_safetensors_free(fx);
 }
+
+static mml_tensor *supcon_loss(mml_ctx *ctx, mml_tensor **in, void *labels)
+{
+    return mml_loss_supcon(ctx, in[0], in[1], labels, 0.1f);
+}
+
+TEST(supcon_matches_pytorch_and_finite_differences)
+{
+    mml_safetensors *fx = tst_fixture("loss.safetensors");
+    if (!fx) return;
+    mml_tensor *in[2] = { tst_fixture_tensor(fx, "supcon.a", true), tst_fixture_tensor(fx, "supcon.b", true) };
+    mml_tensor *labels = mml_safetensors_tensor(fx, "supcon.labels", MML_I32);
+    mml_ctx *ctx = mml_ctx_create();
+    mml_tensor *loss = supcon_loss(ctx, in, labels);
+    CHECK_MSG(loss != NULL, "supcon: %s", mml_last_error());
+    if (loss) {
+        CHECK_FIXTURE(fx, "supcon.loss", mml_f32(loss), 1, 1e-5, 1e-6);
+        CHECK_OK(mml_backward(ctx, loss));
+        CHECK_FIXTURE(fx, "supcon.grad_a", in[0]->grad, in[0]->numel, 1e-4, 1e-5);
+        CHECK_FIXTURE(fx, "supcon.grad_b", in[1]->grad, in[1]->numel, 1e-4, 1e-5);
+    }
+    mml_ctx_free(ctx);
+    CHECK_GRAD("supcon", supcon_loss, in, 2, labels);
+    for (int i = 0; i < 2; i++) {
+        mml_free(in[i]->grad);
+        in[i]->grad = NULL;
+        mml_tensor_free(in[i]);
+    }
+    mml_tensor_free(labels);
+    mml_safetensors_free(fx);
+}
+
+TEST(supcon_rejects_bad_labels)
+{
+    mml_ctx *ctx = mml_ctx_create();
+    mml_tensor *a = mml_zeros(ctx, MML_F32, 2, (int64_t[]){ 3, 4 }), *b = mml_zeros(ctx, MML_F32, 2, (int64_t[]){ 3, 4 });
+    mml_tensor *as_float = mml_zeros(ctx, MML_F32, 1, (int64_t[]){ 3 });
+    mml_tensor *too_short = mml_zeros(ctx, MML_I32, 1, (int64_t[]){ 2 });
+    mml_tensor *matrix = mml_zeros(ctx, MML_I32, 2, (int64_t[]){ 3, 1 });
+    mml_tensor *bad[] = { as_float, too_short, matrix };
+    for (int i = 0; i < 3; i++)
+        CHECK(mml_loss_supcon(ctx, a, b, bad[i], 0.1f) == NULL && mml_last_status() == MML_ERR_SHAPE &&
+              strstr(mml_last_error(), "supcon: labels must be int32 or int64 [3]"));
+    mml_tensor *labels = mml_zeros(ctx, MML_I32, 1, (int64_t[]){ 3 });
+    CHECK(mml_loss_supcon(ctx, a, mml_zeros(ctx, MML_F32, 2, (int64_t[]){ 3, 5 }), labels, 0.1f) == NULL &&
+          strstr(mml_last_error(), "supcon: a and b"));
+    CHECK(mml_loss_supcon(ctx, a, b, labels, 0.0f) == NULL && strstr(mml_last_error(), "supcon: temperature"));
+    mml_ctx_free(ctx);
+}

@@ -68,5 +68,31 @@ for name, fn in PAIRS.items():
     out[f"{name}.loss"] = loss.detach().reshape(1)
     out[f"{name}.grad_a"], out[f"{name}.grad_b"] = u.grad, v.grad
     out[f"{name}.grad_scale"] = ls.grad if ls.grad is not None else torch.zeros(1)
+
+
+# Supervised contrastive loss (Khosla et al., 2020, L_out), from the formula
+# term by term, in float64.
+def supcon(u, v, labels, t):
+    z = F.normalize(torch.cat([u, v]).double(), dim=-1)
+    lab = torch.cat([labels, labels])
+    total, anchors = 0.0, 0
+    for i in range(len(z)):
+        others = [k for k in range(len(z)) if k != i]
+        positives = [p for p in others if lab[p] == lab[i]]
+        if not positives:
+            continue
+        denom = sum(torch.exp(z[i] @ z[k] / t) for k in others)
+        total = total - sum(torch.log(torch.exp(z[i] @ z[p] / t) / denom) for p in positives) / len(positives)
+        anchors += 1
+    return total / anchors
+
+
+sa, sb = torch.randn(6, 5), torch.randn(6, 5)
+slabels = torch.tensor([0, 1, 0, 2, 1, 0], dtype=torch.int32)
+u, v = sa.clone().requires_grad_(True), sb.clone().requires_grad_(True)
+loss = supcon(u, v, slabels, 0.1)
+loss.backward()
+out.update({"supcon.a": sa, "supcon.b": sb, "supcon.labels": slabels, "supcon.loss": loss.detach().float().reshape(1),
+            "supcon.grad_a": u.grad, "supcon.grad_b": v.grad})
 fixtures.save("loss", out)
 print("wrote loss fixtures")
