@@ -24,6 +24,7 @@
 #ifndef MML_ALIGN_H
 #define MML_ALIGN_H
 
+#include "mml/model.h"
 #include "mml/multimodal.h"
 
 typedef struct mml_align_model mml_align_model;
@@ -50,9 +51,10 @@ mml_status mml_align_train(mml_align_model *m, const mml_mm_data *d, const mml_t
 
 /* Embeddings [n, dim] of modality mo for every sample of a split (rows
  * lacking mo hold the embedding of zero features: see the dataset's present
- * flags). out: n * dim floats. */
+ * flags), with the test-time perturbation p applied when not NULL. out:
+ * n * dim floats. */
 mml_status mml_align_embed(mml_align_model *m, const mml_mm_data *d, mml_data_split split, mml_modality mo,
-                           float *out);
+                           const mml_mm_perturb *p, float *out);
 
 typedef struct mml_align_direction {
     mml_modality query, gallery;
@@ -70,9 +72,17 @@ typedef struct mml_align_eval {
  * split's samples with the query modality, the gallery those with the other. */
 mml_status mml_align_evaluate(mml_align_model *m, const mml_mm_data *d, mml_data_split split, mml_align_eval *out);
 
-/* Cross-modal transfer: a linear classifier trained on the training split's
- * `from` embeddings only, applied unchanged to the test split's `to`
- * embeddings. acc_from gets its accuracy on the test split's `from` ones. */
+/* Cross-modal transfer: a linear classifier (a "probe") trained on the
+ * training split's `from` embeddings only, then applied unchanged to any
+ * modality's embeddings. */
+mml_status mml_align_probe_fit(mml_align_model *m, const mml_mm_data *d, mml_modality from, uint64_t seed,
+                               mml_model **probe);
+/* The probe on the test split's `to` embeddings (p: a test-time perturbation
+ * of `to`, or NULL); cm is initialised here (mml_confusion_free). Samples
+ * lacking `to` are left out unless p removed it. */
+mml_status mml_align_probe_evaluate(mml_align_model *m, mml_model *probe, const mml_mm_data *d, mml_modality to,
+                                    const mml_mm_perturb *p, mml_confusion *cm);
+/* Both at once: accuracy on the test split's `to` (acc_to) and `from` (acc_from). */
 mml_status mml_align_transfer(mml_align_model *m, const mml_mm_data *d, mml_modality from, mml_modality to,
                               uint64_t seed, double *acc_to, double *acc_from);
 

@@ -122,6 +122,11 @@ typedef struct mml_mm_perturb {
     uint64_t seed;
 } mml_mm_perturb;
 
+/* Applies p to modalities mods[0..n) of a batch: a removed modality has
+ * presence 0 and zero features. */
+void mml_mm_perturb_batch(const mml_mm_data *d, const mml_batch *b, const mml_modality *mods, int n,
+                          const mml_mm_perturb *p, mml_rng *r);
+
 typedef struct mml_mm_eval {
     mml_confusion cm;              /* initialised by mml_mm_evaluate; free with mml_confusion_free */
     mml_metrics metrics;

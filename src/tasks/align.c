@@ -325,7 +325,8 @@ static int model_index(const mml_align_model *m, mml_modality mo)
     return -1;
 }
 
-mml_status mml_align_embed(mml_align_model *m, const mml_mm_data *d, mml_data_split split, mml_modality mo, float *out)
+mml_status mml_align_embed(mml_align_model *m, const mml_mm_data *d, mml_data_split split, mml_modality mo,
+                           const mml_mm_perturb *p, float *out)
 {
     const mml_dataset *ds = d->ds[split];
     int i = model_index(m, mo);
@@ -335,6 +336,8 @@ mml_status mml_align_embed(mml_align_model *m, const mml_mm_data *d, mml_data_sp
     mml_ctx *ctx = m->eval_ctx;
     mml_set_grad_enabled(ctx, false);
     mml_set_training(ctx, false);
+    mml_rng r;
+    mml_rng_seed(&r, p ? p->seed : 0);
     const int64_t B = 256;
     int64_t rows[256];
     mml_status rc = MML_OK;
@@ -344,6 +347,7 @@ mml_status mml_align_embed(mml_align_model *m, const mml_mm_data *d, mml_data_sp
         mml_ctx_reset(ctx);
         mml_batch b;
         if ((rc = mml_dataset_batch(ctx, ds, rows, nb, &b)) != MML_OK) break;
+        if (p) mml_mm_perturb_batch(d, &b, &mo, 1, p, &r);
         mml_tensor *z = embed(ctx, m, i, &b);
         if (!z) rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
         else memcpy(out + s * m->dim, z->data, (size_t)(nb * m->dim) * sizeof *out);
@@ -427,7 +431,7 @@ mml_status mml_align_evaluate(mml_align_model *m, const mml_mm_data *d, mml_data
     side sd[MML_MOD_COUNT] = { 0 };
     mml_status rc = all ? MML_OK : MML_ERR_NOMEM;
     for (int i = 0; rc == MML_OK && i < m->n; i++) {
-        rc = mml_align_embed(m, d, split, m->mod[i], all);
+        rc = mml_align_embed(m, d, split, m->mod[i], NULL, all);
         if (rc == MML_OK) rc = side_init(&sd[i], ds, m->mod[i], all, m->dim);
     }
     for (int i = 0; rc == MML_OK && i < m->n; i++)
@@ -445,20 +449,22 @@ mml_status mml_align_evaluate(mml_align_model *m, const mml_mm_data *d, mml_data
 
 /* ---- cross-modal transfer ---- */
 
+/* Embeddings and labels of a split's samples with modality mo (or, under a
+ * perturbation, every sample: one whose `mo` it removed is still a test case). */
 static mml_status embed_labelled(mml_align_model *m, const mml_mm_data *d, mml_data_split split, mml_modality mo,
-                                 mml_tensor **x, mml_tensor **y)
+                                 const mml_mm_perturb *p, mml_tensor **x, mml_tensor **y)
 {
     const mml_dataset *ds = d->ds[split];
+    *x = *y = NULL;
     float *all = mml_malloc((size_t)(ds->n * m->dim) * sizeof *all);
-    mml_status rc = all ? mml_align_embed(m, d, split, mo, all) : MML_ERR_NOMEM;
+    mml_status rc = all ? mml_align_embed(m, d, split, mo, p, all) : MML_ERR_NOMEM;
     int64_t n = 0;
     for (int64_t r = 0; r < ds->n; r++) n += ds->present[mo][r] != 0;
     if (rc == MML_OK && (!ds->label || n == 0))
         rc = mml_error(MML_ERR_ARG, "transfer: the %s split has no labelled %s samples", split == MML_SPLIT_TRAIN ? "training" : "test",
                        mml_modality_name(mo));
-    *x = rc == MML_OK ? mml_tensor_create(MML_F32, 2, (int64_t[]){ n, m->dim }, false) : NULL;
-    *y = *x ? mml_tensor_create(MML_I32, 1, (int64_t[]){ n }, false) : NULL;
-    if (rc == MML_OK && !*y) rc = MML_ERR_NOMEM;
+    if (rc == MML_OK && !(*x = mml_tensor_create(MML_F32, 2, (int64_t[]){ n, m->dim }, false))) rc = MML_ERR_NOMEM;
+    if (rc == MML_OK && !(*y = mml_tensor_create(MML_I32, 1, (int64_t[]){ n }, false))) rc = MML_ERR_NOMEM;
     for (int64_t r = 0, k = 0; rc == MML_OK && r < ds->n; r++)
         if (ds->present[mo][r]) {
             memcpy(mml_f32(*x) + k * m->dim, all + r * m->dim, (size_t)m->dim * sizeof *all);
@@ -481,26 +487,13 @@ static mml_status linear_probe(int64_t dim, int n_classes, uint64_t seed, mml_mo
     return rc;
 }
 
-static double probe_accuracy(mml_model *probe, const mml_tensor *x, const mml_tensor *y, int n_classes)
+mml_status mml_align_probe_fit(mml_align_model *m, const mml_mm_data *d, mml_modality from, uint64_t seed,
+                               mml_model **probe)
 {
-    mml_confusion cm;
-    double loss, acc = NAN;
-    if (mml_confusion_init(&cm, n_classes) != MML_OK) return NAN;
-    if (mml_evaluate_classifier(probe, x, y, NULL, x->shape[0], 256, &loss, &cm, NULL) == MML_OK)
-        acc = mml_metrics_compute(&cm, NULL).accuracy;
-    mml_confusion_free(&cm);
-    return acc;
-}
-
-mml_status mml_align_transfer(mml_align_model *m, const mml_mm_data *d, mml_modality from, mml_modality to,
-                              uint64_t seed, double *acc_to, double *acc_from)
-{
-    mml_tensor *xs = NULL, *ys = NULL, *xt = NULL, *yt = NULL, *xf = NULL, *yf = NULL;
-    mml_model *probe = NULL;
-    mml_status rc = embed_labelled(m, d, MML_SPLIT_TRAIN, from, &xs, &ys);
-    if (rc == MML_OK) rc = embed_labelled(m, d, MML_SPLIT_TEST, to, &xt, &yt);
-    if (rc == MML_OK) rc = embed_labelled(m, d, MML_SPLIT_TEST, from, &xf, &yf);
-    if (rc == MML_OK) rc = linear_probe(m->dim, d->n_classes, seed, &probe);
+    mml_tensor *x, *y;
+    *probe = NULL;
+    mml_status rc = embed_labelled(m, d, MML_SPLIT_TRAIN, from, NULL, &x, &y);
+    if (rc == MML_OK) rc = linear_probe(m->dim, d->n_classes, seed, probe);
     if (rc == MML_OK) {
         mml_train_options o = mml_train_defaults();
         o.epochs = 20;
@@ -510,15 +503,49 @@ mml_status mml_align_transfer(mml_align_model *m, const mml_mm_data *d, mml_moda
         o.val_fraction = 0;
         o.seed = seed;
         mml_train_result res;
-        rc = mml_train_classifier(probe, xs, ys, d->n_classes, &o, &res);
+        rc = mml_train_classifier(*probe, x, y, d->n_classes, &o, &res);
     }
-    if (rc == MML_OK) {
-        *acc_to = probe_accuracy(probe, xt, yt, d->n_classes);
-        *acc_from = probe_accuracy(probe, xf, yf, d->n_classes);
+    if (rc != MML_OK) {
+        mml_model_free(*probe);
+        *probe = NULL;
     }
+    mml_tensor_free(x);
+    mml_tensor_free(y);
+    return rc;
+}
+
+mml_status mml_align_probe_evaluate(mml_align_model *m, mml_model *probe, const mml_mm_data *d, mml_modality to,
+                                    const mml_mm_perturb *p, mml_confusion *cm)
+{
+    mml_tensor *x = NULL, *y = NULL;
+    double loss;
+    mml_status rc = mml_confusion_init(cm, d->n_classes);
+    if (rc == MML_OK) rc = embed_labelled(m, d, MML_SPLIT_TEST, to, p, &x, &y);
+    if (rc == MML_OK) rc = mml_evaluate_classifier(probe, x, y, NULL, x->shape[0], 256, &loss, cm, NULL);
+    if (rc != MML_OK) mml_confusion_free(cm);
+    mml_tensor_free(x);
+    mml_tensor_free(y);
+    return rc;
+}
+
+static mml_status probe_accuracy(mml_align_model *m, mml_model *probe, const mml_mm_data *d, mml_modality to, double *acc)
+{
+    mml_confusion cm;
+    mml_status rc = mml_align_probe_evaluate(m, probe, d, to, NULL, &cm);
+    if (rc != MML_OK) return rc;
+    *acc = mml_metrics_compute(&cm, NULL).accuracy;
+    mml_confusion_free(&cm);
+    return MML_OK;
+}
+
+mml_status mml_align_transfer(mml_align_model *m, const mml_mm_data *d, mml_modality from, mml_modality to,
+                              uint64_t seed, double *acc_to, double *acc_from)
+{
+    mml_model *probe;
+    mml_status rc = mml_align_probe_fit(m, d, from, seed, &probe);
+    if (rc == MML_OK) rc = probe_accuracy(m, probe, d, to, acc_to);
+    if (rc == MML_OK) rc = probe_accuracy(m, probe, d, from, acc_from);
     mml_model_free(probe);
-    mml_tensor *ts[] = { xs, ys, xt, yt, xf, yf };
-    for (int k = 0; k < 6; k++) mml_tensor_free(ts[k]);
     return rc;
 }
 

@@ -690,11 +690,11 @@ mml_status mml_mm_train(mml_mm_model *m, const mml_mm_data *d, const mml_train_o
 
 /* ---- evaluation ---- */
 
-static void perturb(const mml_mm_model *m, const mml_mm_data *d, const mml_batch *b, const mml_mm_perturb *p,
-                    mml_rng *r)
+void mml_mm_perturb_batch(const mml_mm_data *d, const mml_batch *b, const mml_modality *mods, int n,
+                          const mml_mm_perturb *p, mml_rng *r)
 {
-    for (int i = 0; i < m->n; i++) {
-        mml_modality mo = m->mod[i];
+    for (int i = 0; i < n; i++) {
+        mml_modality mo = mods[i];
         mml_tensor *x = b->x[mo];
         int64_t w = x->numel / x->shape[0];
         float sd = p->noise[mo] * d->feat_std[mo];
@@ -761,7 +761,7 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
         int64_t nb = s + B <= ds->n ? B : ds->n - s;
         mml_batch b;
         if ((rc = mml_dataset_batch(ctx, ds, rows + s, nb, &b)) != MML_OK) break;
-        if (p) perturb(m, d, &b, p, &r);
+        if (p) mml_mm_perturb_batch(d, &b, m->mod, m->n, p, &r);
         mml_tensor *w = NULL, *tasks[MML_MM_MAX_TASKS], *logits = mm_forward(ctx, m, &b, &w, tasks);
         for (int t = 0; logits && t < m->n_tasks; t++)
             task_correct[t] += (double)correct(tasks[t], d->tasks[m->task_index[t]].label[split], rows + s);

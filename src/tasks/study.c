@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/file.h"
+#include "mml/align.h"
 #include "mml/alloc.h"
 #include "mml/multimodal.h"
 #include "mml/progress.h"
@@ -87,6 +88,37 @@ static mml_status read_base(study *s, const mml_cfg_node *root, const char *dir,
     return MML_OK;
 }
 
+static mml_status read_modality(const mml_cfg_node *n, const char *key, const bool *mods, int *out)
+{
+    const char *name;
+    mml_status rc = mml_cfg_string_req(n, key, &name);
+    if (rc != MML_OK) return rc;
+    *out = mml_modality_from_name(name);
+    if (*out < 0 || !mods[*out]) return mml_cfg_error(n, key, "'%s' is not a modality of the model's encoders", name);
+    return MML_OK;
+}
+
+/* "task": "multimodal" (a classifier), or "retrieval" with "transfer":
+ * {"from": M, "to": M2}, the cross-modal protocol its row reports. */
+static mml_status read_task(variant *va, const mml_cfg_node *root)
+{
+    static const char *const tasks[] = { "multimodal", "retrieval", NULL };
+    static const char *const keys[] = { "task", "data", "model", "train", NULL };
+    static const char *const align_keys[] = { "task", "data", "model", "train", "transfer", NULL };
+    static const char *const tkeys[] = { "from", "to", NULL };
+    int task;
+    mml_cfg_node t;
+    va->from = va->to = -1;
+    mml_status rc = mml_cfg_choice(root, "task", tasks, 0, &task);
+    if (rc == MML_OK) rc = mml_cfg_check_keys(root, task ? align_keys : keys);
+    if (rc != MML_OK || !task) return rc;
+    if ((rc = mml_cfg_object(root, "transfer", true, &t)) != MML_OK) return rc;
+    if ((rc = mml_cfg_check_keys(&t, tkeys)) != MML_OK) return rc;
+    if ((rc = read_modality(&t, "from", va->mods, &va->from)) != MML_OK) return rc;
+    if ((rc = read_modality(&t, "to", va->mods, &va->to)) != MML_OK) return rc;
+    return va->from == va->to ? mml_cfg_error(&t, "to", "must differ from \"from\"") : MML_OK;
+}
+
 static mml_status read_variants(study *s, const mml_cfg_node *root, const char *dir)
 {
     mml_cfg_node vars, base;
@@ -123,10 +155,9 @@ static mml_status read_variants(study *s, const mml_cfg_node *root, const char *
         free(text);
         if (rc != MML_OK) return rc;
         mml_cfg_node vroot = mml_config_root(va->cfg), model;
-        static const char *const vkeys[] = { "task", "data", "model", "train", NULL };
-        if ((rc = mml_cfg_check_keys(&vroot, vkeys)) != MML_OK) return rc;
         if ((rc = mml_cfg_object(&vroot, "model", true, &model)) != MML_OK) return rc;
         if ((rc = mml_mm_modalities(&model, va->mods)) != MML_OK) return rc;
+        if ((rc = read_task(va, &vroot)) != MML_OK) return rc;
         for (int m = 0; m < MML_MOD_COUNT; m++) s->mods[m] |= va->mods[m];
     }
     return MML_OK;
@@ -164,19 +195,46 @@ static mml_status read_study(study *s, const char *path, const char *dir)
 
 /* ---- running ---- */
 
-static mml_status evaluate_into(mml_mm_model *m, const mml_mm_data *d, const mml_mm_perturb *p, double *acc,
-                                mml_mm_eval *keep)
+/* Test accuracy of a trained variant's model under a perturbation (NULL: clean). */
+typedef mml_status (*eval_fn)(void *model, const variant *v, const mml_mm_data *d, const mml_mm_perturb *p,
+                              double *acc, mml_confusion *keep);
+
+static mml_status eval_classifier(void *model, const variant *v, const mml_mm_data *d, const mml_mm_perturb *p,
+                                  double *acc, mml_confusion *keep)
 {
+    (void)v;
     mml_mm_eval ev;
-    mml_status rc = mml_mm_evaluate(m, d, MML_SPLIT_TEST, p, &ev);
+    mml_status rc = mml_mm_evaluate(model, d, MML_SPLIT_TEST, p, &ev);
     if (rc != MML_OK) return rc;
     *acc = ev.metrics.accuracy;
-    if (keep) *keep = ev;
+    if (keep) *keep = ev.cm;
     else mml_confusion_free(&ev.cm);
     return MML_OK;
 }
 
-static mml_status robustness(study *s, const variant *v, mml_mm_model *m, const mml_mm_data *d, run_result *r)
+typedef struct transfer_model {
+    mml_align_model *align;
+    mml_model *probe;
+} transfer_model;
+
+static mml_status eval_transfer(void *model, const variant *v, const mml_mm_data *d, const mml_mm_perturb *p,
+                                double *acc, mml_confusion *keep)
+{
+    transfer_model *t = model;
+    mml_confusion cm;
+    mml_status rc = mml_align_probe_evaluate(t->align, t->probe, d, (mml_modality)v->to, p, &cm);
+    if (rc != MML_OK) return rc;
+    *acc = mml_metrics_compute(&cm, NULL).accuracy;
+    if (keep) *keep = cm;
+    else mml_confusion_free(&cm);
+    return MML_OK;
+}
+
+/* Whether the variant's test input holds modality mo (a transfer variant
+ * sees only its `to` modality at test time). */
+static bool tested(const variant *v, int mo) { return v->to < 0 ? v->mods[mo] : mo == v->to; }
+
+static mml_status robustness(study *s, const variant *v, eval_fn eval, void *model, const mml_mm_data *d, run_result *r)
 {
     mml_status rc = MML_OK;
     for (int mo = 0; mo < MML_MOD_COUNT && rc == MML_OK; mo++) {
@@ -184,45 +242,44 @@ static mml_status robustness(study *s, const variant *v, mml_mm_model *m, const 
         for (int l = 0; l < s->n_noise && rc == MML_OK && s->noisy[mo]; l++) {
             mml_mm_perturb p = { .seed = 1000u + (uint64_t)l };
             p.noise[mo] = (float)s->noise[l];
-            if (!v->mods[mo] || l == 0) r->noise_acc[mo][l] = r->accuracy;
-            else rc = evaluate_into(m, d, &p, &r->noise_acc[mo][l], NULL);
+            if (!tested(v, mo) || l == 0) r->noise_acc[mo][l] = r->accuracy;
+            else rc = eval(model, v, d, &p, &r->noise_acc[mo][l], NULL);
         }
         for (int l = 0; l < s->n_missing && rc == MML_OK; l++) {
             mml_mm_perturb p = { .seed = 2000u + (uint64_t)l };
             p.missing[mo] = (float)s->missing[l];
-            if (!v->mods[mo] || l == 0) r->missing_acc[mo][l] = r->accuracy;
-            else rc = evaluate_into(m, d, &p, &r->missing_acc[mo][l], NULL);
+            if (!tested(v, mo) || l == 0) r->missing_acc[mo][l] = r->accuracy;
+            else rc = eval(model, v, d, &p, &r->missing_acc[mo][l], NULL);
         }
     }
     return rc;
 }
 
-static mml_status run_one(study *s, variant *v, int seed, const mml_mm_data *d, const mml_study_options *o)
+/* The clean evaluation, then the robustness ones, into r. */
+static mml_status evaluate_run(study *s, variant *v, eval_fn eval, void *model, const mml_mm_data *d, run_result *r)
 {
-    run_result *r = &v->runs[seed];
-    mml_cfg_node root = mml_config_root(v->cfg), model;
-    mml_train_options to;
-    mml_status rc = mml_train_options_read(&root, o->epochs, -1, &to);
+    mml_confusion cm;
+    double t0 = mml_now();
+    mml_status rc = eval(model, v, d, NULL, &r->accuracy, &cm);
     if (rc != MML_OK) return rc;
-    to.seed += (uint64_t)seed;
-    to.progress = o->progress;
+    r->infer_ms = 1000.0 * (mml_now() - t0) / (double)d->ds[MML_SPLIT_TEST]->n;
+    r->macro_f1 = mml_metrics_compute(&cm, NULL).macro_f1;
+    r->cm = cm.counts; /* owned by the run from here */
+    return robustness(s, v, eval, model, d, r);
+}
+
+static mml_status run_classifier(study *s, variant *v, const mml_cfg_node *root, const mml_train_options *to,
+                                 const mml_mm_data *d, run_result *r)
+{
+    mml_cfg_node model, train;
     mml_mm_model *m = NULL;
-    if ((rc = mml_cfg_object(&root, "model", true, &model)) == MML_OK) rc = mml_mm_model_build(&model, d, to.seed, &m);
     mml_mm_history h;
-    mml_cfg_node train;
-    if (rc == MML_OK) rc = mml_cfg_object(&root, "train", false, &train);
+    mml_status rc = mml_cfg_object(root, "model", true, &model);
+    if (rc == MML_OK) rc = mml_mm_model_build(&model, d, to->seed, &m);
+    if (rc == MML_OK) rc = mml_cfg_object(root, "train", false, &train);
     if (rc == MML_OK) rc = mml_mm_model_set_augment(m, &train);
-    if (rc == MML_OK) rc = mml_mm_train(m, d, &to, &h);
-    mml_mm_eval ev;
-    if (rc == MML_OK) rc = evaluate_into(m, d, NULL, &r->accuracy, &ev);
+    if (rc == MML_OK) rc = mml_mm_train(m, d, to, &h);
     if (rc == MML_OK) {
-        r->macro_f1 = ev.metrics.macro_f1;
-        r->loss = ev.loss;
-        r->infer_ms = 1000.0 * ev.seconds / (double)d->ds[MML_SPLIT_TEST]->n;
-        r->has_weights = ev.has_weights;
-        memcpy(r->task_accuracy, ev.task_accuracy, sizeof r->task_accuracy);
-        memcpy(r->weights, ev.modality_weight, sizeof r->weights);
-        r->cm = ev.cm.counts; /* owned by the run from here */
         r->train_seconds = h.train_seconds;
         r->train_mb = h.train_bytes / (1 << 20);
         r->epochs = h.epochs;
@@ -230,10 +287,84 @@ static mml_status run_one(study *s, variant *v, int seed, const mml_mm_data *d, 
         memcpy(r->loss_curve, h.train_loss, sizeof r->loss_curve);
         v->params = mml_params_numel(mml_mm_model_params(m));
         snprintf(v->fusion, sizeof v->fusion, "%s", mml_mm_model_fusion(m));
-        rc = robustness(s, v, m, d, r);
+        rc = evaluate_run(s, v, eval_classifier, m, d, r);
+    }
+    if (rc == MML_OK) {
+        mml_mm_eval ev; /* loss, fusion weights and extra tasks */
+        rc = mml_mm_evaluate(m, d, MML_SPLIT_TEST, NULL, &ev);
+        if (rc == MML_OK) {
+            r->loss = ev.loss;
+            r->has_weights = ev.has_weights;
+            memcpy(r->task_accuracy, ev.task_accuracy, sizeof r->task_accuracy);
+            memcpy(r->weights, ev.modality_weight, sizeof r->weights);
+            mml_confusion_free(&ev.cm);
+        }
     }
     mml_mm_model_free(m);
+    return rc;
+}
+
+/* A cross-modal row: the aligned space trained, then a classifier on the
+ * `from` embeddings tested on `to`. Its learning curve is the validation
+ * split's category-level Recall@1. */
+static mml_status run_transfer(study *s, variant *v, const mml_cfg_node *root, const mml_train_options *to,
+                               const mml_mm_data *d, run_result *r)
+{
+    mml_cfg_node model;
+    transfer_model t = { 0 };
+    mml_align_history h;
+    mml_status rc = mml_cfg_object(root, "model", true, &model);
+    if (rc == MML_OK) rc = mml_align_model_build(&model, d, to->seed, &t.align);
+    if (rc == MML_OK) rc = mml_align_train(t.align, d, to, &h);
+    if (rc == MML_OK) rc = mml_align_probe_fit(t.align, d, (mml_modality)v->from, to->seed, &t.probe);
+    if (rc == MML_OK) {
+        r->train_seconds = h.train_seconds;
+        r->train_mb = h.train_bytes / (1 << 20);
+        r->epochs = h.epochs;
+        r->loss = NAN;
+        for (int k = 0; k < MML_MM_MAX_TASKS; k++) r->task_accuracy[k] = NAN;
+        memcpy(r->val_curve, h.val_recall1, sizeof r->val_curve);
+        memcpy(r->loss_curve, h.train_loss, sizeof r->loss_curve);
+        v->params = mml_params_numel(mml_align_model_params(t.align));
+        snprintf(v->fusion, sizeof v->fusion, "%s->%s", mml_modality_name((mml_modality)v->from),
+                 mml_modality_name((mml_modality)v->to));
+        rc = evaluate_run(s, v, eval_transfer, &t, d, r);
+    }
+    mml_model_free(t.probe);
+    mml_align_model_free(t.align);
+    return rc;
+}
+
+static mml_status run_one(study *s, variant *v, int seed, const mml_mm_data *d, const mml_study_options *o)
+{
+    run_result *r = &v->runs[seed];
+    mml_cfg_node root = mml_config_root(v->cfg);
+    mml_train_options to;
+    mml_status rc = mml_train_options_read(&root, o->epochs, -1, &to);
+    if (rc != MML_OK) return rc;
+    to.seed += (uint64_t)seed;
+    to.progress = o->progress;
+    rc = v->to < 0 ? run_classifier(s, v, &root, &to, d, r) : run_transfer(s, v, &root, &to, d, r);
     if (rc != MML_OK) mml_error_prefix("variant '%s', seed %d: ", v->name, seed);
+    return rc;
+}
+
+/* Builds a variant's model (and drops it) to check its config before any training. */
+static mml_status check_variant(const variant *v, const mml_mm_data *d)
+{
+    mml_cfg_node root = mml_config_root(v->cfg), model, train;
+    mml_status rc = mml_cfg_object(&root, "model", true, &model);
+    if (rc == MML_OK && v->to >= 0) {
+        mml_align_model *a = NULL;
+        rc = mml_align_model_build(&model, d, 0, &a);
+        mml_align_model_free(a);
+        return rc;
+    }
+    mml_mm_model *m = NULL;
+    if (rc == MML_OK) rc = mml_mm_model_build(&model, d, 0, &m);
+    if (rc == MML_OK) rc = mml_cfg_object(&root, "train", false, &train);
+    if (rc == MML_OK) rc = mml_mm_model_set_augment(m, &train);
+    mml_mm_model_free(m);
     return rc;
 }
 
@@ -320,15 +451,7 @@ mml_status mml_study_run(const char *path, const mml_study_options *o)
             s->noisy[m] = s->mods[m] && d.ds[MML_SPLIT_TRAIN]->spec[m].dtype == MML_F32;
     }
     /* every variant's model is checked before the first one trains */
-    for (int i = 0; rc == MML_OK && i < s->n_variants; i++) {
-        mml_cfg_node root = mml_config_root(s->variants[i].cfg), model;
-        mml_mm_model *m = NULL;
-        if ((rc = mml_cfg_object(&root, "model", true, &model)) == MML_OK) rc = mml_mm_model_build(&model, &d, 0, &m);
-        mml_cfg_node train;
-        if (rc == MML_OK) rc = mml_cfg_object(&root, "train", false, &train);
-        if (rc == MML_OK) rc = mml_mm_model_set_augment(m, &train);
-        mml_mm_model_free(m);
-    }
+    for (int i = 0; rc == MML_OK && i < s->n_variants; i++) rc = check_variant(&s->variants[i], &d);
     double t0 = mml_now();
     int total = s->n_variants * s->seeds, done = 0;
     for (int i = 0; rc == MML_OK && i < s->n_variants; i++)

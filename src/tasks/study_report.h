@@ -31,6 +31,9 @@ typedef struct variant {
     char name[64], fusion[32];
     mml_config *cfg; /* base merged with the patch */
     bool mods[MML_MOD_COUNT];
+    /* a cross-modal variant ("task": "retrieval"): a classifier on `from`
+     * embeddings tested on `to` ones; -1 for the classification variants */
+    int from, to;
     int64_t params;
     run_result runs[MML_STUDY_MAX_SEEDS];
     /* over seeds */

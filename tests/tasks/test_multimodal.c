@@ -69,17 +69,19 @@ TEST(cli_train_multimodal_config)
     }
 }
 
-static char *study_text(const char *variants)
+static char *study_text_ref(const char *variants, const char *reference)
 {
     size_t n = strlen(BASE) + strlen(variants) + 512;
     char *s = malloc(n);
     snprintf(s, n,
              "{\"name\": \"toy\", \"seeds\": 1, \"base\": %s,\n"
-             " \"robustness\": {\"noise\": [0, 1, 3], \"missing\": [0, 0.5, 1], \"reference\": \"late\"},\n"
+             " \"robustness\": {\"noise\": [0, 1, 3], \"missing\": [0, 0.5, 1], \"reference\": \"%s\"},\n"
              " \"variants\": [%s]}",
-             BASE, variants);
+             BASE, reference, variants);
     return s;
 }
+
+static char *study_text(const char *variants) { return study_text_ref(variants, "late"); }
 
 TEST(cli_compare_writes_results_and_report)
 {
@@ -157,6 +159,10 @@ TEST(cli_compare_refuses_bad_studies_before_writing)
         { "{\"name\": \"x\", \"patch\": {\"model\": {\"encoders\": {\"smell\": {\"type\": \"flatten\"}}}}}", "smell" },
         { "{\"name\": \"late\", \"patch\": {}}, {\"name\": \"late\"}", "used twice" },
         { "{\"name\": \"late\", \"patch\": {\"train\": {\"augment\": {\"audio\": {\"time_mask\": -1}}}}}", "train.augment.audio.time_mask" },
+        { "{\"name\": \"x\", \"patch\": {\"task\": \"retrieval\", \"model\": {\"fusion\": null, \"head\": null},"
+          " \"transfer\": {\"from\": \"text\", \"to\": \"audio\"}}}", "transfer.from: 'text' is not a modality" },
+        { "{\"name\": \"x\", \"patch\": {\"task\": \"retrieval\", \"model\": {\"fusion\": null, \"head\": null}}}", "transfer" },
+        { "{\"name\": \"x\", \"patch\": {\"transfer\": {\"from\": \"image\", \"to\": \"audio\"}}}", "transfer" },
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         char *s = study_text(bad[k][0]);
@@ -218,4 +224,43 @@ TEST(cli_compare_base_from_a_file)
     snprintf(args, sizeof args, "compare %s --out %s-2 --quiet", study, res);
     CHECK(tst_run_cli(args, out, sizeof out) == 1);
     CHECK(strstr(out, "nowhere.json") != NULL);
+}
+
+/* A cross-modal row beside the unimodal one: a classifier trained on image
+ * embeddings of the aligned space, tested on audio. */
+TEST(cli_compare_cross_modal_transfer_variant)
+{
+    char dir[1024], study[1200], res[1200], args[4096], out[16384];
+    tst_mm_toy_data(dir, sizeof dir);
+    snprintf(study, sizeof study, "%s/xm.json", dir);
+    char *s = study_text_ref("{\"name\": \"audio only\", \"patch\": {\"model\": {\"encoders\": {\"image\": null}, \"fusion\": null}}},"
+                         "{\"name\": \"image to audio\", \"patch\": {\"task\": \"retrieval\","
+                         " \"model\": {\"fusion\": null, \"head\": null, \"embed\": 8, \"objective\": {\"type\": \"info_nce\", \"temperature\": 0.1}},"
+                         " \"transfer\": {\"from\": \"image\", \"to\": \"audio\"}}}", "audio only");
+    write_text(study, s);
+    free(s);
+    snprintf(res, sizeof res, "%s/xm-results", dir);
+    snprintf(args, sizeof args, "compare %s --out %s --quiet", study, res);
+    int rc = tst_run_cli(args, out, sizeof out);
+    CHECK_MSG(rc == 0, "%s", out);
+    char path[1300];
+    snprintf(path, sizeof path, "%s/results.json", res);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    static char buf[1 << 20];
+    buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
+    fclose(f);
+    cJSON *j = cJSON_Parse(buf), *v = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "variants"), 1);
+    CHECK(v != NULL);
+    if (!v) return;
+    CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(v, "fusion")), "image->audio"));
+    double acc = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(v, "accuracy"), "mean"));
+    CHECK_MSG(acc >= 0.8, "transfer accuracy %g", acc);
+    /* only audio is seen at test time: removing it all leaves chance, removing images changes nothing */
+    cJSON *miss = cJSON_GetObjectItem(v, "missing_accuracy");
+    double no_audio = cJSON_GetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItem(miss, "audio"), 2));
+    double no_image = cJSON_GetNumberValue(cJSON_GetArrayItem(cJSON_GetObjectItem(miss, "image"), 2));
+    CHECK_MSG(no_audio < 0.6 && no_image == acc, "%g %g %g", acc, no_audio, no_image);
+    cJSON_Delete(j);
 }
