@@ -15,8 +15,8 @@
 #include "mml/ops.h"
 #include "mml/progress.h"
 
-typedef enum objective { OBJ_INFO_NCE = 0, OBJ_HINGE, OBJ_COSINE } objective;
-static const char *const g_objectives[] = { "info_nce", "hinge", "cosine", NULL };
+typedef enum objective { OBJ_INFO_NCE = 0, OBJ_HINGE, OBJ_COSINE, OBJ_SUPCON } objective;
+static const char *const g_objectives[] = { "info_nce", "hinge", "cosine", "supcon", NULL };
 
 struct mml_align_model {
     mml_params *ps;
@@ -29,6 +29,7 @@ struct mml_align_model {
     objective obj;
     float margin;
     bool hardest;
+    float temperature;     /* supcon */
     mml_tensor *log_scale; /* info_nce: ln(1 / temperature), [1] */
     mml_ctx *eval_ctx;
 };
@@ -123,7 +124,7 @@ static mml_status read_objective(mml_align_model *m, const mml_cfg_node *model)
         margin = 0.0;
     }
     if (rc != MML_OK) return rc;
-    m->obj = (objective)kind, m->margin = (float)margin, m->hardest = hardest;
+    m->obj = (objective)kind, m->margin = (float)margin, m->hardest = hardest, m->temperature = (float)t;
     if (m->obj != OBJ_INFO_NCE) return MML_OK;
     /* CLIP: logits scaled by exp(log_scale), learned, starting at 1 / temperature */
     if (!(m->log_scale = mml_params_add(m->ps, "logit_scale", 1, (int64_t[]){ 1 }))) return mml_last_status();
@@ -151,6 +152,8 @@ mml_status mml_align_model_build(const mml_cfg_node *model, const mml_mm_data *d
     if (rc == MML_OK) rc = build_encoders(m, model, d, seed);
     if (rc == MML_OK) rc = build_projections(m, seed);
     if (rc == MML_OK) rc = read_objective(m, model);
+    if (rc == MML_OK && m->obj == OBJ_SUPCON && !d->ds[MML_SPLIT_TRAIN]->label)
+        rc = mml_cfg_error(model, "objective", "supcon draws its positives from the labels, and the data have none");
     if (rc != MML_OK) {
         mml_align_model_free(m);
         return rc;
@@ -183,9 +186,10 @@ static mml_tensor *cosine_pairs(mml_ctx *ctx, mml_tensor *za, mml_tensor *zb, fl
     return mml_loss_cosine_embedding(ctx, mml_concat(ctx, x1, 2, 0), mml_concat(ctx, x2, 2, 0), y, margin);
 }
 
-static mml_tensor *pair_loss(mml_ctx *ctx, const mml_align_model *m, mml_tensor *za, mml_tensor *zb)
+static mml_tensor *pair_loss(mml_ctx *ctx, const mml_align_model *m, mml_tensor *za, mml_tensor *zb, mml_tensor *labels)
 {
     switch (m->obj) {
+    case OBJ_SUPCON: return mml_loss_supcon(ctx, za, zb, labels, m->temperature);
     case OBJ_INFO_NCE: return mml_loss_info_nce(ctx, za, zb, m->log_scale);
     case OBJ_HINGE: return mml_loss_hinge_ranking(ctx, za, zb, m->margin, m->hardest);
     case OBJ_COSINE: return cosine_pairs(ctx, za, zb, m->margin);
@@ -202,7 +206,7 @@ static mml_tensor *batch_loss(mml_ctx *ctx, mml_align_model *m, const mml_batch 
     int pairs = 0;
     for (int i = 0; i < m->n; i++)
         for (int j = i + 1; j < m->n; j++, pairs++) {
-            mml_tensor *l = pair_loss(ctx, m, z[i], z[j]);
+            mml_tensor *l = pair_loss(ctx, m, z[i], z[j], b->label);
             if (!l) return NULL;
             loss = loss ? mml_add(ctx, loss, l) : l;
         }

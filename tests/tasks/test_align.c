@@ -75,6 +75,7 @@ TEST(cli_train_retrieval_objectives)
     static const char *const objectives[] = { "\"objective\": {\"type\": \"hinge\", \"margin\": 0.2, \"hardest\": true}",
                                               "\"objective\": {\"type\": \"hinge\", \"margin\": 0.2}",
                                               "\"objective\": {\"type\": \"cosine\", \"margin\": 0.1}",
+                                              "\"objective\": {\"type\": \"supcon\", \"temperature\": 0.1}",
                                               "\"objective\": {\"type\": \"info_nce\", \"learn_temperature\": false}" };
     for (size_t k = 0; k < sizeof objectives / sizeof objectives[0]; k++) {
         cJSON *j = train(dir, objectives[k], 8, out, sizeof out);
