@@ -56,6 +56,10 @@ mml_status mml_align_train(mml_align_model *m, const mml_mm_data *d, const mml_t
 mml_status mml_align_embed(mml_align_model *m, const mml_mm_data *d, mml_data_split split, mml_modality mo,
                            const mml_mm_perturb *p, float *out);
 
+/* The same for any dataset made with d's featurizer (mml_mm_data_features_of). */
+mml_status mml_align_embed_dataset(mml_align_model *m, const mml_mm_data *d, const mml_dataset *ds, mml_modality mo,
+                                   const mml_mm_perturb *p, float *out);
+
 typedef struct mml_align_direction {
     mml_modality query, gallery;
     mml_retrieval_metrics instance; /* the paired item is the one relevant */
@@ -88,5 +92,13 @@ mml_status mml_align_transfer(mml_align_model *m, const mml_mm_data *d, mml_moda
 
 /* Saves the model with its config and classes (mml/model.h's format). */
 mml_status mml_align_model_save(mml_align_model *m, const char *path, const char *config_json, const char *classes_json);
+
+/* Rebuilds a model written by mml_align_model_save, with the featurizer of
+ * its config in d (no split is read; close with mml_mm_data_close). */
+mml_status mml_align_model_load(const char *path, const mml_mm_data_options *opt, mml_align_model **out,
+                                mml_mm_data *d);
+/* A hash of the weights, 16 hex digits: an index records the model it was
+ * made with, so a search with another model is refused. */
+void mml_align_model_fingerprint(const mml_align_model *m, char out[17]);
 
 #endif

@@ -62,6 +62,8 @@ mml_status mml_params_save_model(const mml_params *ps, const char *path, const c
 /* Rebuilds the model from a file written by mml_model_save; the config is
  * returned (caller frees) for its data and class names. */
 mml_status mml_model_load(const char *path, mml_model **out, mml_config **config);
+/* Copies every parameter and buffer of ps from st (names must match). */
+mml_status mml_params_load(mml_params *ps, const struct mml_safetensors *st, const char *what);
 /* Copies every parameter and buffer of m from st (names must match). */
 mml_status mml_model_load_params(mml_model *m, const struct mml_safetensors *st, const char *what);
 

@@ -69,6 +69,14 @@ typedef struct mml_mm_data_options {
  * config_dir. Only the modalities in use (mods[m]) are extracted. */
 mml_status mml_mm_data_open(const mml_cfg_node *data, const char *config_dir, const bool *mods,
                             const mml_mm_data_options *opt, mml_mm_data *out);
+/* Only the featurizer of a "data" node (no split is read), for data outside
+ * the config's splits: a manifest to embed, a query. */
+mml_status mml_mm_data_open_features(const mml_cfg_node *data, const char *config_dir, const bool *mods,
+                                     const mml_mm_data_options *opt, mml_mm_data *out);
+/* Features of any manifest's samples through d's featurizer, without labels
+ * (uses opt's on_error and progress). */
+mml_status mml_mm_data_features_of(mml_mm_data *d, const mml_manifest *m, const mml_mm_data_options *opt,
+                                   mml_dataset **out);
 void mml_mm_data_close(mml_mm_data *d);
 /* Which modalities a "model" node's encoders use. */
 mml_status mml_mm_modalities(const mml_cfg_node *model, bool *mods);

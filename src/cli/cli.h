@@ -46,9 +46,11 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
 int cli_parse_perturb(const char *arg, bool missing, struct mml_mm_perturb *p);
 int cli_train_align(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json);
 int cmd_data(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 int cmd_text(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_version(int argc, char **argv);

@@ -118,7 +118,7 @@ int cli_train_align(const char *path, const char *out, const char *log_path, int
         if (json) print_json(&ev, t, n_t, &h, m, out);
     }
     if (log) fclose(log);
-    mml_free(cfg_json);
+    free(cfg_json);
     free(cls);
     mml_align_model_free(m);
     cli_mm_job_close(&j);

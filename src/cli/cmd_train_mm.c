@@ -91,10 +91,33 @@ void cli_mm_job_close(cli_mm_job *j)
     free(j->dir);
 }
 
-/* The config (mml_free) and class names (free) a model file keeps. */
+/* Data paths made absolute, so that the model file's config finds its data
+ * (and BPE file) from any directory: mml eval, embed and search use it. */
+static void absolute_paths(cJSON *data, const char *dir)
+{
+    static const char *const keys[] = { "train", "val", "test", "cache" };
+    char base[4096], path[8200];
+    if (!cJSON_IsObject(data) || !realpath(dir, base)) return;
+    cJSON *text = cJSON_GetObjectItemCaseSensitive(data, "text");
+    for (int k = 0; k < 5; k++) {
+        cJSON *parent = k < 4 ? data : text;
+        const char *key = k < 4 ? keys[k] : "bpe";
+        cJSON *v = cJSON_IsObject(parent) ? cJSON_GetObjectItemCaseSensitive(parent, key) : NULL;
+        if (!cJSON_IsString(v) || v->valuestring[0] == '/') continue;
+        snprintf(path, sizeof path, "%s/%s", base, v->valuestring);
+        cJSON_ReplaceItemInObjectCaseSensitive(parent, key, cJSON_CreateString(path));
+    }
+}
+
+/* The config (free) and class names (free) a model file keeps. */
 mml_status cli_mm_job_meta(const cli_mm_job *j, char **config_json, char **classes)
 {
-    *config_json = mml_config_dump(j->cfg);
+    char *dump = mml_config_dump(j->cfg);
+    cJSON *root = dump ? cJSON_Parse(dump) : NULL;
+    mml_free(dump);
+    if (root) absolute_paths(cJSON_GetObjectItemCaseSensitive(root, "data"), j->dir);
+    *config_json = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
     *classes = classes_json(&j->d);
     return *config_json && *classes ? MML_OK : MML_ERR_NOMEM;
 }
@@ -145,7 +168,7 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
         mml_confusion_free(&ev.cm);
     }
     if (log) fclose(log);
-    mml_free(cfg_json);
+    free(cfg_json);
     free(cls);
     mml_mm_model_free(m);
     cli_mm_job_close(&j);

@@ -439,16 +439,21 @@ mml_status mml_model_save(const mml_model *m, const char *path, const char *conf
     return mml_params_save_model(m->ps, path, "mml-model-1", config_json, classes_json);
 }
 
-mml_status mml_model_load_params(mml_model *m, const mml_safetensors *st, const char *what)
+mml_status mml_params_load(mml_params *ps, const mml_safetensors *st, const char *what)
 {
-    for (int i = 0; i < mml_params_count(m->ps); i++) {
-        mml_tensor *t = mml_params_at(m->ps, i);
+    for (int i = 0; i < mml_params_count(ps); i++) {
+        mml_tensor *t = mml_params_at(ps, i);
         if (mml_safetensors_read_into(st, t->name, t) != MML_OK) {
             mml_error_prefix("%s: ", what);
             return mml_last_status();
         }
     }
     return MML_OK;
+}
+
+mml_status mml_model_load_params(mml_model *m, const mml_safetensors *st, const char *what)
+{
+    return mml_params_load(m->ps, st, what);
 }
 
 mml_status mml_model_load(const char *path, mml_model **out, mml_config **config)

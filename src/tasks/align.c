@@ -14,6 +14,7 @@
 #include "mml/nn.h"
 #include "mml/ops.h"
 #include "mml/progress.h"
+#include "mml/safetensors.h"
 
 typedef enum objective { OBJ_INFO_NCE = 0, OBJ_HINGE, OBJ_COSINE, OBJ_SUPCON } objective;
 static const char *const g_objectives[] = { "info_nce", "hinge", "cosine", "supcon", NULL };
@@ -70,12 +71,12 @@ static mml_status build_encoders(mml_align_model *m, const mml_cfg_node *model, 
     for (int mo = 0; rc == MML_OK && mo < MML_MOD_COUNT; mo++) {
         const char *name = mml_modality_name((mml_modality)mo);
         if ((rc = mml_cfg_object(&encs, name, false, &e)) != MML_OK || !mml_cfg_present(&e)) continue;
-        const mml_feature_spec *spec = &d->ds[MML_SPLIT_TRAIN]->spec[mo];
+        const mml_feature_spec *spec = &d->fz.spec[mo];
         if (!spec->enabled) return mml_cfg_error(&encs, name, "the data were opened without this modality");
         int i = m->n++;
         m->mod[i] = (mml_modality)mo;
         if (m->shared && i > 0) {
-            if (!same_spec(spec, &d->ds[MML_SPLIT_TRAIN]->spec[m->mod[0]]))
+            if (!same_spec(spec, &d->fz.spec[m->mod[0]]))
                 return mml_cfg_error(&encs, name, "a shared (Siamese) encoder needs every modality in the same form as %s",
                                      mml_modality_name(m->mod[0]));
             m->enc[i] = m->enc[0];
@@ -152,7 +153,7 @@ mml_status mml_align_model_build(const mml_cfg_node *model, const mml_mm_data *d
     if (rc == MML_OK) rc = build_encoders(m, model, d, seed);
     if (rc == MML_OK) rc = build_projections(m, seed);
     if (rc == MML_OK) rc = read_objective(m, model);
-    if (rc == MML_OK && m->obj == OBJ_SUPCON && !d->ds[MML_SPLIT_TRAIN]->label)
+    if (rc == MML_OK && m->obj == OBJ_SUPCON && d->ds[MML_SPLIT_TRAIN] && !d->ds[MML_SPLIT_TRAIN]->label)
         rc = mml_cfg_error(model, "objective", "supcon draws its positives from the labels, and the data have none");
     if (rc != MML_OK) {
         mml_align_model_free(m);
@@ -329,12 +330,10 @@ static int model_index(const mml_align_model *m, mml_modality mo)
     return -1;
 }
 
-mml_status mml_align_embed(mml_align_model *m, const mml_mm_data *d, mml_data_split split, mml_modality mo,
-                           const mml_mm_perturb *p, float *out)
+mml_status mml_align_embed_dataset(mml_align_model *m, const mml_mm_data *d, const mml_dataset *ds, mml_modality mo,
+                                   const mml_mm_perturb *p, float *out)
 {
-    const mml_dataset *ds = d->ds[split];
     int i = model_index(m, mo);
-    if (!ds) return mml_error(MML_ERR_ARG, "embed: the data have no such split");
     if (i < 0) return mml_error(MML_ERR_ARG, "embed: the model has no %s encoder", mml_modality_name(mo));
     if (!m->eval_ctx && !(m->eval_ctx = mml_ctx_create())) return MML_ERR_NOMEM;
     mml_ctx *ctx = m->eval_ctx;
@@ -358,6 +357,13 @@ mml_status mml_align_embed(mml_align_model *m, const mml_mm_data *d, mml_data_sp
     }
     mml_ctx_reset(ctx);
     return rc;
+}
+
+mml_status mml_align_embed(mml_align_model *m, const mml_mm_data *d, mml_data_split split, mml_modality mo,
+                           const mml_mm_perturb *p, float *out)
+{
+    if (!d->ds[split]) return mml_error(MML_ERR_ARG, "embed: the data have no such split");
+    return mml_align_embed_dataset(m, d, d->ds[split], mo, p, out);
 }
 
 /* Rows of ds with modality mo, their embeddings packed into emb. */
@@ -556,4 +562,55 @@ mml_status mml_align_transfer(mml_align_model *m, const mml_mm_data *d, mml_moda
 mml_status mml_align_model_save(mml_align_model *m, const char *path, const char *config_json, const char *classes_json)
 {
     return mml_params_save_model(m->ps, path, "mml-align-1", config_json, classes_json);
+}
+
+static mml_status open_saved(const mml_safetensors *st, const char *path, const mml_mm_data_options *opt,
+                             mml_config **cfg, mml_mm_data *d, mml_align_model **out)
+{
+    const char *format = mml_safetensors_meta(st, "mml.format"), *text = mml_safetensors_meta(st, "mml.config");
+    if (!format || strcmp(format, "mml-align-1") || !text)
+        return mml_error(MML_ERR_FORMAT, "%s: not an aligned (retrieval) model: its mml.format is %s", path,
+                         format ? format : "missing");
+    mml_cfg_node root, data, model;
+    bool mods[MML_MOD_COUNT];
+    mml_status rc = mml_config_parse(text, path, cfg);
+    if (rc == MML_OK) root = mml_config_root(*cfg);
+    if (rc == MML_OK) rc = mml_cfg_object(&root, "data", true, &data);
+    if (rc == MML_OK) rc = mml_cfg_object(&root, "model", true, &model);
+    if (rc == MML_OK) rc = mml_mm_modalities(&model, mods);
+    if (rc == MML_OK) rc = mml_mm_data_open_features(&data, "", mods, opt, d);
+    if (rc == MML_OK) rc = mml_align_model_build(&model, d, 0, out);
+    if (rc == MML_OK) rc = mml_params_load((*out)->ps, st, path);
+    return rc;
+}
+
+mml_status mml_align_model_load(const char *path, const mml_mm_data_options *opt, mml_align_model **out,
+                                mml_mm_data *d)
+{
+    mml_safetensors *st = NULL;
+    mml_config *cfg = NULL;
+    *out = NULL;
+    memset(d, 0, sizeof *d);
+    mml_status rc = mml_safetensors_load(path, &st);
+    if (rc == MML_OK) rc = open_saved(st, path, opt, &cfg, d, out);
+    if (rc != MML_OK) {
+        mml_align_model_free(*out);
+        *out = NULL;
+        mml_mm_data_close(d);
+    }
+    mml_config_free(cfg);
+    mml_safetensors_free(st);
+    return rc;
+}
+
+void mml_align_model_fingerprint(const mml_align_model *m, char out[17])
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the names and bytes of the weights */
+    for (int i = 0; i < mml_params_count(m->ps); i++) {
+        const mml_tensor *t = mml_params_at(m->ps, i);
+        for (const char *c = t->name; *c; c++) h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+        const uint8_t *b = t->data;
+        for (size_t k = 0; k < (size_t)t->numel * sizeof(float); k++) h = (h ^ b[k]) * 1099511628211ULL;
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
 }

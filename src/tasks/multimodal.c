@@ -223,30 +223,57 @@ static mml_status open_split(mml_mm_data *d, const mml_cfg_node *data, const cha
     return rc;
 }
 
-mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const bool *mods,
-                            const mml_mm_data_options *opt, mml_mm_data *d)
+mml_status mml_mm_data_open_features(const mml_cfg_node *data, const char *dir, const bool *mods,
+                                     const mml_mm_data_options *opt, mml_mm_data *d)
 {
     static const char *const keys[] = { "train", "val", "test", "label", "cache", "image", "audio", "text", NULL };
     memset(d, 0, sizeof *d);
     d->fc = mml_feature_defaults();
     d->fc.image = mods[MML_MOD_IMAGE], d->fc.audio = mods[MML_MOD_AUDIO], d->fc.text = mods[MML_MOD_TEXT];
-    const char *label = "label", *cache = NULL;
-    char cache_path[1024];
+    const char *label = "label";
     mml_status rc = mml_cfg_check_keys(data, keys);
     if (rc == MML_OK) rc = mml_cfg_string(data, "label", "label", &label);
-    if (rc == MML_OK) rc = mml_cfg_string(data, "cache", NULL, &cache);
     if (rc == MML_OK) rc = set_task_fields(d, opt, label);
     if (rc == MML_OK) rc = read_image_cfg(data, d);
     if (rc == MML_OK) rc = read_audio_cfg(data, &d->fc);
     if (rc == MML_OK) rc = read_text_cfg(data, dir, opt, d, d->fc.text);
     d->fc.bpe = d->bpe;
     if (rc == MML_OK) rc = mml_featurizer_init(&d->fz, &d->fc, d->params, sizeof d->params);
+    if (rc != MML_OK) mml_mm_data_close(d);
+    return rc;
+}
+
+mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const bool *mods,
+                            const mml_mm_data_options *opt, mml_mm_data *d)
+{
+    const char *label = "label", *cache = NULL;
+    char cache_path[1024];
+    mml_status rc = mml_mm_data_open_features(data, dir, mods, opt, d);
+    if (rc != MML_OK) return rc;
+    rc = mml_cfg_string(data, "label", "label", &label);
+    if (rc == MML_OK) rc = mml_cfg_string(data, "cache", NULL, &cache);
     if (cache) resolve(cache_path, sizeof cache_path, dir, cache);
     for (int s = 0; rc == MML_OK && s < MML_SPLIT_COUNT; s++)
         rc = open_split(d, data, dir, s, opt, label, cache ? cache_path : NULL);
     if (rc == MML_OK) rc = task_labels(d);
     if (rc == MML_OK) feature_std(d);
     if (rc != MML_OK) mml_mm_data_close(d);
+    return rc;
+}
+
+mml_status mml_mm_data_features_of(mml_mm_data *d, const mml_manifest *m, const mml_mm_data_options *opt,
+                                   mml_dataset **out)
+{
+    mml_dataset_options o = mml_dataset_options_default();
+    o.label_field = NULL;
+    o.on_error = opt->on_error;
+    o.progress = opt->progress;
+    mml_status rc = mml_dataset_build(m, &d->fz, &o, out);
+    if (rc == MML_OK && (*out)->n == 0) {
+        mml_dataset_free(*out);
+        *out = NULL;
+        rc = mml_error(MML_ERR_FORMAT, "%s: no usable samples", m->path);
+    }
     return rc;
 }
 

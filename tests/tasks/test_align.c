@@ -7,6 +7,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "mml/align.h"
+#include "mml/safetensors.h"
 #include "tasks/mm_toy.h"
 #include "test.h"
 
@@ -101,5 +103,82 @@ TEST(cli_train_retrieval_config_errors)
         write_config(cfg, cases[k].extra, 1);
         CHECK(tst_run_cli(args, out, sizeof out) == 1);
         CHECK_MSG(strstr(out, cases[k].message) != NULL, "%s: %s", cases[k].extra, out);
+    }
+}
+
+/* The first hit's class for an audio query of class c (toy ids: "split-NNN", class NNN % 3). */
+static int search_class(const char *dir, const char *model, const char *index, int c, char *out, size_t cap)
+{
+    char args[4096];
+    snprintf(args, sizeof args, "search %s %s --audio %s/test-%03d.wav --k 3 --json", model, index, dir, c);
+    if (tst_run_cli(args, out, cap) != 0) return -1;
+    const char *id = strstr(out, "\"id\": \"test-");
+    return id ? atoi(id + strlen("\"id\": \"test-")) % TST_MM_TOY_CLASSES : -1;
+}
+
+TEST(cli_embed_and_search)
+{
+    char dir[1024], out[16384], args[4096], model[1200], index[1200];
+    tst_mm_toy_data(dir, sizeof dir);
+    cJSON_Delete(train(dir, "\"objective\": {\"type\": \"info_nce\", \"temperature\": 0.1}", 8, out, sizeof out));
+    snprintf(model, sizeof model, "%s/a.safetensors", dir);
+    snprintf(index, sizeof index, "%s/images.safetensors", dir);
+    snprintf(args, sizeof args, "embed %s %s/test.jsonl --modality image --out %s", model, dir, index);
+    CHECK_MSG(tst_run_cli(args, out, sizeof out) == 0, "%s", out);
+    CHECK(strstr(out, "21 image embeddings (8-d)") != NULL);
+    for (int c = 0; c < TST_MM_TOY_CLASSES; c++) CHECK_MSG(search_class(dir, model, index, c, out, sizeof out) == c, "%s", out);
+    /* errors: no query file, a modality the model lacks, a file that is no index */
+    snprintf(args, sizeof args, "search %s %s --audio %s/none.wav", model, index, dir);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1 && strstr(out, "none.wav: No such file"));
+    snprintf(args, sizeof args, "search %s %s --text seven", model, index);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1 && strstr(out, "the model has no text encoder"));
+    snprintf(args, sizeof args, "search %s %s --text seven", model, model);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1 && strstr(out, "not an index made by mml embed"));
+    snprintf(args, sizeof args, "embed %s %s/test.jsonl --modality text --out %s/t.safetensors", model, dir, dir);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1 && strstr(out, "no text encoder"));
+}
+
+/* An index beside the model's fingerprint, with n rows of dim values. */
+static void write_index(const char *path, const char *fingerprint, int64_t n, int64_t dim)
+{
+    float zeros[64] = { 0 };
+    mml_st_writer *w = mml_st_writer_create();
+    mml_st_writer_add_raw(w, "embeddings", MML_F32, 2, (int64_t[]){ n, dim }, zeros);
+    mml_st_writer_meta(w, "mml.format", "mml-index-1");
+    mml_st_writer_meta(w, "mml.model", fingerprint);
+    mml_st_writer_meta(w, "mml.modality", "image");
+    mml_st_writer_meta(w, "mml.ids", n ? "[\"a\", \"b\"]" : "[]");
+    CHECK_OK(mml_st_writer_save(w, path));
+    mml_st_writer_free(w);
+}
+
+TEST(cli_search_refuses_empty_mismatched_and_foreign_indices)
+{
+    char dir[1024], out[16384], args[4096], model[1200], index[1200], fp[17];
+    tst_mm_toy_data(dir, sizeof dir);
+    cJSON_Delete(train(dir, "\"objective\": {\"type\": \"hinge\"}", 1, out, sizeof out));
+    snprintf(model, sizeof model, "%s/a.safetensors", dir);
+    snprintf(index, sizeof index, "%s/idx.safetensors", dir);
+    mml_mm_data_options opt = { MML_ON_ERROR_FAIL, false, NULL };
+    mml_mm_data d;
+    mml_align_model *m = NULL;
+    CHECK_OK(mml_align_model_load(model, &opt, &m, &d));
+    if (!m) return;
+    mml_align_model_fingerprint(m, fp);
+    mml_align_model_free(m);
+    mml_mm_data_close(&d);
+    static const struct {
+        int64_t n, dim;
+        const char *fp, *message;
+    } cases[] = {
+        { 0, 8, NULL, "the index is empty" },
+        { 2, 4, NULL, "4-d embeddings, but the model's space is 8-d" },
+        { 2, 8, "0123456789abcdef", "made with another model (fingerprint 0123456789abcdef" },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        write_index(index, cases[k].fp ? cases[k].fp : fp, cases[k].n, cases[k].dim);
+        snprintf(args, sizeof args, "search %s %s --audio %s/test-000.wav", model, index, dir);
+        CHECK(tst_run_cli(args, out, sizeof out) == 1);
+        CHECK_MSG(strstr(out, cases[k].message) != NULL, "%s", out);
     }
 }
