@@ -93,9 +93,10 @@ mml_status mml_align_transfer(mml_align_model *m, const mml_mm_data *d, mml_moda
 /* Saves the model with its config and classes (mml/model.h's format). */
 mml_status mml_align_model_save(mml_align_model *m, const char *path, const char *config_json, const char *classes_json);
 
-/* Rebuilds a model written by mml_align_model_save, with the featurizer of
- * its config in d (no split is read; close with mml_mm_data_close). */
-mml_status mml_align_model_load(const char *path, const mml_mm_data_options *opt, mml_align_model **out,
+/* Rebuilds a model written by mml_align_model_save, with the data of its
+ * config in d: its splits too when `splits`, else only the featurizer (close
+ * with mml_mm_data_close). */
+mml_status mml_align_model_load(const char *path, const mml_mm_data_options *opt, bool splits, mml_align_model **out,
                                 mml_mm_data *d);
 /* A hash of the weights, 16 hex digits: an index records the model it was
  * made with, so a search with another model is refused. */

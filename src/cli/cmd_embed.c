@@ -79,7 +79,7 @@ static mml_status embed_manifest(const char *model_path, const char *manifest, m
     mml_manifest *mf = NULL;
     mml_dataset *ds = NULL;
     float *all = NULL;
-    mml_status rc = mml_align_model_load(model_path, &opt, &m, &d);
+    mml_status rc = mml_align_model_load(model_path, &opt, false, &m, &d);
     if (rc == MML_OK && !d.fz.spec[mo].enabled)
         rc = mml_error(MML_ERR_ARG, "%s: the model has no %s encoder", model_path, mml_modality_name(mo));
     if (rc == MML_OK) rc = mml_manifest_load(manifest, &mf);
@@ -248,7 +248,7 @@ static mml_status search(const char *model_path, const char *index_path, mml_mod
     index_t x = { 0 };
     float *q = NULL;
     hit *best = mml_malloc((size_t)k * sizeof *best);
-    mml_status rc = best ? mml_align_model_load(model_path, &opt, &m, &d) : MML_ERR_NOMEM;
+    mml_status rc = best ? mml_align_model_load(model_path, &opt, false, &m, &d) : MML_ERR_NOMEM;
     if (rc == MML_OK) rc = index_open(index_path, m, &x);
     if (rc == MML_OK && !(q = mml_malloc((size_t)mml_align_model_dim(m) * sizeof *q))) rc = MML_ERR_NOMEM;
     if (rc == MML_OK) rc = embed_query(m, &d, mo, value, q);

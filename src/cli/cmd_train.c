@@ -197,13 +197,24 @@ static char **class_names(const char *model_path, int n)
     return names;
 }
 
+static bool is_align_model(const char *path)
+{
+    mml_safetensors *st;
+    if (mml_safetensors_load(path, &st) != MML_OK) return false;
+    const char *format = mml_safetensors_meta(st, "mml.format");
+    bool align = format && !strcmp(format, "mml-align-1");
+    mml_safetensors_free(st);
+    return align;
+}
+
 static const char *EVAL_USAGE = "mml eval MODEL.safetensors [--data IMAGES.idx LABELS.idx] [--threads N] [--json]";
 
 int cmd_eval(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
         printf("usage: %s\nEvaluates a model written by mml train on the test split named in its config (or on\n"
-               "--data): accuracy, macro-F1, loss, per-class metrics and the confusion matrix.\n", EVAL_USAGE);
+               "--data): accuracy, macro-F1, loss, per-class metrics and the confusion matrix; for an aligned\n"
+               "(\"task\": \"retrieval\") model, retrieval in every direction and cross-modal transfer.\n", EVAL_USAGE);
         return CLI_OK;
     }
     const char *path = NULL, *images = NULL, *labels = NULL;
@@ -221,6 +232,7 @@ int cmd_eval(int argc, char **argv)
     }
     if (!path) return cli_usage(EVAL_USAGE, "no model given");
     if (threads) mml_threads_set((int)threads);
+    if (is_align_model(path)) return images ? cli_usage(EVAL_USAGE, "--data is for classifiers") : cli_eval_align(path, json);
     mml_model *model;
     mml_config *cfg;
     if (mml_model_load(path, &model, &cfg) != MML_OK) return cli_fail(NULL);

@@ -124,3 +124,26 @@ int cli_train_align(const char *path, const char *out, const char *log_path, int
     cli_mm_job_close(&j);
     return rc == MML_OK ? CLI_OK : cli_fail(NULL);
 }
+
+int cli_eval_align(const char *path, bool json)
+{
+    mml_mm_data_options opt = { MML_ON_ERROR_FAIL, true, NULL };
+    mml_mm_data d;
+    mml_align_model *m = NULL;
+    mml_align_eval ev;
+    transfer t[MML_MOD_COUNT * MML_MOD_COUNT];
+    int n_t = 0;
+    mml_status rc = mml_align_model_load(path, &opt, true, &m, &d);
+    if (rc == MML_OK) rc = mml_align_evaluate(m, &d, MML_SPLIT_TEST, &ev);
+    if (rc == MML_OK) {
+        print_eval(&ev, d.ds[MML_SPLIT_TEST]->n);
+        rc = transfers(m, &d, 0, t, &n_t);
+    }
+    if (rc == MML_OK && json) {
+        mml_align_history h = { 0 };
+        print_json(&ev, t, n_t, &h, m, path);
+    }
+    mml_align_model_free(m);
+    if (m) mml_mm_data_close(&d);
+    return rc == MML_OK ? CLI_OK : cli_fail(NULL);
+}

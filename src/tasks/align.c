@@ -564,7 +564,7 @@ mml_status mml_align_model_save(mml_align_model *m, const char *path, const char
     return mml_params_save_model(m->ps, path, "mml-align-1", config_json, classes_json);
 }
 
-static mml_status open_saved(const mml_safetensors *st, const char *path, const mml_mm_data_options *opt,
+static mml_status open_saved(const mml_safetensors *st, const char *path, const mml_mm_data_options *opt, bool splits,
                              mml_config **cfg, mml_mm_data *d, mml_align_model **out)
 {
     const char *format = mml_safetensors_meta(st, "mml.format"), *text = mml_safetensors_meta(st, "mml.config");
@@ -578,13 +578,13 @@ static mml_status open_saved(const mml_safetensors *st, const char *path, const 
     if (rc == MML_OK) rc = mml_cfg_object(&root, "data", true, &data);
     if (rc == MML_OK) rc = mml_cfg_object(&root, "model", true, &model);
     if (rc == MML_OK) rc = mml_mm_modalities(&model, mods);
-    if (rc == MML_OK) rc = mml_mm_data_open_features(&data, "", mods, opt, d);
+    if (rc == MML_OK) rc = splits ? mml_mm_data_open(&data, "", mods, opt, d) : mml_mm_data_open_features(&data, "", mods, opt, d);
     if (rc == MML_OK) rc = mml_align_model_build(&model, d, 0, out);
     if (rc == MML_OK) rc = mml_params_load((*out)->ps, st, path);
     return rc;
 }
 
-mml_status mml_align_model_load(const char *path, const mml_mm_data_options *opt, mml_align_model **out,
+mml_status mml_align_model_load(const char *path, const mml_mm_data_options *opt, bool splits, mml_align_model **out,
                                 mml_mm_data *d)
 {
     mml_safetensors *st = NULL;
@@ -592,7 +592,7 @@ mml_status mml_align_model_load(const char *path, const mml_mm_data_options *opt
     *out = NULL;
     memset(d, 0, sizeof *d);
     mml_status rc = mml_safetensors_load(path, &st);
-    if (rc == MML_OK) rc = open_saved(st, path, opt, &cfg, d, out);
+    if (rc == MML_OK) rc = open_saved(st, path, opt, splits, &cfg, d, out);
     if (rc != MML_OK) {
         mml_align_model_free(*out);
         *out = NULL;

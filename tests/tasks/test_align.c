@@ -67,6 +67,19 @@ TEST(cli_train_retrieval_aligns_image_and_audio)
     cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "transfer"), 0);
     CHECK(t && cJSON_GetNumberValue(cJSON_GetObjectItem(t, "accuracy")) >= 0.8);
     CHECK(strstr(out, "transfer: a linear classifier on image embeddings: audio test accuracy") != NULL);
+    /* mml eval on the saved model, from another directory: the same numbers */
+    char args[4096];
+    snprintf(args, sizeof args, "eval %s/a.safetensors --json", dir);
+    CHECK_MSG(tst_run_cli(args, out, sizeof out) == 0, "%s", out);
+    const char *js = strstr(out, "{\"directions\"");
+    cJSON *e = js ? cJSON_Parse(js) : NULL;
+    CHECK(e != NULL);
+    for (int k = 0; e && k < 2; k++) {
+        const char *q = k ? "audio" : "image";
+        CHECK(direction_value(e, q, "category", "map") == direction_value(j, q, "category", "map"));
+        CHECK(direction_value(e, q, "instance", "r5") == direction_value(j, q, "instance", "r5"));
+    }
+    cJSON_Delete(e);
     cJSON_Delete(j);
 }
 
@@ -162,7 +175,7 @@ TEST(cli_search_refuses_empty_mismatched_and_foreign_indices)
     mml_mm_data_options opt = { MML_ON_ERROR_FAIL, false, NULL };
     mml_mm_data d;
     mml_align_model *m = NULL;
-    CHECK_OK(mml_align_model_load(model, &opt, &m, &d));
+    CHECK_OK(mml_align_model_load(model, &opt, false, &m, &d));
     if (!m) return;
     mml_align_model_fingerprint(m, fp);
     mml_align_model_free(m);
