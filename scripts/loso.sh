@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 speakers=${*:-george jackson nicolas theo yweweler}
 datasets=${MML_DATASETS:-../shared/datasets}
+mml=${MML:-build/mml} # MML=a copy of the binary, to rebuild during a long run
 mkdir -p data results
 img='[{"type":"conv2d","out":16,"kernel":5,"padding":2},{"type":"relu"},{"type":"max_pool2d","kernel":2},
       {"type":"conv2d","out":32,"kernel":5,"padding":2},{"type":"relu"},{"type":"max_pool2d","kernel":2},
@@ -15,7 +16,7 @@ aud="[{\"type\":\"unsqueeze\"},${img#[}"
 aug='{"audio": {"time_mask": 12, "freq_mask": 8, "time_shift": 10, "noise": 0.2}}'
 for s in $speakers; do
     d=data/avdigits-loso-$s
-    [ -f "$d/test.jsonl" ] || build/mml data avdigits --out "$d" --holdout-speaker "$s" --datasets "$datasets"
+    [ -f "$d/test.jsonl" ] || "$mml" data avdigits --out "$d" --holdout-speaker "$s" --datasets "$datasets"
     study=results/loso-$s.json
     cat > "$study" <<JSON
 {"name": "avdigits, speaker $s held out", "seeds": 1,
@@ -33,7 +34,7 @@ for s in $speakers; do
    {"name": "concat + augmentation", "patch": {"train": {"augment": $aug}}}
  ]}
 JSON
-    build/mml compare "$study" --out "results/loso-$s" --force --quiet > /dev/null
+    "$mml" compare "$study" --out "results/loso-$s" --force --quiet > /dev/null
     echo "== speaker $s held out"
     grep -E '^\| (audio|concat)' "results/loso-$s/results.md" | cut -d'|' -f2,4
 done
