@@ -81,6 +81,12 @@ mml_status mml_align_evaluate(mml_align_model *m, const mml_mm_data *d, mml_data
  * modality's embeddings. */
 mml_status mml_align_probe_fit(mml_align_model *m, const mml_mm_data *d, mml_modality from, uint64_t seed,
                                mml_model **probe);
+/* Prompt-based (zero-shot) classification as CLIP does it: class c is the
+ * text embedding of prompts[c] (one per class, in class order), an item goes
+ * to the class whose prompt is nearest; returned as a probe (a linear layer
+ * whose rows are those embeddings). */
+mml_status mml_align_prompt_classifier(mml_align_model *m, const mml_mm_data *d, const char *const *prompts, int n,
+                                       mml_model **probe);
 /* The probe on the test split's `to` embeddings (p: a test-time perturbation
  * of `to`, or NULL); cm is initialised here (mml_confusion_free). Samples
  * lacking `to` are left out unless p removed it. */

@@ -75,7 +75,7 @@ mml_status mml_mm_data_open_features(const mml_cfg_node *data, const char *confi
                                      const mml_mm_data_options *opt, mml_mm_data *out);
 /* Features of any manifest's samples through d's featurizer, without labels
  * (uses opt's on_error and progress). */
-mml_status mml_mm_data_features_of(mml_mm_data *d, const mml_manifest *m, const mml_mm_data_options *opt,
+mml_status mml_mm_data_features_of(const mml_mm_data *d, const mml_manifest *m, const mml_mm_data_options *opt,
                                    mml_dataset **out);
 void mml_mm_data_close(mml_mm_data *d);
 /* Which modalities a "model" node's encoders use. */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "mml/align.h"
 #include "mml/alloc.h"
 #include "mml/encoder.h"
@@ -521,6 +523,52 @@ mml_status mml_align_probe_fit(mml_align_model *m, const mml_mm_data *d, mml_mod
     }
     mml_tensor_free(x);
     mml_tensor_free(y);
+    return rc;
+}
+
+/* A one-line-per-prompt manifest through d's featurizer. */
+static mml_status prompt_features(const mml_mm_data *d, const char *const *prompts, int n, mml_manifest **mf, mml_dataset **ds)
+{
+    size_t cap = 64;
+    for (int c = 0; c < n; c++) cap += strlen(prompts[c]) * 6 + 64;
+    char *text = mml_malloc(cap), *at = text;
+    if (!text) return MML_ERR_NOMEM;
+    for (int c = 0; c < n; c++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "text", prompts[c]);
+        char *line = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!line) break;
+        at += snprintf(at, cap - (size_t)(at - text), "%s\n", line);
+        free(line);
+    }
+    mml_mm_data_options opt = { MML_ON_ERROR_FAIL, false, NULL };
+    mml_status rc = mml_manifest_parse(text, (size_t)(at - text), "prompts", mf);
+    if (rc == MML_OK) rc = mml_mm_data_features_of(d, *mf, &opt, ds);
+    mml_free(text);
+    return rc;
+}
+
+mml_status mml_align_prompt_classifier(mml_align_model *m, const mml_mm_data *d, const char *const *prompts, int n,
+                                       mml_model **probe)
+{
+    mml_manifest *mf = NULL;
+    mml_dataset *ds = NULL;
+    *probe = NULL;
+    if (n != d->n_classes) return mml_error(MML_ERR_ARG, "prompts: %d given for %d classes", n, d->n_classes);
+    if (model_index(m, MML_MOD_TEXT) < 0) return mml_error(MML_ERR_ARG, "prompts: the model has no text encoder");
+    mml_status rc = prompt_features(d, prompts, n, &mf, &ds);
+    if (rc == MML_OK) rc = linear_probe(m->dim, n, 0, probe);
+    mml_tensor *w = *probe ? mml_params_find(mml_model_params(*probe), "0.weight") : NULL;
+    mml_tensor *b = *probe ? mml_params_find(mml_model_params(*probe), "0.bias") : NULL;
+    if (rc == MML_OK) rc = mml_align_embed_dataset(m, d, ds, MML_MOD_TEXT, NULL, mml_f32(w)); /* rows: class embeddings */
+    if (rc == MML_OK) memset(b->data, 0, (size_t)n * sizeof(float));
+    if (rc != MML_OK) {
+        mml_model_free(*probe);
+        *probe = NULL;
+    }
+    mml_dataset_free(ds);
+    mml_manifest_free(mf);
     return rc;
 }
 

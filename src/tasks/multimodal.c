@@ -261,7 +261,7 @@ mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const boo
     return rc;
 }
 
-mml_status mml_mm_data_features_of(mml_mm_data *d, const mml_manifest *m, const mml_mm_data_options *opt,
+mml_status mml_mm_data_features_of(const mml_mm_data *d, const mml_manifest *m, const mml_mm_data_options *opt,
                                    mml_dataset **out)
 {
     mml_dataset_options o = mml_dataset_options_default();

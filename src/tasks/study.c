@@ -98,6 +98,23 @@ static mml_status read_modality(const mml_cfg_node *n, const char *key, const bo
     return MML_OK;
 }
 
+/* "prompts": one text per class, for zero-shot classification from text. */
+static mml_status read_prompts(variant *va, const mml_cfg_node *t)
+{
+    mml_cfg_node list;
+    mml_status rc = mml_cfg_array(t, "prompts", false, &list);
+    if (rc != MML_OK || !mml_cfg_present(&list)) return rc;
+    if (va->from != MML_MOD_TEXT) return mml_cfg_error(t, "prompts", "prompts are texts: \"from\" must be \"text\"");
+    va->n_prompts = mml_cfg_len(&list);
+    if (!(va->prompts = mml_calloc((size_t)va->n_prompts + 1, sizeof *va->prompts))) return MML_ERR_NOMEM;
+    for (int c = 0; c < va->n_prompts; c++) {
+        const cJSON *it = cJSON_GetArrayItem(list.json, c);
+        if (!cJSON_IsString(it)) return mml_cfg_error(t, "prompts", "item %d is not a string", c);
+        if (!(va->prompts[c] = strdup(it->valuestring))) return MML_ERR_NOMEM;
+    }
+    return MML_OK;
+}
+
 /* "task": "multimodal" (a classifier), or "retrieval" with "transfer":
  * {"from": M, "to": M2}, the cross-modal protocol its row reports. */
 static mml_status read_task(variant *va, const mml_cfg_node *root)
@@ -105,7 +122,7 @@ static mml_status read_task(variant *va, const mml_cfg_node *root)
     static const char *const tasks[] = { "multimodal", "retrieval", NULL };
     static const char *const keys[] = { "task", "data", "model", "train", NULL };
     static const char *const align_keys[] = { "task", "data", "model", "train", "transfer", NULL };
-    static const char *const tkeys[] = { "from", "to", NULL };
+    static const char *const tkeys[] = { "from", "to", "prompts", NULL };
     int task;
     mml_cfg_node t;
     va->from = va->to = -1;
@@ -116,7 +133,8 @@ static mml_status read_task(variant *va, const mml_cfg_node *root)
     if ((rc = mml_cfg_check_keys(&t, tkeys)) != MML_OK) return rc;
     if ((rc = read_modality(&t, "from", va->mods, &va->from)) != MML_OK) return rc;
     if ((rc = read_modality(&t, "to", va->mods, &va->to)) != MML_OK) return rc;
-    return va->from == va->to ? mml_cfg_error(&t, "to", "must differ from \"from\"") : MML_OK;
+    if (va->from == va->to) return mml_cfg_error(&t, "to", "must differ from \"from\"");
+    return read_prompts(va, &t);
 }
 
 static mml_status read_variants(study *s, const mml_cfg_node *root, const char *dir)
@@ -316,7 +334,9 @@ static mml_status run_transfer(study *s, variant *v, const mml_cfg_node *root, c
     mml_status rc = mml_cfg_object(root, "model", true, &model);
     if (rc == MML_OK) rc = mml_align_model_build(&model, d, to->seed, &t.align);
     if (rc == MML_OK) rc = mml_align_train(t.align, d, to, &h);
-    if (rc == MML_OK) rc = mml_align_probe_fit(t.align, d, (mml_modality)v->from, to->seed, &t.probe);
+    if (rc == MML_OK)
+        rc = v->prompts ? mml_align_prompt_classifier(t.align, d, (const char *const *)v->prompts, v->n_prompts, &t.probe)
+                        : mml_align_probe_fit(t.align, d, (mml_modality)v->from, to->seed, &t.probe);
     if (rc == MML_OK) {
         r->train_seconds = h.train_seconds;
         r->train_mb = h.train_bytes / (1 << 20);
@@ -420,6 +440,8 @@ static void study_free(study *s)
 {
     for (int i = 0; i < s->n_variants; i++) {
         mml_config_free(s->variants[i].cfg);
+        for (int c = 0; c < s->variants[i].n_prompts; c++) free(s->variants[i].prompts[c]);
+        mml_free(s->variants[i].prompts);
         for (int k = 0; k < MML_STUDY_MAX_SEEDS; k++) mml_free(s->variants[i].runs[k].cm);
     }
     mml_config_free(s->cfg);

@@ -34,6 +34,8 @@ typedef struct variant {
     /* a cross-modal variant ("task": "retrieval"): a classifier on `from`
      * embeddings tested on `to` ones; -1 for the classification variants */
     int from, to;
+    char **prompts; /* "transfer.prompts": zero-shot classes from text (from is text), else NULL */
+    int n_prompts;
     int64_t params;
     run_result runs[MML_STUDY_MAX_SEEDS];
     /* over seeds */

@@ -7,6 +7,9 @@
 #include "tasks/mm_toy.h"
 #include "test.h"
 
+const char *const tst_mm_toy_text[TST_MM_TOY_CLASSES] = { "a square on the left", "a square in the middle",
+                                                           "a square on the right" };
+
 /* Class c: a bright 8x8 square in one of three places; a tone at 300 (c + 1) Hz. */
 static void write_sample(const char *dir, const char *id, int c, unsigned seed, FILE *manifest, bool with_audio)
 {
@@ -25,10 +28,10 @@ static void write_sample(const char *dir, const char *id, int c, unsigned seed, 
     snprintf(path, sizeof path, "%s/%s.wav", dir, id);
     mml_wav_save(path, wav, 4000, 8000);
     if (with_audio)
-        fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": \"%s.wav\", \"label\": %d, \"group\": \"%s\"}\n",
-                id, id, id, c, c ? "high" : "low");
-    else fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": null, \"label\": %d, \"group\": \"%s\"}\n", id,
-                 id, c, c ? "high" : "low");
+        fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": \"%s.wav\", \"text\": \"%s\", \"label\": %d, \"group\": \"%s\"}\n",
+                id, id, id, tst_mm_toy_text[c], c, c ? "high" : "low");
+    else fprintf(manifest, "{\"id\": \"%s\", \"image\": \"%s.png\", \"audio\": null, \"text\": \"%s\", \"label\": %d, \"group\": \"%s\"}\n",
+                 id, id, tst_mm_toy_text[c], c, c ? "high" : "low");
 }
 
 static void write_split(const char *dir, const char *split, int n, unsigned seed0)

@@ -195,3 +195,41 @@ TEST(cli_search_refuses_empty_mismatched_and_foreign_indices)
         CHECK_MSG(strstr(out, cases[k].message) != NULL, "%s", out);
     }
 }
+
+/* Zero-shot classification from text: an image + text space, each class the
+ * embedding of a prompt never seen as such in training ("on the left" is). */
+TEST(cli_compare_prompt_classification_from_text)
+{
+    char dir[1024], bpe[1024], study[1200], res[1200], args[4096], out[16384];
+    tst_mm_toy_data(dir, sizeof dir);
+    tst_dataset_path("clip-bpe/bpe_simple_vocab_16e6.txt.gz", bpe, sizeof bpe);
+    snprintf(study, sizeof study, "%s/zs.json", dir);
+    FILE *f = fopen(study, "w");
+    fprintf(f,
+            "{\"name\": \"zero-shot\", \"robustness\": {\"noise\": [0], \"missing\": [0, 1]},"
+            " \"base\": {\"task\": \"retrieval\","
+            "  \"data\": {\"train\": \"train.jsonl\", \"val\": \"val.jsonl\", \"test\": \"test.jsonl\", \"text\": {\"bpe\": \"%s\", \"context\": 8}},"
+            "  \"model\": {\"encoders\": {"
+            "    \"image\": {\"type\": \"sequential\", \"layers\": [{\"type\": \"flatten\"}, {\"type\": \"linear\", \"out\": 16}, {\"type\": \"relu\"}]},"
+            "    \"text\": {\"type\": \"bag\", \"embed\": 16, \"vocab\": 49408}},"
+            "   \"embed\": 8, \"objective\": {\"type\": \"info_nce\", \"temperature\": 0.1}},"
+            "  \"train\": {\"epochs\": 10, \"batch_size\": 8, \"optimizer\": {\"type\": \"adam\", \"lr\": 0.01}}},"
+            " \"variants\": [{\"name\": \"prompts\", \"patch\": {\"transfer\": {\"from\": \"text\", \"to\": \"image\","
+            "   \"prompts\": [\"square left\", \"square middle\", \"square right\"]}}}]}",
+            bpe);
+    fclose(f);
+    snprintf(res, sizeof res, "%s/zs-results", dir);
+    snprintf(args, sizeof args, "compare %s --out %s --quiet", study, res);
+    int rc = tst_run_cli(args, out, sizeof out);
+    CHECK_MSG(rc == 0, "%s", out);
+    const char *row = strstr(out, "| prompts |");
+    CHECK_MSG(row != NULL, "%s", out);
+    /* the table: | variant | fusion | accuracy ... */
+    double acc = -1;
+    if (row) {
+        const char *cell = row;
+        for (int k = 0; k < 2 && cell; k++) cell = strchr(cell + 1, '|');
+        if (cell) acc = atof(cell + 1);
+    }
+    CHECK_MSG(acc >= 80.0, "zero-shot accuracy %g: %s", acc, row ? row : out);
+}
