@@ -1,5 +1,6 @@
 /* mml/metrics.h: classification metrics from a confusion matrix, with
- * scikit-learn's conventions (zero_division = 0), and retrieval metrics. */
+ * scikit-learn's conventions (zero_division = 0), retrieval metrics and
+ * corpus BLEU for generated text. */
 #ifndef MML_METRICS_H
 #define MML_METRICS_H
 
@@ -51,5 +52,30 @@ typedef struct mml_retrieval_metrics {
  * >= 2^31, a score is NaN or no query has a relevant item. */
 mml_status mml_retrieval_evaluate(const float *scores, int64_t nq, int64_t ng, const int32_t *q_key,
                                   const int32_t *g_key, mml_retrieval_metrics *out);
+
+/* Corpus-level BLEU-1..4 (Papineni et al., 2002) as nltk's corpus_bleu computes it
+ * (tests/reference/bleu.py), uniform weights and no smoothing: BLEU-n is
+ * bp * exp(sum over k <= n of log(p_k) / n), 0 when some p_k with k <= n is 0.
+ * p_k sums over the corpus the hypotheses' k-gram counts clipped to the largest
+ * count in any one of their references, over the sum of max(1, number of
+ * k-grams in the hypothesis) (nltk's floor, which counts a hypothesis shorter
+ * than k as one unmatched k-gram). The brevity penalty bp is exp(1 - r/c) when
+ * c <= r (0 when c = 0), else 1, for the total hypothesis length c and r the
+ * sum over hypotheses of the reference length closest to theirs (ties: the
+ * shorter). */
+typedef struct mml_bleu {
+    double bleu[4];      /* BLEU-1..4 */
+    double precision[4]; /* p_1..p_4 */
+    double brevity_penalty;
+    int64_t hyp_len, ref_len; /* c and r */
+} mml_bleu;
+
+/* Hypothesis i is hyps[i][0, hyp_len[i]); its references are refs[j] (with
+ * ref_len[j] tokens) for j in [ref_start[i], ref_start[i + 1]), so ref_start
+ * has n + 1 entries. Tokens are compared as ids. Counting is quadratic in a
+ * sentence's length, allocation-free. Errors (MML_ERR_ARG) when n < 1, a
+ * hypothesis has no reference or a length is negative. */
+mml_status mml_bleu_corpus(const int32_t *const *hyps, const int *hyp_len, int64_t n, const int32_t *const *refs,
+                           const int *ref_len, const int64_t *ref_start, mml_bleu *out);
 
 #endif

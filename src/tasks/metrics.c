@@ -1,5 +1,6 @@
 #include <assert.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,4 +217,88 @@ mml_status mml_retrieval_evaluate(const float *scores, int64_t nq, int64_t ng, c
     mml_free(per);
     mml_free(scratch);
     return st;
+}
+
+/* ---- BLEU ----
+ * n-grams are counted by scanning the sentences (captions are short), each
+ * distinct one once, at its first occurrence in the hypothesis. */
+
+enum { BLEU_MAX_N = 4 };
+
+/* Occurrences of the n-gram g in seq[0, len). */
+static int64_t count_ngram(const int32_t *seq, int len, const int32_t *g, int n)
+{
+    int64_t c = 0;
+    for (int i = 0; i + n <= len; i++) c += memcmp(seq + i, g, (size_t)n * sizeof *g) == 0;
+    return c;
+}
+
+/* Adds one hypothesis's clipped matches and n-gram counts (at least 1) per order. */
+static void bleu_add_sentence(const int32_t *hyp, int len, const int32_t *const *refs, const int *ref_len,
+                              int64_t n_refs, int64_t *match, int64_t *total)
+{
+    for (int n = 1; n <= BLEU_MAX_N; n++) {
+        for (int i = 0; i + n <= len; i++) {
+            const int32_t *g = hyp + i;
+            if (count_ngram(hyp, i + n - 1, g, n)) continue; /* seen before i */
+            int64_t own = count_ngram(g, len - i, g, n), in_ref = 0; /* the most in any one reference */
+            for (int64_t r = 0; r < n_refs && in_ref < own; r++) {
+                int64_t c = count_ngram(refs[r], ref_len[r], g, n);
+                if (c > in_ref) in_ref = c;
+            }
+            match[n - 1] += in_ref < own ? in_ref : own;
+        }
+        total[n - 1] += len - n + 1 > 1 ? len - n + 1 : 1;
+    }
+}
+
+static int closest_ref_len(int hyp_len, const int *ref_len, int64_t n_refs)
+{
+    int best = ref_len[0];
+    for (int64_t r = 1; r < n_refs; r++) {
+        int d = abs(ref_len[r] - hyp_len), best_d = abs(best - hyp_len);
+        if (d < best_d || (d == best_d && ref_len[r] < best)) best = ref_len[r];
+    }
+    return best;
+}
+
+static mml_status bleu_check_sentence(int64_t i, int hyp_len, const int *ref_len, int64_t r0, int64_t n_refs)
+{
+    if (n_refs < 1) return mml_error(MML_ERR_ARG, "bleu: hypothesis %lld has no reference", (long long)i);
+    if (hyp_len < 0) return mml_error(MML_ERR_ARG, "bleu: hypothesis %lld has length %d", (long long)i, hyp_len);
+    for (int64_t r = r0; r < r0 + n_refs; r++)
+        if (ref_len[r] < 0)
+            return mml_error(MML_ERR_ARG, "bleu: reference %lld (of hypothesis %lld) has length %d", (long long)r,
+                             (long long)i, ref_len[r]);
+    return MML_OK;
+}
+
+mml_status mml_bleu_corpus(const int32_t *const *hyps, const int *hyp_len, int64_t n, const int32_t *const *refs,
+                           const int *ref_len, const int64_t *ref_start, mml_bleu *out)
+{
+    assert(hyps && hyp_len && refs && ref_len && ref_start && out);
+    if (n < 1) return mml_error(MML_ERR_ARG, "bleu: %lld hypotheses (need 1+)", (long long)n);
+    mml_bleu b = { { 0 } };
+    int64_t match[BLEU_MAX_N] = { 0 }, total[BLEU_MAX_N] = { 0 };
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r0 = ref_start[i], n_refs = ref_start[i + 1] - r0;
+        mml_status st = bleu_check_sentence(i, hyp_len[i], ref_len, r0, n_refs);
+        if (st != MML_OK) return st;
+        bleu_add_sentence(hyps[i], hyp_len[i], refs + r0, ref_len + r0, n_refs, match, total);
+        b.hyp_len += hyp_len[i];
+        b.ref_len += closest_ref_len(hyp_len[i], ref_len + r0, n_refs);
+    }
+    b.brevity_penalty = b.hyp_len > b.ref_len ? 1.0
+                        : b.hyp_len == 0      ? 0.0
+                                              : exp(1.0 - (double)b.ref_len / (double)b.hyp_len);
+    double log_sum = 0.0;
+    bool zero = false;
+    for (int k = 0; k < BLEU_MAX_N; k++) {
+        b.precision[k] = (double)match[k] / (double)total[k];
+        zero = zero || match[k] == 0;
+        log_sum += zero ? 0.0 : log(b.precision[k]);
+        b.bleu[k] = zero ? 0.0 : b.brevity_penalty * exp(log_sum / (k + 1));
+    }
+    *out = b;
+    return MML_OK;
 }
