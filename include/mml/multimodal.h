@@ -54,6 +54,7 @@ typedef struct mml_mm_data {
     mml_mm_task tasks[MML_MM_MAX_TASKS];
     int n_tasks;
     int64_t n_skipped;
+    char dir[1024]; /* the config's directory: other files it names are relative to it */
 } mml_mm_data;
 
 typedef struct mml_mm_data_options {

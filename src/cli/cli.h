@@ -45,6 +45,7 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
 /* "audio=0.5" into the missing (or noise) level of that modality; -1 if malformed. */
 int cli_parse_perturb(const char *arg, bool missing, struct mml_mm_perturb *p);
 int cli_train_align(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json);
+int cli_train_ae(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json);
 /* mml eval on a model of a "retrieval" config: retrieval and transfer on its test split. */
 int cli_eval_align(const char *path, bool json);
 int cmd_data(int argc, char **argv);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mml/alloc.h"
+#include "mml/autoencoder.h"
 #include "mml/loss.h"
 #include "mml/model.h"
 #include "mml/multimodal.h"
@@ -228,6 +229,7 @@ mml_status mml_mm_data_open_features(const mml_cfg_node *data, const char *dir, 
 {
     static const char *const keys[] = { "train", "val", "test", "label", "cache", "image", "audio", "text", NULL };
     memset(d, 0, sizeof *d);
+    snprintf(d->dir, sizeof d->dir, "%s", dir ? dir : "");
     d->fc = mml_feature_defaults();
     d->fc.image = mods[MML_MOD_IMAGE], d->fc.audio = mods[MML_MOD_AUDIO], d->fc.text = mods[MML_MOD_TEXT];
     const char *label = "label";
@@ -326,6 +328,7 @@ struct mml_mm_model {
     mml_rng rng;
     mml_ctx *eval_ctx; /* kept between evaluations: its arena is already the right size */
     mml_mm_augment aug;
+    mml_ae_model *imputer; /* "impute": fills missing modalities at test time */
 };
 
 mml_params *mml_mm_model_params(mml_mm_model *m) { return m->ps; }
@@ -342,6 +345,7 @@ void mml_mm_model_free(mml_mm_model *m)
     if (!m) return;
     for (int i = 0; i < m->n; i++) mml_encoder_free(m->enc[i]);
     mml_fusion_free(m->fusion);
+    mml_ae_model_free(m->imputer);
     mml_ctx_free(m->eval_ctx);
     mml_params_free(m->ps);
     mml_free(m);
@@ -424,9 +428,21 @@ static mml_status build_head(mml_mm_model *m, const mml_cfg_node *model, const m
     return rc;
 }
 
+/* "impute": a multimodal autoencoder's file (relative to the config). */
+static mml_status load_imputer(mml_mm_model *m, const mml_cfg_node *model, const mml_mm_data *d)
+{
+    const char *file = NULL;
+    char path[2200];
+    mml_status rc = mml_cfg_string(model, "impute", NULL, &file);
+    if (rc != MML_OK || !file) return rc;
+    resolve(path, sizeof path, d->dir, file);
+    if ((rc = mml_ae_model_load(path, d, &m->imputer)) != MML_OK) mml_error_prefix("model.impute: ");
+    return rc;
+}
+
 mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, uint64_t seed, mml_mm_model **out)
 {
-    static const char *const keys[] = { "encoders", "fusion", "head", "tasks", NULL };
+    static const char *const keys[] = { "encoders", "fusion", "head", "tasks", "impute", NULL };
     *out = NULL;
     mml_status rc = mml_cfg_check_keys(model, keys);
     if (rc != MML_OK) return rc;
@@ -450,6 +466,7 @@ mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, u
         mml_config_free(c);
     }
     if (rc == MML_OK) rc = build_head(m, model, d, seed);
+    if (rc == MML_OK) rc = load_imputer(m, model, d);
     if (rc != MML_OK) {
         mml_mm_model_free(m);
         return rc;
@@ -789,6 +806,7 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
         mml_batch b;
         if ((rc = mml_dataset_batch(ctx, ds, rows + s, nb, &b)) != MML_OK) break;
         if (p) mml_mm_perturb_batch(d, &b, m->mod, m->n, p, &r);
+        if (m->imputer && (rc = mml_ae_impute(m->imputer, ctx, &b)) != MML_OK) break;
         mml_tensor *w = NULL, *tasks[MML_MM_MAX_TASKS], *logits = mm_forward(ctx, m, &b, &w, tasks);
         for (int t = 0; logits && t < m->n_tasks; t++)
             task_correct[t] += (double)correct(tasks[t], d->tasks[m->task_index[t]].label[split], rows + s);
