@@ -25,6 +25,7 @@ int cli_usage(const char *usage, const char *problem);
 int cmd_audio(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int bench_train(int argc, char **argv); /* mml bench train */
+int cmd_caption(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 /* The "task" of a JSON config ("" when none or unreadable). */
 const char *cli_config_task(const char *path, char *buf, size_t cap);
@@ -45,6 +46,7 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
 /* "audio=0.5" into the missing (or noise) level of that modality; -1 if malformed. */
 int cli_parse_perturb(const char *arg, bool missing, struct mml_mm_perturb *p);
 int cli_train_align(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json);
+int cli_train_caption(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json);
 int cli_train_ae(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json);
 /* mml eval on a model of a "retrieval" config: retrieval and transfer on its test split. */
 int cli_eval_align(const char *path, bool json);

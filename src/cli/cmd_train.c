@@ -103,11 +103,13 @@ int cmd_train(int argc, char **argv)
     }
     char task[32];
     cli_config_task(config, task, sizeof task);
-    if ((!strcmp(task, "multimodal") || !strcmp(task, "retrieval") || !strcmp(task, "autoencoder")) && (ckpt || resume))
+    if ((!strcmp(task, "multimodal") || !strcmp(task, "retrieval") || !strcmp(task, "autoencoder") ||
+         !strcmp(task, "captioning")) && (ckpt || resume))
         return cli_usage(TRAIN_USAGE, "--checkpoint and --resume are for classification configs");
     if (!strcmp(task, "multimodal")) return cli_train_multimodal(config, out, log_path, epochs, seed, json, &perturb);
     if (!strcmp(task, "retrieval")) return cli_train_align(config, out, log_path, epochs, seed, json);
     if (!strcmp(task, "autoencoder")) return cli_train_ae(config, out, log_path, epochs, seed, json);
+    if (!strcmp(task, "captioning")) return cli_train_caption(config, out, log_path, epochs, seed, json);
     mml_classify job;
     if (mml_classify_open(config, epochs, seed, &job) != MML_OK) return cli_fail(NULL);
     mml_cfg_node root = mml_config_root(job.cfg), model_node;

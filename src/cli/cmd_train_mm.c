@@ -76,6 +76,9 @@ mml_status cli_mm_job_open(cli_mm_job *j, const char *path, int64_t epochs, int6
     if (rc == MML_OK) rc = mml_cfg_object(&root, "train", false, &j->train);
     if (rc == MML_OK) rc = mml_train_options_read(&root, epochs, seed, &j->opt);
     if (rc == MML_OK) rc = mml_mm_modalities(&j->model, mods);
+    const char *task = NULL;
+    if (rc == MML_OK) rc = mml_cfg_string(&root, "task", NULL, &task);
+    if (rc == MML_OK && task && !strcmp(task, "captioning")) mods[MML_MOD_TEXT] = true; /* the targets */
     const char *fields[MML_MM_MAX_TASKS];
     if (rc == MML_OK && (dopt.n_task_fields = mml_mm_task_fields(&j->model, fields, 0, MML_MM_MAX_TASKS)) < 0)
         rc = mml_last_status();

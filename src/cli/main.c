@@ -7,6 +7,7 @@
 static const cli_command g_commands[] = {
     { "audio", "WAV information and torchaudio-compatible features", cmd_audio },
     { "bench", "benchmarks against reference implementations (gemm)", cmd_bench },
+    { "caption", "captions for images with a captioning model", cmd_caption },
     { "compare", "train and compare unimodal and multimodal variants (a study)", cmd_compare },
     { "data", "build a dataset (avdigits: MNIST digits with spoken digits)", cmd_data },
     { "embed", "embed a manifest's samples with an aligned model (an index for search)", cmd_embed },
