@@ -538,16 +538,30 @@ static mml_status class_references(const mml_mm_data *d, corpus *refs, int64_t *
     return rc;
 }
 
+/* Whether the words of phrase occur, in order and together, among those of
+ * caption (both split as BLEU splits them, so "t-shirt" matches "t - shirt"). */
+static bool says(const mml_words *caption, const char *phrase)
+{
+    mml_words p;
+    bool found = false;
+    if (mml_text_words(phrase, MML_WORDS_LOWER, &p) != MML_OK) return false;
+    for (int i = 0; p.n && !found && i + p.n <= caption->n; i++) {
+        int k = 0;
+        while (k < p.n && !strcmp(caption->words[i + k], p.words[k])) k++;
+        found = k == p.n;
+    }
+    mml_words_free(&p);
+    return found;
+}
+
 static bool mentions_class(const mml_caption_model *m, const char *caption, int c)
 {
-    char padded[4200];
-    snprintf(padded, sizeof padded, " %.4000s ", caption);
-    for (int k = 0; m->mentions[c][k]; k++) {
-        char phrase[512];
-        snprintf(phrase, sizeof phrase, " %.500s ", m->mentions[c][k]);
-        if (strstr(padded, phrase)) return true;
-    }
-    return false;
+    mml_words w;
+    bool found = false;
+    if (mml_text_words(caption, MML_WORDS_LOWER, &w) != MML_OK) return false;
+    for (int k = 0; !found && m->mentions[c][k]; k++) found = says(&w, m->mentions[c][k]);
+    mml_words_free(&w);
+    return found;
 }
 
 static mml_status score(mml_caption_model *m, const mml_mm_data *d, const mml_dataset *ds, char **captions,
