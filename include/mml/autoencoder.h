@@ -13,8 +13,8 @@
  * inferred from the others: the multimodal model's
  * "model.impute": "AE.safetensors" fills a missing modality's features with
  * its reconstruction before the encoders see them (docs/crossmodal.md).
- * Float features only (images, log-mel audio, padded to their full length);
- * not token ids. */
+ * Float features (images, log-mel audio, padded to their full length) are
+ * reconstructed; token ids (text) are an input only. */
 #ifndef MML_AUTOENCODER_H
 #define MML_AUTOENCODER_H
 
@@ -54,10 +54,19 @@ mml_status mml_ae_evaluate(mml_ae_model *m, const mml_mm_data *d, mml_data_split
  * Samples with none of the model's modalities are left alone. */
 mml_status mml_ae_impute(mml_ae_model *m, mml_ctx *ctx, const mml_batch *b);
 
+/* Cross-modal generation from the shared latent: modality `target` of each
+ * sample of a batch, decoded from modality `from` alone, into out
+ * (b->size * the target's feature count, as the featurizer lays them out). */
+mml_status mml_ae_generate(mml_ae_model *m, mml_ctx *ctx, const mml_batch *b, mml_modality from, mml_modality target,
+                           float *out);
+
 mml_status mml_ae_model_save(mml_ae_model *m, const char *path, const char *config_json, const char *classes_json);
 /* Loads a model written by mml_ae_model_save for data with the features of
  * d (each of its modalities must have the same shape there), or an error
  * saying which differs. */
 mml_status mml_ae_model_load(const char *path, const mml_mm_data *d, mml_ae_model **out);
+
+/* The same with its own config's featurizer in d (mml_mm_data_close). */
+mml_status mml_ae_model_open(const char *path, mml_ae_model **out, mml_mm_data *d);
 
 #endif

@@ -53,6 +53,7 @@ int cli_eval_align(const char *path, bool json);
 int cmd_data(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_search(int argc, char **argv);

@@ -13,31 +13,45 @@
 static void print_eval(const mml_ae_eval *ev, const mml_modality *mods, int n, int64_t samples)
 {
     printf("test reconstruction (%lld samples), mean squared error per feature:\n  %-10s", (long long)samples, "from");
-    for (int j = 0; j < n; j++) printf(" %10s", mml_modality_name(mods[j]));
+    for (int j = 0; j < n; j++)
+        if (!isnan(ev->baseline[mods[j]])) printf(" %10s", mml_modality_name(mods[j]));
     printf("\n");
     for (int i = 0; i <= n; i++) {
         int in = i < n ? (int)mods[i] : MML_MOD_COUNT;
         printf("  %-10s", i < n ? mml_modality_name(mods[i]) : "all");
-        for (int j = 0; j < n; j++) printf(" %10.4f", ev->mse[in][mods[j]]);
+        for (int j = 0; j < n; j++)
+            if (!isnan(ev->baseline[mods[j]])) printf(" %10.4f", ev->mse[in][mods[j]]);
         printf("\n");
     }
     printf("  %-10s", "mean");
-    for (int j = 0; j < n; j++) printf(" %10.4f", ev->baseline[mods[j]]);
+    for (int j = 0; j < n; j++)
+        if (!isnan(ev->baseline[mods[j]])) printf(" %10.4f", ev->baseline[mods[j]]);
     printf("   (predicting the training mean)\n");
+}
+
+/* Reconstructed modalities only (token ids have no decoder). */
+static void json_row(const double *x, const mml_ae_eval *ev, const mml_modality *mods, int n)
+{
+    bool first = true;
+    printf("{");
+    for (int j = 0; j < n; j++) {
+        if (isnan(ev->baseline[mods[j]])) continue;
+        printf("%s\"%s\": %.6f", first ? "" : ", ", mml_modality_name(mods[j]), x[mods[j]]);
+        first = false;
+    }
+    printf("}");
 }
 
 static void print_json(const mml_ae_eval *ev, const mml_modality *mods, int n, const mml_ae_history *h, const char *out)
 {
     printf("{\"mse\": {");
     for (int i = 0; i <= n; i++) {
-        int in = i < n ? (int)mods[i] : MML_MOD_COUNT;
-        printf("%s\"%s\": {", i ? ", " : "", i < n ? mml_modality_name(mods[i]) : "all");
-        for (int j = 0; j < n; j++) printf("%s\"%s\": %.6f", j ? ", " : "", mml_modality_name(mods[j]), ev->mse[in][mods[j]]);
-        printf("}");
+        printf("%s\"%s\": ", i ? ", " : "", i < n ? mml_modality_name(mods[i]) : "all");
+        json_row(ev->mse[i < n ? (int)mods[i] : MML_MOD_COUNT], ev, mods, n);
     }
-    printf("}, \"baseline\": {");
-    for (int j = 0; j < n; j++) printf("%s\"%s\": %.6f", j ? ", " : "", mml_modality_name(mods[j]), ev->baseline[mods[j]]);
-    printf("}, \"epochs\": %d, \"train_seconds\": %.3f, \"model\": \"%s\"}\n", h->epochs, h->train_seconds, out);
+    printf("}, \"baseline\": ");
+    json_row(ev->baseline, ev, mods, n);
+    printf(", \"epochs\": %d, \"train_seconds\": %.3f, \"model\": \"%s\"}\n", h->epochs, h->train_seconds, out);
 }
 
 int cli_train_ae(const char *path, const char *out, const char *log_path, int64_t epochs, int64_t seed, bool json)

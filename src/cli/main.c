@@ -12,6 +12,7 @@ static const cli_command g_commands[] = {
     { "data", "build a dataset (avdigits: MNIST digits with spoken digits)", cmd_data },
     { "embed", "embed a manifest's samples with an aligned model (an index for search)", cmd_embed },
     { "eval", "evaluate a trained model on test data", cmd_eval },
+    { "generate", "images decoded from a multimodal autoencoder's shared latent (a PNG grid)", cmd_generate },
     { "inspect", "what a file holds: safetensors, manifest, config, WAV, IDX, image, .npy/.npz", cmd_inspect },
     { "predict", "top classes for images with a trained model", cmd_predict },
     { "search", "nearest items of an index to a text, audio or image query", cmd_search },

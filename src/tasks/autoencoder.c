@@ -23,6 +23,7 @@ struct mml_ae_model {
     mml_nn_linear to_latent[MML_MOD_COUNT];
     mml_nn_mlp dec[MML_MOD_COUNT];
     int64_t numel[MML_MOD_COUNT]; /* features per sample */
+    bool decoded[MML_MOD_COUNT];  /* float features have a decoder; token ids are only an input */
     int seq_axis[MML_MOD_COUNT];
     int64_t latent;
     mml_rng rng;
@@ -64,8 +65,6 @@ static mml_status build_modality(mml_ae_model *m, const mml_cfg_node *encs, cons
     const char *name = mml_modality_name(mo);
     const mml_feature_spec *spec = &d->fz.spec[mo];
     if (!spec->enabled) return mml_cfg_error(encs, name, "the data were opened without this modality");
-    if (spec->dtype != MML_F32) /* padded sequences are reconstructed whole, padding included */
-        return mml_cfg_error(encs, name, "the autoencoder reconstructs float features (images, audio), not token ids");
     int i = m->n++;
     char prefix[64];
     m->mod[i] = mo;
@@ -78,6 +77,8 @@ static mml_status build_modality(mml_ae_model *m, const mml_cfg_node *encs, cons
     mml_rng_seed(&r, seed + 31u * (uint64_t)(mo + 1));
     snprintf(prefix, sizeof prefix, "latent.%s", name);
     if (rc == MML_OK) rc = mml_nn_linear_init(&m->to_latent[i], m->ps, prefix, mml_encoder_dim(m->enc[i]), m->latent, true, &r);
+    /* padded sequences are reconstructed whole, padding included */
+    if (rc != MML_OK || !(m->decoded[i] = spec->dtype == MML_F32)) return rc;
     int64_t sizes[MML_MLP_MAX_LAYERS];
     sizes[0] = m->latent;
     memcpy(sizes + 1, hidden, (size_t)n_hidden * sizeof *hidden);
@@ -151,7 +152,10 @@ static mml_tensor *batch_loss(mml_ctx *ctx, mml_ae_model *m, const mml_batch *b,
 {
     mml_tensor *z = shared_latent(ctx, m, b, use), *loss = NULL;
     if (!z) return NULL;
+    int targets = 0;
     for (int i = 0; i < m->n; i++) {
+        if (!m->decoded[i]) continue;
+        targets++;
         mml_tensor *present = b->present[m->mod[i]];
         double n = 0;
         for (int64_t s = 0; s < b->size; s++) n += mml_f32(present)[s] > 0;
@@ -160,7 +164,7 @@ static mml_tensor *batch_loss(mml_ctx *ctx, mml_ae_model *m, const mml_batch *b,
         mml_tensor *l = mml_mul_scalar(ctx, mml_sum(ctx, mml_mul(ctx, err, present), MML_AXIS_ALL, false), (float)(1.0 / n));
         loss = loss ? mml_add(ctx, loss, l) : l;
     }
-    return loss ? mml_mul_scalar(ctx, loss, 1.0f / (float)m->n) : NULL;
+    return loss ? mml_mul_scalar(ctx, loss, 1.0f / (float)targets) : NULL;
 }
 
 /* Each sample's input: a random non-empty subset of the modalities it has. */
@@ -213,8 +217,10 @@ static double val_loss(mml_ae_model *m, const mml_mm_data *d)
     mml_ae_eval ev;
     if (!d->ds[MML_SPLIT_VAL] || mml_ae_evaluate(m, d, MML_SPLIT_VAL, &ev) != MML_OK) return NAN;
     double s = 0;
-    for (int i = 0; i < m->n; i++) s += ev.mse[MML_MOD_COUNT][m->mod[i]];
-    return s / m->n;
+    int k = 0;
+    for (int i = 0; i < m->n; i++)
+        if (m->decoded[i]) s += ev.mse[MML_MOD_COUNT][m->mod[i]], k++;
+    return s / k;
 }
 
 mml_status mml_ae_train(mml_ae_model *m, const mml_mm_data *d, const mml_train_options *o, mml_ae_history *h)
@@ -310,6 +316,7 @@ static mml_status errors_from(mml_ae_model *m, mml_ctx *ctx, const mml_dataset *
             use[i] = from < 0 || from == i ? b.present[m->mod[i]] : mml_zeros(ctx, MML_F32, 1, &nb);
         mml_tensor *z = shared_latent(ctx, m, &b, use);
         for (int i = 0; z && i < m->n; i++) {
+            if (!m->decoded[i]) continue;
             mml_tensor *err = reconstruction_error(ctx, m, i, &b, z);
             if (!err) return mml_last_status();
             for (int64_t k = 0; k < nb; k++) {
@@ -321,7 +328,7 @@ static mml_status errors_from(mml_ae_model *m, mml_ctx *ctx, const mml_dataset *
         }
         if (!z) return mml_last_status();
     }
-    for (int i = 0; i < m->n; i++) mse[m->mod[i]] = cnt[i] ? sum[i] / cnt[i] : NAN;
+    for (int i = 0; i < m->n; i++) mse[m->mod[i]] = m->decoded[i] && cnt[i] ? sum[i] / cnt[i] : NAN;
     return MML_OK;
 }
 
@@ -339,7 +346,7 @@ mml_status mml_ae_evaluate(mml_ae_model *m, const mml_mm_data *d, mml_data_split
     mml_status rc = errors_from(m, ctx, ds, -1, out->mse[MML_MOD_COUNT]);
     for (int i = 0; rc == MML_OK && i < m->n; i++) {
         rc = errors_from(m, ctx, ds, i, out->mse[m->mod[i]]);
-        out->baseline[m->mod[i]] = baseline(m, i, d->ds[MML_SPLIT_TRAIN], ds);
+        if (m->decoded[i]) out->baseline[m->mod[i]] = baseline(m, i, d->ds[MML_SPLIT_TRAIN], ds);
     }
     mml_ctx_free(ctx);
     return rc;
@@ -349,7 +356,7 @@ mml_status mml_ae_impute(mml_ae_model *m, mml_ctx *ctx, const mml_batch *b)
 {
     bool missing = false;
     for (int i = 0; i < m->n; i++)
-        for (int64_t s = 0; s < b->size; s++) missing |= mml_f32(b->present[m->mod[i]])[s] == 0;
+        for (int64_t s = 0; m->decoded[i] && s < b->size; s++) missing |= mml_f32(b->present[m->mod[i]])[s] == 0;
     if (!missing) return MML_OK;
     bool grad = mml_set_grad_enabled(ctx, false);
     mml_tensor *use[MML_MOD_COUNT];
@@ -357,6 +364,7 @@ mml_status mml_ae_impute(mml_ae_model *m, mml_ctx *ctx, const mml_batch *b)
     mml_tensor *z = shared_latent(ctx, m, b, use);
     mml_status rc = z ? MML_OK : mml_last_status();
     for (int i = 0; rc == MML_OK && i < m->n; i++) {
+        if (!m->decoded[i]) continue;
         mml_modality mo = m->mod[i];
         mml_tensor *r = mml_nn_mlp_forward(ctx, &m->dec[i], z, &m->rng);
         if (!r) {
@@ -373,13 +381,33 @@ mml_status mml_ae_impute(mml_ae_model *m, mml_ctx *ctx, const mml_batch *b)
     }
     /* marked present only now: every reconstruction came from the real modalities */
     for (int i = 0; rc == MML_OK && i < m->n; i++)
-        for (int64_t s = 0; s < b->size; s++) {
+        for (int64_t s = 0; m->decoded[i] && s < b->size; s++) {
             bool has_any = false;
             for (int j = 0; j < m->n; j++) has_any |= mml_f32(use[j])[s] > 0;
             if (has_any) mml_f32(b->present[m->mod[i]])[s] = 1.0f;
         }
     mml_set_grad_enabled(ctx, grad);
     return rc;
+}
+
+mml_status mml_ae_generate(mml_ae_model *m, mml_ctx *ctx, const mml_batch *b, mml_modality from, mml_modality target,
+                           float *out)
+{
+    int src = -1, dst = -1;
+    for (int i = 0; i < m->n; i++) {
+        if (m->mod[i] == from) src = i;
+        if (m->mod[i] == target && m->decoded[i]) dst = i;
+    }
+    if (src < 0) return mml_error(MML_ERR_ARG, "generate: the autoencoder has no %s encoder", mml_modality_name(from));
+    if (dst < 0) return mml_error(MML_ERR_ARG, "generate: the autoencoder has no %s decoder", mml_modality_name(target));
+    bool grad = mml_set_grad_enabled(ctx, false);
+    mml_tensor *use[MML_MOD_COUNT];
+    for (int i = 0; i < m->n; i++) use[i] = i == src ? b->present[from] : mml_zeros(ctx, MML_F32, 1, &b->size);
+    mml_tensor *z = shared_latent(ctx, m, b, use), *r = z ? mml_nn_mlp_forward(ctx, &m->dec[dst], z, &m->rng) : NULL;
+    mml_set_grad_enabled(ctx, grad);
+    if (!r) return mml_last_status();
+    memcpy(out, mml_f32(r), (size_t)r->numel * sizeof *out);
+    return MML_OK;
 }
 
 /* ---- files ---- */
@@ -403,15 +431,17 @@ static mml_status check_features(const mml_mm_data *mine, const mml_mm_data *the
     return MML_OK;
 }
 
-mml_status mml_ae_model_load(const char *path, const mml_mm_data *d, mml_ae_model **out)
+/* The model in path with its config's featurizer in own; built for d (whose
+ * features must match) or, when d is NULL, for own. */
+static mml_status load(const char *path, const mml_mm_data *d, mml_mm_data *own, mml_ae_model **out)
 {
     mml_safetensors *st = NULL;
     mml_config *cfg = NULL;
-    mml_mm_data own = { 0 };
     mml_mm_data_options opt = { MML_ON_ERROR_FAIL, false, NULL };
     mml_cfg_node root, data, model;
     bool mods[MML_MOD_COUNT];
     *out = NULL;
+    memset(own, 0, sizeof *own);
     mml_status rc = mml_safetensors_load(path, &st);
     const char *format = st ? mml_safetensors_meta(st, "mml.format") : NULL, *text = st ? mml_safetensors_meta(st, "mml.config") : NULL;
     if (rc == MML_OK && (!format || strcmp(format, "mml-ae-1") || !text))
@@ -421,16 +451,30 @@ mml_status mml_ae_model_load(const char *path, const mml_mm_data *d, mml_ae_mode
     if (rc == MML_OK) rc = mml_cfg_object(&root, "data", true, &data);
     if (rc == MML_OK) rc = mml_cfg_object(&root, "model", true, &model);
     if (rc == MML_OK) rc = mml_mm_modalities(&model, mods);
-    if (rc == MML_OK) rc = mml_mm_data_open_features(&data, "", mods, &opt, &own);
-    if (rc == MML_OK) rc = check_features(&own, d, path, mods);
-    if (rc == MML_OK) rc = mml_ae_model_build(&model, d, 0, out);
+    if (rc == MML_OK) rc = mml_mm_data_open_features(&data, "", mods, &opt, own);
+    if (rc == MML_OK && d) rc = check_features(own, d, path, mods);
+    if (rc == MML_OK) rc = mml_ae_model_build(&model, d ? d : own, 0, out);
     if (rc == MML_OK) rc = mml_params_load((*out)->ps, st, path);
     if (rc != MML_OK) {
         mml_ae_model_free(*out);
         *out = NULL;
     }
-    mml_mm_data_close(&own);
     mml_config_free(cfg);
     mml_safetensors_free(st);
+    return rc;
+}
+
+mml_status mml_ae_model_load(const char *path, const mml_mm_data *d, mml_ae_model **out)
+{
+    mml_mm_data own;
+    mml_status rc = load(path, d, &own, out);
+    mml_mm_data_close(&own);
+    return rc;
+}
+
+mml_status mml_ae_model_open(const char *path, mml_ae_model **out, mml_mm_data *d)
+{
+    mml_status rc = load(path, NULL, d, out);
+    if (rc != MML_OK) mml_mm_data_close(d);
     return rc;
 }

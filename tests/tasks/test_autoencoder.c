@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "mml/image.h"
 #include "tasks/mm_toy.h"
 #include "test.h"
 
@@ -53,6 +54,27 @@ TEST(cli_train_autoencoder_and_impute)
     CHECK_MSG(audio_from_image < 0.8 * mean_audio, "audio from image %g, mean %g", audio_from_image, mean_audio);
     CHECK_MSG(image_from_audio < 0.9 * mean_image, "image from audio %g, mean %g", image_from_audio, mean_image);
     cJSON_Delete(j);
+    /* images decoded from audio alone: the square where the tone says */
+    char grid[1200];
+    snprintf(grid, sizeof grid, "%s/grid.png", dir);
+    snprintf(args, sizeof args, "generate %s/ae.safetensors --manifest %s/test.jsonl --from audio --per-class 2 --out %s", dir, dir, grid);
+    CHECK_MSG(tst_run_cli(args, out, sizeof out) == 0 && strstr(out, "6 images generated from audio"), "%s", out);
+    mml_tensor *g = mml_image_load(grid, 1);
+    CHECK(g && g->shape[1] == 3 * 30 + 2 && g->shape[2] == 2 * 30 + 2);
+    for (int c = 0; g && c < TST_MM_TOY_CLASSES; c++) { /* the 8x8 square of class c sits at x = 2 + 9c, y = 4 */
+        double in = 0, out_sq = 0;
+        const uint8_t *px = g->data;
+        for (int y = 0; y < 28; y++)
+            for (int x = 0; x < 28; x++) {
+                double v = px[(2 + c * 30 + y) * g->shape[2] + 2 + x];
+                if (y >= 4 && y < 12 && x >= 2 + 9 * c && x < 10 + 9 * c) in += v / 64;
+                else out_sq += v / (28 * 28 - 64);
+            }
+        CHECK_MSG(in > out_sq + 50, "class %d: square %.0f, elsewhere %.0f", c, in, out_sq);
+    }
+    mml_tensor_free(g);
+    snprintf(args, sizeof args, "generate %s/ae.safetensors --text left --out %s", dir, grid);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1 && strstr(out, "no text encoder"));
     /* a fusion model that imputes audio with it when audio is missing */
     snprintf(cfg, sizeof cfg, "%s/fused.json", dir);
     write_config(cfg, "multimodal", "\"fusion\": {\"type\": \"concat\"}, \"impute\": \"ae.safetensors\"", 6);
