@@ -17,6 +17,7 @@
 #include "mml/ops.h"
 #include "mml/progress.h"
 #include "mml/safetensors.h"
+#include "tasks/fit.h"
 
 typedef enum objective { OBJ_INFO_NCE = 0, OBJ_HINGE, OBJ_COSINE, OBJ_SUPCON } objective;
 static const char *const g_objectives[] = { "info_nce", "hinge", "cosine", "supcon", NULL };
@@ -35,6 +36,7 @@ struct mml_align_model {
     float temperature;     /* supcon */
     mml_tensor *log_scale; /* info_nce: ln(1 / temperature), [1] */
     mml_ctx *eval_ctx;
+    const mml_mm_data *train_data; /* during mml_align_train, for validation */
 };
 
 mml_params *mml_align_model_params(mml_align_model *m) { return m->ps; }
@@ -239,87 +241,41 @@ static double val_recall1(mml_align_model *m, const mml_mm_data *d)
     return s / ev.n;
 }
 
-static void shuffle_rows(int64_t *rows, int64_t n, mml_rng *r)
+static mml_tensor *train_loss(mml_ctx *ctx, void *user, const mml_batch *b, const int64_t *rows)
 {
-    for (int64_t i = n - 1; i > 0; i--) {
-        int64_t j = mml_rng_below(r, (uint32_t)(i + 1)), t = rows[i];
-        rows[i] = rows[j], rows[j] = t;
-    }
+    (void)rows;
+    return batch_loss(ctx, user, b);
 }
 
-static mml_status train_epoch(mml_align_model *m, mml_ctx *ctx, const mml_dataset *ds, const int64_t *rows, int64_t n,
-                              const mml_train_options *o, mml_optim *opt, const mml_lr_schedule *sched, double *loss_out,
-                              mml_progress *bar)
+/* CLIP clamps the logit scale at 100 (and keeps it positive). */
+static void clamp_scale(void *user)
 {
-    int64_t B = o->batch_size, steps = n / B; /* full batches only: a batch of one has no negatives */
-    if (steps == 0) steps = 1, B = n;
-    double sum = 0;
-    mml_set_training(ctx, true);
-    for (int64_t s = 0; s < steps; s++) {
-        mml_ctx_reset(ctx);
-        mml_batch b;
-        mml_status rc = mml_dataset_batch(ctx, ds, rows + s * B, B, &b);
-        if (rc != MML_OK) return rc;
-        mml_tensor *loss = batch_loss(ctx, m, &b);
-        if (!loss || mml_backward(ctx, loss) != MML_OK) return mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
-        if (o->clip_norm > 0) mml_clip_grad_norm(m->ps, o->clip_norm);
-        mml_optim_step(opt, mml_lr_at(sched, opt->step));
-        mml_params_zero_grad(m->ps);
-        if (m->log_scale) { /* CLIP clamps the scale at 100 */
-            float *v = mml_f32(m->log_scale);
-            if (*v > 4.6051702f) *v = 4.6051702f;
-            if (*v < 0.0f) *v = 0.0f;
-        }
-        sum += mml_f32(loss)[0];
-        if (o->progress) mml_progress_update(bar, s + 1, "loss %.4f", sum / (double)(s + 1));
-    }
-    *loss_out = sum / (double)steps;
-    return MML_OK;
+    mml_align_model *m = user;
+    if (!m->log_scale) return;
+    float *v = mml_f32(m->log_scale);
+    *v = fminf(fmaxf(*v, 0.0f), 4.6051702f);
 }
+
+static double validate(void *user) { return val_recall1(user, ((mml_align_model *)user)->train_data); }
 
 mml_status mml_align_train(mml_align_model *m, const mml_mm_data *d, const mml_train_options *o, mml_align_history *h)
 {
     memset(h, 0, sizeof *h);
     const mml_dataset *ds = d->ds[MML_SPLIT_TRAIN];
-    if (o->epochs > (int)(sizeof h->train_loss / sizeof h->train_loss[0]))
-        return mml_error(MML_ERR_ARG, "train.epochs: at most %d", (int)(sizeof h->train_loss / sizeof h->train_loss[0]));
     int64_t *rows = mml_malloc((size_t)ds->n * sizeof *rows);
-    mml_ctx *ctx = mml_ctx_create();
-    if (!rows || !ctx) {
-        mml_free(rows);
-        mml_ctx_free(ctx);
-        return MML_ERR_NOMEM;
-    }
-    int64_t n = complete_rows(m, ds, rows), steps = n / o->batch_size > 0 ? n / o->batch_size : 1;
-    mml_status rc = n >= 2 ? MML_OK : mml_error(MML_ERR_ARG, "training split: fewer than 2 samples have every modality of the model");
-    mml_optim opt;
-    mml_optim_init(&opt, m->ps, &o->optim);
-    mml_lr_schedule sched = o->schedule;
-    if (sched.base_lr == 0.0f) sched.base_lr = o->optim.lr;
-    if (sched.kind == MML_LR_COSINE && sched.total_steps == 0) sched.total_steps = (int64_t)o->epochs * steps;
-    mml_rng shuffle;
-    mml_rng_seed(&shuffle, o->seed);
-    double t0 = mml_now();
-    for (int e = 0; e < o->epochs && rc == MML_OK; e++) {
-        mml_progress bar;
-        char label[32];
-        snprintf(label, sizeof label, "epoch %d/%d", e + 1, o->epochs);
-        if (o->progress) mml_progress_start(&bar, label, steps, "batch");
-        shuffle_rows(rows, n, &shuffle);
-        if ((rc = train_epoch(m, ctx, ds, rows, n, o, &opt, &sched, &h->train_loss[e], &bar)) != MML_OK) break;
-        h->val_recall1[e] = val_recall1(m, d);
-        h->epochs = e + 1;
-        if (o->progress) mml_progress_finish(&bar, "loss %.4f val R@1 %.4f", h->train_loss[e], h->val_recall1[e]);
-        if (o->log)
-            fprintf(o->log, "{\"epoch\": %d, \"train_loss\": %.6f, \"val_recall1\": %.6f, \"seconds\": %.3f}\n", e + 1,
-                    h->train_loss[e], h->val_recall1[e], mml_now() - t0);
-    }
-    h->train_seconds = mml_now() - t0;
-    h->samples_per_second = h->train_seconds > 0 ? (double)n * h->epochs / h->train_seconds : 0;
-    int slots = o->optim.kind == MML_OPTIM_SGD ? 1 : 2;
-    h->train_bytes = (double)mml_ctx_peak_bytes(ctx) + 4.0 * (double)mml_params_numel(m->ps) * (2 + slots);
+    if (!rows) return MML_ERR_NOMEM;
+    m->train_data = d;
+    fit_task t = { .ps = m->ps, .ds = ds, .rows = rows, .n = complete_rows(m, ds, rows), .full_batches = true,
+                   .loss = train_loss, .after_step = clamp_scale, .validate = validate, .val_name = "val_recall1", .user = m };
+    fit_result res = { 0 };
+    mml_status rc = t.n >= 2 ? fit_run(&t, o, h->train_loss, h->val_recall1, (int)(sizeof h->train_loss / sizeof h->train_loss[0]), &res)
+                             : mml_error(MML_ERR_ARG, "training split: fewer than 2 samples have every modality of the model");
+    h->epochs = res.epochs;
+    h->train_seconds = res.seconds;
+    h->samples_per_second = res.samples_per_second;
+    h->train_bytes = res.train_bytes;
+    m->train_data = NULL;
     mml_free(rows);
-    mml_ctx_free(ctx);
     return rc;
 }
 

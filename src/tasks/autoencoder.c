@@ -14,6 +14,7 @@
 #include "mml/ops.h"
 #include "mml/progress.h"
 #include "mml/safetensors.h"
+#include "tasks/fit.h"
 
 struct mml_ae_model {
     mml_params *ps;
@@ -27,6 +28,7 @@ struct mml_ae_model {
     int seq_axis[MML_MOD_COUNT];
     int64_t latent;
     mml_rng rng;
+    const mml_mm_data *train_data; /* during mml_ae_train, for validation */
 };
 
 mml_params *mml_ae_model_params(mml_ae_model *m) { return m->ps; }
@@ -185,31 +187,12 @@ static mml_status random_subsets(mml_ctx *ctx, mml_ae_model *m, const mml_batch 
 
 /* ---- training ---- */
 
-static mml_status train_epoch(mml_ae_model *m, mml_ctx *ctx, const mml_dataset *ds, const int64_t *order,
-                              const mml_train_options *o, mml_optim *opt, const mml_lr_schedule *sched, double *loss_out,
-                              mml_progress *bar)
+static mml_tensor *train_loss(mml_ctx *ctx, void *user, const mml_batch *b, const int64_t *rows)
 {
-    int64_t B = o->batch_size, steps = (ds->n + B - 1) / B;
-    double sum = 0;
-    mml_set_training(ctx, true);
-    for (int64_t s = 0; s < steps; s++) {
-        int64_t nb = s + 1 < steps ? B : ds->n - s * B;
-        mml_ctx_reset(ctx);
-        mml_batch b;
-        mml_tensor *use[MML_MOD_COUNT];
-        mml_status rc = mml_dataset_batch(ctx, ds, order + s * B, nb, &b);
-        if (rc == MML_OK) rc = random_subsets(ctx, m, &b, use);
-        if (rc != MML_OK) return rc;
-        mml_tensor *loss = batch_loss(ctx, m, &b, use);
-        if (!loss || mml_backward(ctx, loss) != MML_OK) return mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
-        if (o->clip_norm > 0) mml_clip_grad_norm(m->ps, o->clip_norm);
-        mml_optim_step(opt, mml_lr_at(sched, opt->step));
-        mml_params_zero_grad(m->ps);
-        sum += mml_f32(loss)[0];
-        if (o->progress) mml_progress_update(bar, s + 1, "loss %.4f", sum / (double)(s + 1));
-    }
-    *loss_out = sum / (double)steps;
-    return MML_OK;
+    mml_ae_model *m = user;
+    mml_tensor *use[MML_MOD_COUNT];
+    (void)rows;
+    return random_subsets(ctx, m, b, use) == MML_OK ? batch_loss(ctx, m, b, use) : NULL;
 }
 
 static double val_loss(mml_ae_model *m, const mml_mm_data *d)
@@ -223,40 +206,19 @@ static double val_loss(mml_ae_model *m, const mml_mm_data *d)
     return s / k;
 }
 
+static double validate(void *user) { return val_loss(user, ((mml_ae_model *)user)->train_data); }
+
 mml_status mml_ae_train(mml_ae_model *m, const mml_mm_data *d, const mml_train_options *o, mml_ae_history *h)
 {
     memset(h, 0, sizeof *h);
-    const mml_dataset *ds = d->ds[MML_SPLIT_TRAIN];
-    if (o->epochs > (int)(sizeof h->train_loss / sizeof h->train_loss[0]))
-        return mml_error(MML_ERR_ARG, "train.epochs: at most %d", (int)(sizeof h->train_loss / sizeof h->train_loss[0]));
-    int64_t *order = mml_malloc((size_t)ds->n * sizeof *order), steps = (ds->n + o->batch_size - 1) / o->batch_size;
-    mml_ctx *ctx = mml_ctx_create();
-    mml_status rc = order && ctx ? MML_OK : MML_ERR_NOMEM;
-    mml_optim opt;
-    mml_optim_init(&opt, m->ps, &o->optim);
-    mml_lr_schedule sched = o->schedule;
-    if (sched.base_lr == 0.0f) sched.base_lr = o->optim.lr;
-    if (sched.kind == MML_LR_COSINE && sched.total_steps == 0) sched.total_steps = (int64_t)o->epochs * steps;
-    mml_rng shuffle;
-    mml_rng_seed(&shuffle, o->seed);
-    double t0 = mml_now();
-    for (int e = 0; e < o->epochs && rc == MML_OK; e++) {
-        mml_progress bar;
-        char label[32];
-        snprintf(label, sizeof label, "epoch %d/%d", e + 1, o->epochs);
-        if (o->progress) mml_progress_start(&bar, label, steps, "batch");
-        mml_dataset_order(order, ds->n, &shuffle);
-        if ((rc = train_epoch(m, ctx, ds, order, o, &opt, &sched, &h->train_loss[e], &bar)) != MML_OK) break;
-        h->val_loss[e] = val_loss(m, d);
-        h->epochs = e + 1;
-        if (o->progress) mml_progress_finish(&bar, "loss %.4f val reconstruction %.4f", h->train_loss[e], h->val_loss[e]);
-        if (o->log)
-            fprintf(o->log, "{\"epoch\": %d, \"train_loss\": %.6f, \"val_loss\": %.6f, \"seconds\": %.3f}\n", e + 1,
-                    h->train_loss[e], h->val_loss[e], mml_now() - t0);
-    }
-    h->train_seconds = mml_now() - t0;
-    mml_free(order);
-    mml_ctx_free(ctx);
+    m->train_data = d;
+    fit_task t = { .ps = m->ps, .ds = d->ds[MML_SPLIT_TRAIN], .n = d->ds[MML_SPLIT_TRAIN]->n, .loss = train_loss,
+                   .validate = validate, .val_name = "val_loss", .user = m };
+    fit_result res;
+    mml_status rc = fit_run(&t, o, h->train_loss, h->val_loss, (int)(sizeof h->train_loss / sizeof h->train_loss[0]), &res);
+    h->epochs = res.epochs;
+    h->train_seconds = res.seconds;
+    m->train_data = NULL;
     return rc;
 }
 

@@ -18,6 +18,7 @@
 #include "mml/ops.h"
 #include "mml/progress.h"
 #include "mml/safetensors.h"
+#include "tasks/fit.h"
 
 #define MAX_LAYERS 8
 
@@ -46,6 +47,7 @@ struct mml_caption_model {
     char ***mentions; /* per class, NULL-terminated phrases; NULL without "mentions" */
     int n_classes;
     mml_rng rng;
+    const mml_dataset *val; /* during mml_caption_train */
 };
 
 mml_params *mml_caption_model_params(mml_caption_model *m) { return m->ps; }
@@ -317,61 +319,34 @@ static double split_loss(mml_caption_model *m, const mml_dataset *ds)
     return batches ? sum / (double)batches : NAN;
 }
 
+static mml_tensor *train_loss(mml_ctx *ctx, void *user, const mml_batch *b, const int64_t *rows)
+{
+    (void)rows;
+    return batch_loss(ctx, user, b);
+}
+
+static double validate(void *user)
+{
+    mml_caption_model *m = user;
+    return m->val ? split_loss(m, m->val) : NAN;
+}
+
 mml_status mml_caption_train(mml_caption_model *m, const mml_mm_data *d, const mml_train_options *o, mml_caption_history *h)
 {
     memset(h, 0, sizeof *h);
     const mml_dataset *ds = d->ds[MML_SPLIT_TRAIN];
-    if (o->epochs > (int)(sizeof h->train_loss / sizeof h->train_loss[0]))
-        return mml_error(MML_ERR_ARG, "train.epochs: at most %d", (int)(sizeof h->train_loss / sizeof h->train_loss[0]));
-    int64_t *rows = mml_malloc((size_t)ds->n * sizeof *rows), n = rows ? captioned_rows(ds, rows) : 0, B = o->batch_size;
-    mml_ctx *ctx = mml_ctx_create();
-    mml_status rc = rows && ctx ? MML_OK : MML_ERR_NOMEM;
-    if (rc == MML_OK && n == 0) rc = mml_error(MML_ERR_ARG, "captioning: no training sample has both an image and a text");
-    int64_t steps = (n + B - 1) / B;
-    mml_optim opt;
-    mml_optim_init(&opt, m->ps, &o->optim);
-    mml_lr_schedule sched = o->schedule;
-    if (sched.base_lr == 0.0f) sched.base_lr = o->optim.lr;
-    if (sched.kind == MML_LR_COSINE && sched.total_steps == 0) sched.total_steps = (int64_t)o->epochs * steps;
-    mml_rng shuffle;
-    mml_rng_seed(&shuffle, o->seed);
-    double t0 = mml_now();
-    for (int e = 0; e < o->epochs && rc == MML_OK; e++) {
-        mml_progress bar;
-        char label[32];
-        snprintf(label, sizeof label, "epoch %d/%d", e + 1, o->epochs);
-        if (o->progress) mml_progress_start(&bar, label, steps, "batch");
-        for (int64_t i = n - 1; i > 0; i--) { /* shuffle */
-            int64_t j = mml_rng_below(&shuffle, (uint32_t)(i + 1)), t = rows[i];
-            rows[i] = rows[j], rows[j] = t;
-        }
-        double sum = 0;
-        mml_set_training(ctx, true);
-        for (int64_t s = 0; s < steps && rc == MML_OK; s++) {
-            mml_ctx_reset(ctx);
-            mml_batch b;
-            rc = mml_dataset_batch(ctx, ds, rows + s * B, s + 1 < steps ? B : n - s * B, &b);
-            mml_tensor *loss = rc == MML_OK ? batch_loss(ctx, m, &b) : NULL;
-            if (rc == MML_OK && (!loss || mml_backward(ctx, loss) != MML_OK)) rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
-            if (rc != MML_OK) break;
-            if (o->clip_norm > 0) mml_clip_grad_norm(m->ps, o->clip_norm);
-            mml_optim_step(&opt, mml_lr_at(&sched, opt.step));
-            mml_params_zero_grad(m->ps);
-            sum += mml_f32(loss)[0];
-            if (o->progress) mml_progress_update(&bar, s + 1, "loss %.4f", sum / (double)(s + 1));
-        }
-        if (rc != MML_OK) break;
-        h->train_loss[e] = sum / (double)steps;
-        h->val_loss[e] = d->ds[MML_SPLIT_VAL] ? split_loss(m, d->ds[MML_SPLIT_VAL]) : NAN;
-        h->epochs = e + 1;
-        if (o->progress) mml_progress_finish(&bar, "loss %.4f val loss %.4f", h->train_loss[e], h->val_loss[e]);
-        if (o->log)
-            fprintf(o->log, "{\"epoch\": %d, \"train_loss\": %.6f, \"val_loss\": %.6f, \"seconds\": %.3f}\n", e + 1,
-                    h->train_loss[e], h->val_loss[e], mml_now() - t0);
-    }
-    h->train_seconds = mml_now() - t0;
+    int64_t *rows = mml_malloc((size_t)ds->n * sizeof *rows);
+    if (!rows) return MML_ERR_NOMEM;
+    m->val = d->ds[MML_SPLIT_VAL];
+    fit_task t = { .ps = m->ps, .ds = ds, .rows = rows, .n = captioned_rows(ds, rows), .loss = train_loss,
+                   .validate = validate, .val_name = "val_loss", .user = m };
+    fit_result res = { 0 };
+    mml_status rc = t.n ? fit_run(&t, o, h->train_loss, h->val_loss, (int)(sizeof h->train_loss / sizeof h->train_loss[0]), &res)
+                        : mml_error(MML_ERR_ARG, "captioning: no training sample has both an image and a text");
+    h->epochs = res.epochs;
+    h->train_seconds = res.seconds;
+    m->val = NULL;
     mml_free(rows);
-    mml_ctx_free(ctx);
     return rc;
 }
 

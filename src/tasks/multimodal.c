@@ -14,6 +14,7 @@
 #include "mml/ops.h"
 #include "mml/progress.h"
 #include "mml/safetensors.h"
+#include "tasks/fit.h"
 
 /* ---- data ---- */
 
@@ -658,77 +659,46 @@ static double accuracy_of(mml_mm_model *m, const mml_mm_data *d, mml_data_split 
     return ev.metrics.accuracy;
 }
 
+typedef struct train_state {
+    mml_mm_model *m;
+    const mml_mm_data *d;
+    float modality_dropout;
+    float *scratch;
+    mml_ce_options ce;
+} train_state;
+
+static mml_tensor *train_loss(mml_ctx *ctx, void *user, const mml_batch *b, const int64_t *rows)
+{
+    train_state *st = user;
+    modality_dropout(st->m, b, st->modality_dropout);
+    augment(st->m, st->d, b, st->scratch);
+    return mm_loss(ctx, st->m, st->d, b, rows, &st->ce);
+}
+
+static double val_accuracy(void *user)
+{
+    train_state *st = user;
+    return accuracy_of(st->m, st->d, MML_SPLIT_VAL);
+}
+
 mml_status mml_mm_train(mml_mm_model *m, const mml_mm_data *d, const mml_train_options *o, mml_mm_history *h)
 {
     memset(h, 0, sizeof *h);
     const mml_dataset *ds = d->ds[MML_SPLIT_TRAIN];
-    int64_t n = ds->n, B = o->batch_size, steps = (n + B - 1) / B;
-    if (o->epochs > (int)(sizeof h->train_loss / sizeof h->train_loss[0]))
-        return mml_error(MML_ERR_ARG, "train.epochs: at most %d for a multimodal model", (int)(sizeof h->train_loss / sizeof h->train_loss[0]));
-    mml_ctx *ctx = mml_ctx_create();
-    int64_t *order = mml_malloc((size_t)n * sizeof *order), width = 1;
+    int64_t width = 1;
     for (int mo = 0; mo < MML_MOD_COUNT; mo++) width = ds->row_numel[mo] > width ? ds->row_numel[mo] : width;
-    float *scratch = mml_malloc((size_t)width * sizeof *scratch);
-    if (!ctx || !order || !scratch) {
-        mml_ctx_free(ctx);
-        mml_free(order);
-        mml_free(scratch);
-        return MML_ERR_NOMEM;
-    }
-    mml_optim opt;
-    mml_optim_init(&opt, m->ps, &o->optim);
-    mml_lr_schedule sched = o->schedule;
-    if (sched.base_lr == 0.0f) sched.base_lr = o->optim.lr;
-    if (sched.kind == MML_LR_COSINE && sched.total_steps == 0) sched.total_steps = (int64_t)o->epochs * steps;
-    mml_rng shuffle;
-    mml_rng_seed(&shuffle, o->seed);
-    mml_ce_options ce = mml_ce_defaults();
-    ce.label_smoothing = o->label_smoothing;
-    mml_status rc = MML_OK;
-    double t0 = mml_now();
-    for (int e = 0; e < o->epochs && rc == MML_OK; e++) {
-        mml_progress bar;
-        char label[32];
-        snprintf(label, sizeof label, "epoch %d/%d", e + 1, o->epochs);
-        if (o->progress) mml_progress_start(&bar, label, steps, "batch");
-        mml_dataset_order(order, n, &shuffle);
-        double loss_sum = 0;
-        mml_set_training(ctx, true);
-        for (int64_t s = 0; s < steps && rc == MML_OK; s++) {
-            mml_ctx_reset(ctx);
-            int64_t nb = s + 1 < steps ? B : n - s * B;
-            mml_batch b;
-            rc = mml_dataset_batch(ctx, ds, order + s * B, nb, &b);
-            if (rc != MML_OK) break;
-            modality_dropout(m, &b, o->modality_dropout);
-            augment(m, d, &b, scratch);
-            mml_tensor *loss = mm_loss(ctx, m, d, &b, order + s * B, &ce);
-            if (!loss || (rc = mml_backward(ctx, loss)) != MML_OK) {
-                rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
-                break;
-            }
-            if (o->clip_norm > 0) mml_clip_grad_norm(m->ps, o->clip_norm);
-            mml_optim_step(&opt, mml_lr_at(&sched, opt.step));
-            mml_params_zero_grad(m->ps);
-            loss_sum += mml_f32(loss)[0];
-            if (o->progress) mml_progress_update(&bar, s + 1, "loss %.4f", loss_sum / (double)(s + 1));
-        }
-        if (rc != MML_OK) break;
-        h->train_loss[e] = loss_sum / (double)steps;
-        h->val_accuracy[e] = accuracy_of(m, d, MML_SPLIT_VAL);
-        h->epochs = e + 1;
-        if (o->progress) mml_progress_finish(&bar, "loss %.4f val accuracy %.4f", h->train_loss[e], h->val_accuracy[e]);
-        if (o->log)
-            fprintf(o->log, "{\"epoch\": %d, \"train_loss\": %.6f, \"val_accuracy\": %.6f, \"seconds\": %.3f}\n", e + 1,
-                    h->train_loss[e], h->val_accuracy[e], mml_now() - t0);
-    }
-    h->train_seconds = mml_now() - t0;
-    h->samples_per_second = h->train_seconds > 0 ? (double)n * h->epochs / h->train_seconds : 0;
-    int slots = o->optim.kind == MML_OPTIM_SGD ? 1 : 2;
-    h->train_bytes = (double)mml_ctx_peak_bytes(ctx) + 4.0 * (double)mml_params_numel(m->ps) * (2 + slots);
-    mml_free(order);
-    mml_free(scratch);
-    mml_ctx_free(ctx);
+    train_state st = { m, d, o->modality_dropout, mml_malloc((size_t)width * sizeof(float)), mml_ce_defaults() };
+    if (!st.scratch) return MML_ERR_NOMEM;
+    st.ce.label_smoothing = o->label_smoothing;
+    fit_task t = { .ps = m->ps, .ds = ds, .n = ds->n, .loss = train_loss, .validate = val_accuracy,
+                   .val_name = "val_accuracy", .user = &st };
+    fit_result res;
+    mml_status rc = fit_run(&t, o, h->train_loss, h->val_accuracy, (int)(sizeof h->train_loss / sizeof h->train_loss[0]), &res);
+    h->epochs = res.epochs;
+    h->train_seconds = res.seconds;
+    h->samples_per_second = res.samples_per_second;
+    h->train_bytes = res.train_bytes;
+    mml_free(st.scratch);
     return rc;
 }
 
