@@ -56,6 +56,10 @@ mml_status mml_manifest_load(const char *path, mml_manifest **out);
 /* Same from memory; `path` names it in errors and anchors relative paths. */
 mml_status mml_manifest_parse(const char *text, size_t len, const char *path, mml_manifest **out);
 void mml_manifest_free(mml_manifest *m);
+/* A manifest of n samples, each with one modality: values[i] is a text, or
+ * an image or audio path (relative to the current directory); ids are the
+ * values themselves. For queries given on a command line. */
+mml_status mml_manifest_of_values(mml_modality mo, const char *const *values, int n, mml_manifest **out);
 
 /* Value of a field for a sample: "label", "id", "split", "text" or an attribute. */
 const char *mml_sample_field(const mml_sample *s, const char *key);

@@ -67,28 +67,6 @@ int cli_train_caption(const char *path, const char *out, const char *log_path, i
     return rc == MML_OK ? CLI_OK : cli_fail(NULL);
 }
 
-/* A manifest of the images given, one per line. */
-static mml_status images_manifest(char **paths, int n, mml_manifest **out)
-{
-    size_t cap = 16;
-    for (int i = 0; i < n; i++) cap += strlen(paths[i]) * 6 + 64;
-    char *text = mml_malloc(cap), *at = text;
-    mml_status rc = text ? MML_OK : MML_ERR_NOMEM;
-    for (int i = 0; rc == MML_OK && i < n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "id", paths[i]);
-        cJSON_AddStringToObject(o, "image", paths[i]);
-        char *line = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (!line) rc = MML_ERR_NOMEM;
-        else at += snprintf(at, cap - (size_t)(at - text), "%s\n", line);
-        free(line);
-    }
-    if (rc == MML_OK) rc = mml_manifest_parse(text, (size_t)(at - text), "./images", out);
-    mml_free(text);
-    return rc;
-}
-
 static mml_status caption_files(const char *model, char **paths, int n, int beam, bool json)
 {
     mml_mm_data_options opt = { MML_ON_ERROR_FAIL, false, NULL };
@@ -98,7 +76,7 @@ static mml_status caption_files(const char *model, char **paths, int n, int beam
     mml_dataset *ds = NULL;
     char **texts = NULL;
     mml_status rc = mml_caption_model_load(model, &opt, &m, &d);
-    if (rc == MML_OK) rc = images_manifest(paths, n, &mf);
+    if (rc == MML_OK) rc = mml_manifest_of_values(MML_MOD_IMAGE, (const char *const *)paths, n, &mf);
     if (rc == MML_OK) rc = mml_mm_data_features_of(&d, mf, &opt, &ds);
     if (rc == MML_OK) rc = mml_caption_generate(m, &d, ds, beam, &texts);
     if (rc == MML_OK) {

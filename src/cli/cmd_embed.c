@@ -171,20 +171,6 @@ static mml_status index_open(const char *path, mml_align_model *m, index_t *x)
     return MML_OK;
 }
 
-/* A one-sample manifest holding the query. */
-static mml_status query_manifest(mml_modality mo, const char *value, mml_manifest **out)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", "query");
-    cJSON_AddStringToObject(o, mml_modality_name(mo), value);
-    char *line = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!line) return MML_ERR_NOMEM;
-    mml_status rc = mml_manifest_parse(line, strlen(line), "./query", out);
-    free(line);
-    return rc;
-}
-
 static mml_status embed_query(mml_align_model *m, mml_mm_data *d, mml_modality mo, const char *value, float *q)
 {
     mml_manifest *mf = NULL;
@@ -192,7 +178,7 @@ static mml_status embed_query(mml_align_model *m, mml_mm_data *d, mml_modality m
     mml_mm_data_options opt = { MML_ON_ERROR_FAIL, false, NULL };
     if (!d->fz.spec[mo].enabled) return mml_error(MML_ERR_ARG, "the model has no %s encoder", mml_modality_name(mo));
     if (mo != MML_MOD_TEXT && access(value, R_OK) != 0) return mml_error(MML_ERR_IO, "%s: %s", value, strerror(errno));
-    mml_status rc = query_manifest(mo, value, &mf);
+    mml_status rc = mml_manifest_of_values(mo, &value, 1, &mf);
     if (rc == MML_OK) rc = mml_mm_data_features_of(d, mf, &opt, &ds);
     if (rc == MML_OK) rc = mml_align_embed_dataset(m, d, ds, mo, NULL, q);
     mml_dataset_free(ds);

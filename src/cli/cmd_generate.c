@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "cli/cli.h"
 #include "mml/alloc.h"
 #include "mml/autoencoder.h"
@@ -16,35 +14,6 @@
 static const char *GENERATE_USAGE =
     "mml generate MODEL.safetensors (--text T | --audio F.wav | --image F.png)... --out GRID.png\n"
     "       mml generate MODEL.safetensors --manifest M.jsonl --from audio|text|image [--per-class K] --out GRID.png";
-
-typedef struct query {
-    mml_modality mo;
-    const char *value;
-} query;
-
-/* One manifest line per query (all of one modality). */
-static mml_status queries_manifest(const query *q, int n, mml_manifest **out)
-{
-    size_t cap = 16;
-    for (int i = 0; i < n; i++) cap += strlen(q[i].value) * 6 + 64;
-    char *text = mml_malloc(cap), *at = text;
-    mml_status rc = text ? MML_OK : MML_ERR_NOMEM;
-    for (int i = 0; rc == MML_OK && i < n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        char id[32];
-        snprintf(id, sizeof id, "query %d", i + 1);
-        cJSON_AddStringToObject(o, "id", id);
-        cJSON_AddStringToObject(o, mml_modality_name(q[i].mo), q[i].value);
-        char *line = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (!line) rc = MML_ERR_NOMEM;
-        else at += snprintf(at, cap - (size_t)(at - text), "%s\n", line);
-        free(line);
-    }
-    if (rc == MML_OK) rc = mml_manifest_parse(text, (size_t)(at - text), "./queries", out);
-    mml_free(text);
-    return rc;
-}
 
 /* Cells of the grid (heap): up to k rows of ds per class that have modality
  * mo, class by class, -1 for a blank cell; returns their count or -1. */
@@ -111,7 +80,8 @@ static mml_status generate_rows(mml_ae_model *m, const mml_dataset *ds, const in
 
 typedef struct gen_args {
     const char *model, *out, *manifest;
-    query q[64];
+    const char *q[64];
+    mml_modality q_mod;
     int n_q, per_class;
     int from;
 } gen_args;
@@ -125,12 +95,12 @@ static mml_status run(const gen_args *a)
     mml_mm_data_options opt = { MML_ON_ERROR_FAIL, false, NULL };
     int64_t *cells = NULL, n = 0;
     float *img = NULL;
-    mml_modality from = a->manifest ? (mml_modality)a->from : a->q[0].mo;
+    mml_modality from = a->manifest ? (mml_modality)a->from : a->q_mod;
     mml_status rc = mml_ae_model_open(a->model, &m, &d);
     if (rc == MML_OK && !d.fz.spec[MML_MOD_IMAGE].enabled) rc = mml_error(MML_ERR_ARG, "%s: the autoencoder has no image decoder", a->model);
     if (rc == MML_OK && !d.fz.spec[from].enabled)
         rc = mml_error(MML_ERR_ARG, "%s: the autoencoder has no %s encoder", a->model, mml_modality_name(from));
-    if (rc == MML_OK) rc = a->manifest ? mml_manifest_load(a->manifest, &mf) : queries_manifest(a->q, a->n_q, &mf);
+    if (rc == MML_OK) rc = a->manifest ? mml_manifest_load(a->manifest, &mf) : mml_manifest_of_values(a->q_mod, a->q, a->n_q, &mf);
     if (rc == MML_OK) rc = mml_mm_data_features_of(&d, mf, &opt, &ds);
     if (rc == MML_OK && a->manifest && (n = per_class_rows(ds, mf, from, a->per_class, &cells)) < 0) rc = mml_last_status();
     if (rc == MML_OK && !a->manifest && (cells = mml_malloc((size_t)ds->n * sizeof *cells)))
@@ -170,10 +140,11 @@ int cmd_generate(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         bool has = i + 1 < argc;
         if ((!strcmp(argv[i], "--text") || !strcmp(argv[i], "--audio") || !strcmp(argv[i], "--image")) && has) {
+            mml_modality mo = (mml_modality)mml_modality_from_name(argv[i] + 2);
             if (a.n_q == 64) return cli_usage(GENERATE_USAGE, "at most 64 queries");
-            a.q[a.n_q].mo = (mml_modality)mml_modality_from_name(argv[i] + 2);
-            a.q[a.n_q++].value = argv[++i];
-            if (a.n_q > 1 && a.q[a.n_q - 1].mo != a.q[0].mo) return cli_usage(GENERATE_USAGE, "queries of one modality at a time");
+            if (a.n_q && mo != a.q_mod) return cli_usage(GENERATE_USAGE, "queries of one modality at a time");
+            a.q_mod = mo;
+            a.q[a.n_q++] = argv[++i];
         } else if (!strcmp(argv[i], "--out") && has) a.out = argv[++i];
         else if (!strcmp(argv[i], "--manifest") && has) a.manifest = argv[++i];
         else if (!strcmp(argv[i], "--from") && has) {

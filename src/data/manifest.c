@@ -291,3 +291,24 @@ int mml_manifest_class_of(const mml_manifest *m, const mml_sample *s, const char
     line_error(m, s->line, val ? "has a class not in the class list" : "is missing", field);
     return -1;
 }
+
+mml_status mml_manifest_of_values(mml_modality mo, const char *const *values, int n, mml_manifest **out)
+{
+    size_t cap = 16;
+    for (int i = 0; i < n; i++) cap += 2 * (strlen(values[i]) * 6 + 16) + 32;
+    char *text = mml_malloc(cap), *at = text;
+    mml_status rc = text ? MML_OK : MML_ERR_NOMEM;
+    for (int i = 0; rc == MML_OK && i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", values[i]);
+        cJSON_AddStringToObject(o, mml_modality_name(mo), values[i]);
+        char *line = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!line) rc = MML_ERR_NOMEM;
+        else at += snprintf(at, cap - (size_t)(at - text), "%s\n", line);
+        free(line);
+    }
+    if (rc == MML_OK) rc = mml_manifest_parse(text, (size_t)(at - text), "./command line", out);
+    mml_free(text);
+    return rc;
+}

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "mml/align.h"
 #include "mml/alloc.h"
 #include "mml/encoder.h"
@@ -482,27 +480,12 @@ mml_status mml_align_probe_fit(mml_align_model *m, const mml_mm_data *d, mml_mod
     return rc;
 }
 
-/* A one-line-per-prompt manifest through d's featurizer. */
+/* The prompts through d's featurizer. */
 static mml_status prompt_features(const mml_mm_data *d, const char *const *prompts, int n, mml_manifest **mf, mml_dataset **ds)
 {
-    size_t cap = 64;
-    for (int c = 0; c < n; c++) cap += strlen(prompts[c]) * 6 + 64;
-    char *text = mml_malloc(cap), *at = text;
-    if (!text) return MML_ERR_NOMEM;
-    for (int c = 0; c < n; c++) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "text", prompts[c]);
-        char *line = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (!line) break;
-        at += snprintf(at, cap - (size_t)(at - text), "%s\n", line);
-        free(line);
-    }
     mml_mm_data_options opt = { MML_ON_ERROR_FAIL, false, NULL };
-    mml_status rc = mml_manifest_parse(text, (size_t)(at - text), "prompts", mf);
-    if (rc == MML_OK) rc = mml_mm_data_features_of(d, *mf, &opt, ds);
-    mml_free(text);
-    return rc;
+    mml_status rc = mml_manifest_of_values(MML_MOD_TEXT, prompts, n, mf);
+    return rc == MML_OK ? mml_mm_data_features_of(d, *mf, &opt, ds) : rc;
 }
 
 mml_status mml_align_prompt_classifier(mml_align_model *m, const mml_mm_data *d, const char *const *prompts, int n,
