@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "mml/align.h"
 #include "mml/alloc.h"
+#include "mml/knn.h"
 #include "mml/safetensors.h"
 #include "mml/threads.h"
 
@@ -186,43 +187,23 @@ static mml_status embed_query(mml_align_model *m, mml_mm_data *d, mml_modality m
     return rc;
 }
 
-typedef struct hit {
-    float score;
-    int64_t row;
-} hit;
-
-/* The k best rows by cosine similarity (embeddings are unit length), best first. */
-static int top_k(const float *q, const mml_tensor *emb, int k, hit *best)
+static void print_hits(const int64_t *rows, const float *scores, int n, const index_t *x, bool json)
 {
-    int64_t n = emb->shape[0], dim = emb->shape[1];
-    int have = 0;
-    for (int64_t r = 0; r < n; r++) {
-        const float *e = mml_f32(emb) + r * dim;
-        float s = 0;
-        for (int64_t j = 0; j < dim; j++) s += q[j] * e[j];
-        if (have == k && s <= best[k - 1].score) continue;
-        int pos = have < k ? have++ : k - 1;
-        while (pos > 0 && best[pos - 1].score < s) {
-            best[pos] = best[pos - 1];
-            pos--;
+    cJSON *a = json ? cJSON_CreateArray() : NULL;
+    for (int i = 0; i < n; i++) {
+        const char *id = cJSON_GetStringValue(cJSON_GetArrayItem(x->ids, (int)rows[i]));
+        if (!json) printf("%2d  %.4f  %s\n", i + 1, scores[i], id);
+        else {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "id", id);
+            cJSON_AddNumberToObject(o, "score", scores[i]);
+            cJSON_AddItemToArray(a, o);
         }
-        best[pos] = (hit){ s, r };
     }
-    return have;
-}
-
-static void print_hits(const hit *h, int n, const index_t *x, bool json)
-{
-    if (json) {
-        printf("[");
-        for (int i = 0; i < n; i++)
-            printf("%s{\"id\": \"%s\", \"score\": %.6f}", i ? ", " : "",
-                   cJSON_GetStringValue(cJSON_GetArrayItem(x->ids, (int)h[i].row)), h[i].score);
-        printf("]\n");
-        return;
-    }
-    for (int i = 0; i < n; i++)
-        printf("%2d  %.4f  %s\n", i + 1, h[i].score, cJSON_GetStringValue(cJSON_GetArrayItem(x->ids, (int)h[i].row)));
+    char *text = a ? cJSON_PrintUnformatted(a) : NULL;
+    if (text) printf("%s\n", text);
+    free(text);
+    cJSON_Delete(a);
 }
 
 static mml_status search(const char *model_path, const char *index_path, mml_modality mo, const char *value, int k,
@@ -232,15 +213,18 @@ static mml_status search(const char *model_path, const char *index_path, mml_mod
     mml_mm_data d;
     mml_align_model *m = NULL;
     index_t x = { 0 };
-    float *q = NULL;
-    hit *best = mml_malloc((size_t)k * sizeof *best);
-    mml_status rc = best ? mml_align_model_load(model_path, &opt, false, &m, &d) : MML_ERR_NOMEM;
+    float *q = NULL, *scores = mml_malloc((size_t)k * sizeof *scores);
+    int64_t *rows = mml_malloc((size_t)k * sizeof *rows);
+    mml_status rc = scores && rows ? mml_align_model_load(model_path, &opt, false, &m, &d) : MML_ERR_NOMEM;
     if (rc == MML_OK) rc = index_open(index_path, m, &x);
     if (rc == MML_OK && !(q = mml_malloc((size_t)mml_align_model_dim(m) * sizeof *q))) rc = MML_ERR_NOMEM;
     if (rc == MML_OK) rc = embed_query(m, &d, mo, value, q);
-    if (rc == MML_OK) print_hits(best, top_k(q, x.emb, k, best), &x, json);
+    int found = rc == MML_OK ? mml_knn_search(mml_f32(x.emb), x.emb->shape[0], x.emb->shape[1], q, k, rows, scores) : 0;
+    if (found < 0) rc = mml_last_status();
+    if (rc == MML_OK) print_hits(rows, scores, found, &x, json);
     mml_free(q);
-    mml_free(best);
+    mml_free(rows);
+    mml_free(scores);
     index_free(&x);
     mml_align_model_free(m);
     if (m) mml_mm_data_close(&d);

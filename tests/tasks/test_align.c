@@ -125,8 +125,11 @@ static int search_class(const char *dir, const char *model, const char *index, i
     char args[4096];
     snprintf(args, sizeof args, "search %s %s --audio %s/test-%03d.wav --k 3 --json", model, index, dir, c);
     if (tst_run_cli(args, out, cap) != 0) return -1;
-    const char *id = strstr(out, "\"id\": \"test-");
-    return id ? atoi(id + strlen("\"id\": \"test-")) % TST_MM_TOY_CLASSES : -1;
+    cJSON *hits = cJSON_Parse(out);
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(hits, 0), "id"));
+    int found = id && !strncmp(id, "test-", 5) ? atoi(id + 5) % TST_MM_TOY_CLASSES : -1;
+    cJSON_Delete(hits);
+    return found;
 }
 
 TEST(cli_embed_and_search)
