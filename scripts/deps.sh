@@ -3,7 +3,7 @@
 # --check: exit 0 when everything is present, 1 otherwise (installs nothing).
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config zlib1g-dev libcjson-dev libstb-dev libkissfft-dev
-      libutf8proc-dev libstemmer-dev libsndfile1-dev libopenblas-dev
+      libutf8proc-dev libstemmer-dev libsndfile1-dev libopenblas-dev libfaiss-dev
       python3 python3-numpy python3-torch python3-torchaudio python3-regex python3-pil python3-torchvision
       dataset-fashion-mnist espeak-ng sox clang libclang-rt-14-dev)
 missing=()

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-20}
 shift || true
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DMML_FUZZ=ON \
-      -DMML_WITH_OPENBLAS=OFF >/dev/null
+      -DMML_WITH_OPENBLAS=OFF -DMML_WITH_FAISS=OFF >/dev/null
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   for f in tests/fuzz/fuzz_*.c; do targets+=("$(basename "$f" .c)"); done

@@ -25,6 +25,8 @@ int cli_usage(const char *usage, const char *problem);
 int cmd_audio(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int bench_train(int argc, char **argv); /* mml bench train */
+int bench_knn(int argc, char **argv);   /* mml bench knn */
+double cli_median(double *v, int n);    /* sorts v */
 int cmd_caption(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 /* The "task" of a JSON config ("" when none or unreadable). */

@@ -40,7 +40,7 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n)
+double cli_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
@@ -119,7 +119,7 @@ static int bench_gemm(int argc, char **argv)
                 tb[r] = 0.0;
 #endif
             }
-            double gm = flops / median(tm, r_max) / 1e9, mb = median(tb, r_max);
+            double gm = flops / cli_median(tm, r_max) / 1e9, mb = cli_median(tb, r_max);
             double gb = mb > 0 ? flops / mb / 1e9 : 0.0, ratio = gb > 0 ? gm / gb : 0.0;
             if (json)
                 printf("{\"n\": %lld, \"threads\": %lld, \"mml_gflops\": %.2f, \"openblas_gflops\": %.2f, "
@@ -136,14 +136,16 @@ static int bench_gemm(int argc, char **argv)
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *usage = "mml bench gemm|train [options]   (mml bench gemm --help)";
+    const char *usage = "mml bench gemm|train|knn [options]   (mml bench gemm --help)";
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         printf("usage: %s\nBenchmarks run mml and a reference in one process, alternating, and print medians "
                "and ratios.\n  gemm   square SGEMM against OpenBLAS\n  train  training samples/s of issue 7's models "
-               "(scripts/bench.sh runs the PyTorch twins beside it)\n", usage);
+               "(scripts/bench.sh runs the PyTorch twins beside it)\n  knn    exact k-NN search against FAISS's IVF and HNSW: "
+               "build time, queries/s, recall\n", usage);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     if (!strcmp(argv[1], "train")) return bench_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "knn")) return bench_knn(argc - 1, argv + 1);
     if (!strcmp(argv[1], "gemm")) {
         if (cli_wants_help(argc - 1, argv + 1)) {
             printf("usage: mml bench gemm [--json] [--sizes 256,512,1024,2048] [--threads 1,2] [--reps N]\n"

@@ -1,6 +1,6 @@
 /* mml embed / mml search: an index of one modality's embeddings in an aligned
- * (retrieval) model's space, and exact nearest-neighbour search in it with a
- * query of any of the model's modalities. */
+ * (retrieval) model's space, and nearest-neighbour search in it (exact, or
+ * FAISS's IVF or HNSW) with a query of any of the model's modalities. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +20,8 @@ static const char *EMBED_USAGE =
     "mml embed MODEL.safetensors MANIFEST.jsonl --modality image|audio|text --out EMB.safetensors\n"
     "                 [--on-error skip|fail] [--threads N]";
 static const char *SEARCH_USAGE =
-    "mml search MODEL.safetensors EMB.safetensors (--text \"...\" | --audio F.wav | --image F.png) [--k N] [--json]";
+    "mml search MODEL.safetensors EMB.safetensors (--text \"...\" | --audio F.wav | --image F.png) [--k N] [--json]\n"
+    "                  [--index exact|ivf|hnsw] [--nprobe N] [--ef-search N]";
 
 /* ---- embed ---- */
 
@@ -206,8 +207,23 @@ static void print_hits(const int64_t *rows, const float *scores, int n, const in
     cJSON_Delete(a);
 }
 
+/* The hits of query q in the index's embeddings (an approximate index is
+ * built for this one query: worth it only to try its settings). */
+static mml_status knn(const index_t *x, const mml_knn_options *o, const float *q, int k, int64_t *rows, float *scores,
+                      int *found)
+{
+    mml_knn_index *ix = NULL;
+    int64_t dim = x->emb->shape[1];
+    mml_status rc = mml_knn_index_build(mml_f32(x->emb), x->emb->shape[0], dim, o, &ix);
+    if (rc == MML_OK) rc = mml_knn_index_search(ix, q, 1, dim, k, rows, scores);
+    *found = 0;
+    while (rc == MML_OK && *found < k && rows[*found] >= 0) (*found)++;
+    mml_knn_index_free(ix);
+    return rc;
+}
+
 static mml_status search(const char *model_path, const char *index_path, mml_modality mo, const char *value, int k,
-                         bool json)
+                         const mml_knn_options *o, bool json)
 {
     mml_mm_data_options opt = { MML_ON_ERROR_FAIL, false, NULL };
     mml_mm_data d;
@@ -219,8 +235,8 @@ static mml_status search(const char *model_path, const char *index_path, mml_mod
     if (rc == MML_OK) rc = index_open(index_path, m, &x);
     if (rc == MML_OK && !(q = mml_malloc((size_t)mml_align_model_dim(m) * sizeof *q))) rc = MML_ERR_NOMEM;
     if (rc == MML_OK) rc = embed_query(m, &d, mo, value, q);
-    int found = rc == MML_OK ? mml_knn_search(mml_f32(x.emb), x.emb->shape[0], x.emb->shape[1], q, k, rows, scores) : 0;
-    if (found < 0) rc = mml_last_status();
+    int found = 0;
+    if (rc == MML_OK) rc = knn(&x, o, q, k, rows, scores, &found);
     if (rc == MML_OK) print_hits(rows, scores, found, &x, json);
     mml_free(q);
     mml_free(rows);
@@ -235,12 +251,15 @@ int cmd_search(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
         printf("usage: %s\nThe k items of an index (mml embed) nearest to a query of any of the model's modalities, "
-               "with their cosine similarity; --json prints them as one JSON array.\n", SEARCH_USAGE);
+               "with their cosine similarity; --json prints them as one JSON array. --index ivf or hnsw searches approximately "
+               "with FAISS (when built with libfaiss-dev), building the index for the query: nprobe lists (IVF, default 16) "
+               "or an ef-search long candidate list (HNSW, default 64).\n", SEARCH_USAGE);
         return CLI_OK;
     }
     const char *model = NULL, *index = NULL, *value = NULL;
     int mo = -1;
     int64_t k = 5;
+    mml_knn_options o = { MML_KNN_EXACT };
     bool json = false;
     for (int i = 1; i < argc; i++) {
         bool has = i + 1 < argc;
@@ -252,6 +271,16 @@ int cmd_search(int argc, char **argv)
             char *end;
             k = strtoll(argv[++i], &end, 10);
             if (*end || k < 1 || k > 10000) return cli_usage(SEARCH_USAGE, "--k must be in [1, 10000]");
+        } else if (!strcmp(argv[i], "--index") && has) {
+            int kind = mml_knn_kind_from_name(argv[++i]);
+            if (kind < 0) return cli_usage(SEARCH_USAGE, "--index must be exact, ivf or hnsw");
+            o.kind = (mml_knn_kind)kind;
+        } else if ((!strcmp(argv[i], "--nprobe") || !strcmp(argv[i], "--ef-search")) && has) {
+            char *end;
+            long v = strtol(argv[i + 1], &end, 10);
+            if (*end || v < 1 || v > 1000000) return cli_usage(SEARCH_USAGE, "--nprobe and --ef-search must be in [1, 1000000]");
+            *(!strcmp(argv[i], "--nprobe") ? &o.nprobe : &o.ef_search) = (int)v;
+            i++;
         } else if (!strcmp(argv[i], "--json")) json = true;
         else if (argv[i][0] == '-') return cli_usage(SEARCH_USAGE, "unexpected argument");
         else if (!model) model = argv[i];
@@ -259,5 +288,5 @@ int cmd_search(int argc, char **argv)
         else return cli_usage(SEARCH_USAGE, "unexpected argument");
     }
     if (!model || !index || !value) return cli_usage(SEARCH_USAGE, "needs MODEL, EMB and a query");
-    return search(model, index, (mml_modality)mo, value, (int)k, json) == MML_OK ? CLI_OK : cli_fail(NULL);
+    return search(model, index, (mml_modality)mo, value, (int)k, &o, json) == MML_OK ? CLI_OK : cli_fail(NULL);
 }

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "mml/align.h"
+#include "mml/knn.h"
 #include "mml/safetensors.h"
 #include "tasks/mm_toy.h"
 #include "test.h"
@@ -120,10 +121,11 @@ TEST(cli_train_retrieval_config_errors)
 }
 
 /* The first hit's class for an audio query of class c (toy ids: "split-NNN", class NNN % 3). */
-static int search_class(const char *dir, const char *model, const char *index, int c, char *out, size_t cap)
+static int search_class(const char *dir, const char *model, const char *index, int c, const char *extra, char *out,
+                        size_t cap)
 {
     char args[4096];
-    snprintf(args, sizeof args, "search %s %s --audio %s/test-%03d.wav --k 3 --json", model, index, dir, c);
+    snprintf(args, sizeof args, "search %s %s --audio %s/test-%03d.wav --k 3 --json %s", model, index, dir, c, extra);
     if (tst_run_cli(args, out, cap) != 0) return -1;
     cJSON *hits = cJSON_Parse(out);
     const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(hits, 0), "id"));
@@ -142,7 +144,17 @@ TEST(cli_embed_and_search)
     snprintf(args, sizeof args, "embed %s %s/test.jsonl --modality image --out %s", model, dir, index);
     CHECK_MSG(tst_run_cli(args, out, sizeof out) == 0, "%s", out);
     CHECK(strstr(out, "21 image embeddings (8-d)") != NULL);
-    for (int c = 0; c < TST_MM_TOY_CLASSES; c++) CHECK_MSG(search_class(dir, model, index, c, out, sizeof out) == c, "%s", out);
+    for (int c = 0; c < TST_MM_TOY_CLASSES; c++) CHECK_MSG(search_class(dir, model, index, c, "", out, sizeof out) == c, "%s", out);
+    /* FAISS's indices over the 21 items find the same classes, or say why they cannot */
+    static const char *approximate[] = { "--index ivf --nprobe 4", "--index hnsw --ef-search 16" };
+    for (int a = 0; a < 2; a++)
+        for (int c = 0; c < TST_MM_TOY_CLASSES; c++) {
+            int found = search_class(dir, model, index, c, approximate[a], out, sizeof out);
+            if (mml_knn_have_faiss()) CHECK_MSG(found == c, "%s: %s", approximate[a], out);
+            else CHECK_MSG(found == -1 && strstr(out, "built without FAISS"), "%s", out);
+        }
+    snprintf(args, sizeof args, "search %s %s --text seven --index flat", model, index);
+    CHECK(tst_run_cli(args, out, sizeof out) == 2 && strstr(out, "--index must be exact, ivf or hnsw"));
     /* errors: no query file, a modality the model lacks, a file that is no index */
     snprintf(args, sizeof args, "search %s %s --audio %s/none.wav", model, index, dir);
     CHECK(tst_run_cli(args, out, sizeof out) == 1 && strstr(out, "none.wav: No such file"));
