@@ -25,6 +25,7 @@ typedef struct mml_study_options {
     bool progress;
     mml_on_error on_error;
     const char *datasets_dir; /* NULL: MML_DATASETS or ../shared/datasets */
+    const char *only;         /* comma-separated variant names to run (NULL: all), e.g. to redo one row */
 } mml_study_options;
 
 /* Runs the study; the results appear in out_dir only when complete (written

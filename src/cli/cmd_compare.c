@@ -8,7 +8,7 @@
 #include "mml/threads.h"
 
 static const char *USAGE = "mml compare STUDY.json --out DIR [--seeds N] [--epochs N] [--threads N] [--force]\n"
-                           "                   [--on-error skip|fail] [--datasets DIR] [--quiet]";
+                           "                   [--on-error skip|fail] [--datasets DIR] [--only NAME,...] [--quiet]";
 
 static int print_file(const char *dir, const char *name)
 {
@@ -45,6 +45,7 @@ int cmd_compare(int argc, char **argv)
             if (t < 1) return cli_usage(USAGE, "--threads needs a positive integer");
             mml_threads_set((int)t);
         } else if (!strcmp(argv[i], "--datasets") && has) o.datasets_dir = argv[++i];
+        else if (!strcmp(argv[i], "--only") && has) o.only = argv[++i];
         else if (!strcmp(argv[i], "--force")) o.force = true;
         else if (!strcmp(argv[i], "--quiet")) o.progress = false;
         else if (!strcmp(argv[i], "--on-error") && has) {

@@ -52,7 +52,9 @@ int64_t mml_fusion_dim(const mml_fusion *f)
     case F_TENSOR:
         for (int i = 0; i < f->s.n; i++) p *= f->s.dim[i] + 1;
         return p;
-    case F_CROSSATTN: return (int64_t)f->s.n * (f->s.n - 1) * f->d_model;
+    case F_CROSSATTN:
+        for (int i = 0; i < f->s.n; i++) d += f->s.dim[i];
+        return d + (int64_t)f->s.n * (f->s.n - 1) * f->d_model;
     default: return f->out;
     }
 }
@@ -362,11 +364,14 @@ static mml_tensor *forward_projected(mml_ctx *ctx, mml_fusion *f, mml_tensor *co
     return w ? mml_sum(ctx, mml_mul(ctx, stack, w), 1, false) : NULL;
 }
 
+/* Each modality's embedding, then what each learned attending to every other:
+ * the embeddings keep what mean-pooled positions lose (a digit's shape). */
 static mml_tensor *forward_crossattn(mml_ctx *ctx, mml_fusion *f, const mml_encoding *enc, mml_tensor *const *present)
 {
     int n = f->s.n;
-    mml_tensor *s[MAX_M], *parts[MAX_M * MAX_M];
+    mml_tensor *s[MAX_M], *parts[MAX_M * MAX_M + MAX_M];
     int k = 0;
+    for (int i = 0; i < n; i++) parts[k++] = mml_mul(ctx, enc[i].pooled, col(ctx, present[i]));
     for (int i = 0; i < n; i++) s[i] = mml_nn_linear_forward(ctx, &f->seq_proj[i], enc[i].seq);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {

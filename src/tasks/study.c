@@ -436,14 +436,49 @@ static mml_status prepare_out(const char *out, bool force, char *tmp, size_t cap
     return rc;
 }
 
+static void variant_free(variant *v)
+{
+    mml_config_free(v->cfg);
+    for (int c = 0; c < v->n_prompts; c++) free(v->prompts[c]);
+    mml_free(v->prompts);
+    for (int k = 0; k < MML_STUDY_MAX_SEEDS; k++) mml_free(v->runs[k].cm);
+}
+
+static bool listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (!strncmp(p, name, n) && (p[n] == ',' || p[n] == '\0')) return true;
+    return false;
+}
+
+/* --only: the listed variants, in the study's order; the reference goes if not listed. */
+static mml_status keep_only(study *s, const char *list)
+{
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        bool found = false;
+        size_t n = strcspn(p, ",");
+        for (int i = 0; i < s->n_variants; i++) found |= strlen(s->variants[i].name) == n && !strncmp(s->variants[i].name, p, n);
+        if (!found) return mml_error(MML_ERR_ARG, "--only: no variant is named '%.*s'", (int)n, p);
+    }
+    int kept = 0, reference = -1;
+    for (int i = 0; i < s->n_variants; i++) {
+        if (!listed(list, s->variants[i].name)) {
+            variant_free(&s->variants[i]);
+            continue;
+        }
+        if (i == s->reference) reference = kept;
+        if (kept != i) s->variants[kept] = s->variants[i];
+        kept++;
+    }
+    s->n_variants = kept;
+    s->reference = reference;
+    return MML_OK;
+}
+
 static void study_free(study *s)
 {
-    for (int i = 0; i < s->n_variants; i++) {
-        mml_config_free(s->variants[i].cfg);
-        for (int c = 0; c < s->variants[i].n_prompts; c++) free(s->variants[i].prompts[c]);
-        mml_free(s->variants[i].prompts);
-        for (int k = 0; k < MML_STUDY_MAX_SEEDS; k++) mml_free(s->variants[i].runs[k].cm);
-    }
+    for (int i = 0; i < s->n_variants; i++) variant_free(&s->variants[i]);
     mml_config_free(s->cfg);
     mml_config_free(s->base_cfg);
     mml_free(s);
@@ -461,6 +496,7 @@ mml_status mml_study_run(const char *path, const mml_study_options *o)
         if (o->seeds > MML_STUDY_MAX_SEEDS) rc = mml_error(MML_ERR_ARG, "--seeds: at most %d", MML_STUDY_MAX_SEEDS);
         s->seeds = o->seeds;
     }
+    if (rc == MML_OK && o->only) rc = keep_only(s, o->only);
     if (rc == MML_OK) rc = prepare_out(o->out_dir, o->force, tmp, sizeof tmp);
     if (rc == MML_OK) rc = open_data(s, dir, o, &d);
     if (rc == MML_OK) {

@@ -85,9 +85,9 @@ def mha(q, k, v, prefix, params, pad, heads=2):
     return out.transpose(0, 1)
 
 
-def crossattn(seqs, pads, params, d=4):
+def crossattn(h, seqs, pads, params, d=4):
     s = [x @ params[f"fusion.seq_proj.{i}.weight"].T + params[f"fusion.seq_proj.{i}.bias"] for i, x in enumerate(seqs)]
-    parts = []
+    parts = [h[i] * PRESENT[i].unsqueeze(1) for i in range(2)]
     for i in range(2):
         for j in range(2):
             if i == j:
@@ -136,7 +136,7 @@ def run(name, params):
     seqs = [torch.randn(B, 3, D0, requires_grad=True), torch.randn(B, 2, D1, requires_grad=True)]
     pads = [None, torch.tensor([[False, False], [False, True], [False, False], [False, True]])]
     if name == "crossattn":
-        out = crossattn(seqs, pads, params)
+        out = crossattn(h, seqs, pads, params)
     elif name.startswith("concat"):
         out = concat(h, params)
     elif name.startswith("late"):

@@ -264,3 +264,21 @@ TEST(cli_compare_cross_modal_transfer_variant)
     CHECK_MSG(no_audio < 0.6 && no_image == acc, "%g %g %g", acc, no_audio, no_image);
     cJSON_Delete(j);
 }
+
+/* --only redoes some rows of a study; a name that is no variant's is refused before anything runs. */
+TEST(cli_compare_only_some_variants)
+{
+    char dir[1024], study[1200], res[1200], args[4096], out[16384];
+    tst_mm_toy_data(dir, sizeof dir);
+    snprintf(study, sizeof study, "%s/only.json", dir);
+    char *s = study_text("{\"name\": \"image only\", \"patch\": {\"model\": {\"encoders\": {\"audio\": null}, \"fusion\": null}}},"
+                         "{\"name\": \"late\", \"patch\": {\"model\": {\"fusion\": {\"type\": \"late\"}, \"head\": null}}}");
+    write_text(study, s);
+    free(s);
+    snprintf(res, sizeof res, "%s/only-results", dir);
+    snprintf(args, sizeof args, "compare %s --out %s --quiet --only 'image only'", study, res);
+    CHECK_MSG(tst_run_cli(args, out, sizeof out) == 0, "%s", out);
+    CHECK(strstr(out, "| image only |") && !strstr(out, "| late |"));
+    snprintf(args, sizeof args, "compare %s --out %s --quiet --force --only late,concat", study, res);
+    CHECK(tst_run_cli(args, out, sizeof out) == 1 && strstr(out, "--only: no variant is named 'concat'"));
+}
