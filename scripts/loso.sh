@@ -28,6 +28,7 @@ for s in $speakers; do
              "fusion": {"type": "concat"}, "head": {"hidden": [64]}},
    "train": {"epochs": 10, "batch_size": 64, "optimizer": {"type": "adam", "lr": 0.001}, "seed": 0}},
  "variants": [
+   {"name": "image only", "patch": {"model": {"encoders": {"audio": null}, "fusion": null}}},
    {"name": "audio only", "patch": {"model": {"encoders": {"image": null}, "fusion": null}}},
    {"name": "audio only + augmentation", "patch": {"model": {"encoders": {"image": null}, "fusion": null}, "train": {"augment": $aug}}},
    {"name": "concat", "patch": {}},
@@ -36,5 +37,5 @@ for s in $speakers; do
 JSON
     "$mml" compare "$study" --out "results/loso-$s" --force --quiet > /dev/null
     echo "== speaker $s held out"
-    grep -E '^\| (audio|concat)' "results/loso-$s/results.md" | cut -d'|' -f2,4
+    grep -E '^\| (image|audio|concat)' "results/loso-$s/results.md" | cut -d'|' -f2,4
 done

@@ -217,16 +217,31 @@ static mml_status read_study(study *s, const char *path, const char *dir)
 typedef mml_status (*eval_fn)(void *model, const variant *v, const mml_mm_data *d, const mml_mm_perturb *p,
                               double *acc, mml_confusion *keep);
 
+typedef struct classifier_run {
+    mml_mm_model *m;
+    run_result *r;
+} classifier_run;
+
+/* The clean evaluation (keep != NULL) also gives the run its loss, fusion
+ * weights and extra tasks' accuracy. */
 static mml_status eval_classifier(void *model, const variant *v, const mml_mm_data *d, const mml_mm_perturb *p,
                                   double *acc, mml_confusion *keep)
 {
-    (void)v;
+    classifier_run *c = model;
     mml_mm_eval ev;
-    mml_status rc = mml_mm_evaluate(model, d, MML_SPLIT_TEST, p, &ev);
+    (void)v;
+    mml_status rc = mml_mm_evaluate(c->m, d, MML_SPLIT_TEST, p, &ev);
     if (rc != MML_OK) return rc;
     *acc = ev.metrics.accuracy;
-    if (keep) *keep = ev.cm;
-    else mml_confusion_free(&ev.cm);
+    if (!keep) {
+        mml_confusion_free(&ev.cm);
+        return MML_OK;
+    }
+    *keep = ev.cm;
+    c->r->loss = ev.loss;
+    c->r->has_weights = ev.has_weights;
+    memcpy(c->r->task_accuracy, ev.task_accuracy, sizeof c->r->task_accuracy);
+    memcpy(c->r->weights, ev.modality_weight, sizeof c->r->weights);
     return MML_OK;
 }
 
@@ -305,18 +320,8 @@ static mml_status run_classifier(study *s, variant *v, const mml_cfg_node *root,
         memcpy(r->loss_curve, h.train_loss, sizeof r->loss_curve);
         v->params = mml_params_numel(mml_mm_model_params(m));
         snprintf(v->fusion, sizeof v->fusion, "%s", mml_mm_model_fusion(m));
-        rc = evaluate_run(s, v, eval_classifier, m, d, r);
-    }
-    if (rc == MML_OK) {
-        mml_mm_eval ev; /* loss, fusion weights and extra tasks */
-        rc = mml_mm_evaluate(m, d, MML_SPLIT_TEST, NULL, &ev);
-        if (rc == MML_OK) {
-            r->loss = ev.loss;
-            r->has_weights = ev.has_weights;
-            memcpy(r->task_accuracy, ev.task_accuracy, sizeof r->task_accuracy);
-            memcpy(r->weights, ev.modality_weight, sizeof r->weights);
-            mml_confusion_free(&ev.cm);
-        }
+        classifier_run c = { m, r };
+        rc = evaluate_run(s, v, eval_classifier, &c, d, r);
     }
     mml_mm_model_free(m);
     return rc;
