@@ -2,6 +2,15 @@
 
 #include "core/kernels/conv.h"
 
+/* The output columns ox whose input column ox * s + x0 lies in [0, W). */
+static void valid_cols(int64_t x0, int64_t s, int64_t W, int64_t OW, int64_t *lo, int64_t *hi)
+{
+    int64_t l = x0 < 0 ? (-x0 + s - 1) / s : 0, h = x0 > W - 1 ? 0 : (W - 1 - x0) / s + 1;
+    *lo = l < OW ? l : OW;
+    *hi = h < OW ? h : OW;
+    if (*hi < *lo) *hi = *lo;
+}
+
 void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
                 int64_t OW, float *col)
 {
@@ -9,6 +18,8 @@ void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_con
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
                 float *row = col + ((c * g->kh + i) * g->kw + j) * OH * OW;
+                int64_t x0 = j * g->dw - g->pw, lo, hi;
+                valid_cols(x0, g->sw, W, OW, &lo, &hi);
                 for (int64_t oy = 0; oy < OH; oy++) {
                     int64_t y = oy * g->sh - g->ph + i * g->dh;
                     float *dst = row + oy * OW;
@@ -16,16 +27,12 @@ void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_con
                         memset(dst, 0, (size_t)OW * sizeof(float));
                         continue;
                     }
-                    const float *src = img + (c * H + y) * W;
-                    int64_t x0 = j * g->dw - g->pw;
-                    if (g->sw == 1 && x0 >= 0 && x0 + OW <= W) {
-                        memcpy(dst, src + x0, (size_t)OW * sizeof(float));
-                        continue;
-                    }
-                    for (int64_t ox = 0; ox < OW; ox++) {
-                        int64_t x = ox * g->sw + x0;
-                        dst[ox] = x >= 0 && x < W ? src[x] : 0.0f;
-                    }
+                    const float *src = img + (c * H + y) * W; /* column ox reads src[ox * sw + x0] */
+                    for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f; /* a pad column or two: no call */
+                    if (g->sw == 1) memcpy(dst + lo, src + lo + x0, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * g->sw + x0];
+                    for (int64_t ox = hi; ox < OW; ox++) dst[ox] = 0.0f;
                 }
             }
 }
@@ -37,15 +44,17 @@ void mml_col2im(const float *col, int64_t C, int64_t H, int64_t W, const mml_con
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
                 const float *row = col + ((c * g->kh + i) * g->kw + j) * OH * OW;
+                int64_t x0 = j * g->dw - g->pw, lo, hi;
+                valid_cols(x0, g->sw, W, OW, &lo, &hi);
                 for (int64_t oy = 0; oy < OH; oy++) {
                     int64_t y = oy * g->sh - g->ph + i * g->dh;
                     if (y < 0 || y >= H) continue;
-                    float *dst = img + (c * H + y) * W;
-                    const float *src = row + oy * OW;
-                    for (int64_t ox = 0; ox < OW; ox++) {
-                        int64_t x = ox * g->sw - g->pw + j * g->dw;
-                        if (x >= 0 && x < W) dst[x] += src[ox];
-                    }
+                    float *restrict dst = img + (c * H + y) * W;
+                    const float *restrict src = row + oy * OW;
+                    if (g->sw == 1)
+                        for (int64_t ox = lo; ox < hi; ox++) dst[ox + x0] += src[ox];
+                    else
+                        for (int64_t ox = lo; ox < hi; ox++) dst[ox * g->sw + x0] += src[ox];
                 }
             }
 }

@@ -17,6 +17,7 @@
 #include "mml/threads.h"
 
 #define KC 192
+#define KC_MAX 256 /* one K block up to this depth, rather than a sliver after a full one */
 #define MC_PANELS 20
 #define NC 3072
 #define SCALAR_MR 4
@@ -33,18 +34,22 @@ static void kernel_scalar(int64_t kc, const float *a, const float *b, float *c, 
     mml_gemm_store_tile(acc, SCALAR_NR, c, ldc, alpha, beta, mr, nr);
 }
 
+static void pack_rows(const float *src, int64_t ld, int rows, int64_t kc, int w, float *dst);
+
 static mml_gemm_kernel pick_kernel(void)
 {
 #if defined(MML_HAVE_X86_SIMD)
     switch (mml_cpu_simd()) {
     case MML_SIMD_AVX512:
-        return (mml_gemm_kernel){ mml_gemm_kernel_avx512, MML_GEMM_AVX512_MR, MML_GEMM_AVX512_NR, "avx512" };
+        return (mml_gemm_kernel){ mml_gemm_kernel_avx512, MML_GEMM_AVX512_MR, MML_GEMM_AVX512_NR, "avx512",
+                                  mml_gemm_pack_rows_avx2 };
     case MML_SIMD_AVX2:
-        return (mml_gemm_kernel){ mml_gemm_kernel_avx2, MML_GEMM_AVX2_MR, MML_GEMM_AVX2_NR, "avx2" };
+        return (mml_gemm_kernel){ mml_gemm_kernel_avx2, MML_GEMM_AVX2_MR, MML_GEMM_AVX2_NR, "avx2",
+                                  mml_gemm_pack_rows_avx2 };
     default: break;
     }
 #endif
-    return (mml_gemm_kernel){ kernel_scalar, SCALAR_MR, SCALAR_NR, "scalar" };
+    return (mml_gemm_kernel){ kernel_scalar, SCALAR_MR, SCALAR_NR, "scalar", pack_rows };
 }
 
 /* ---- per-thread packing buffers ---- */
@@ -85,35 +90,48 @@ static float *thread_buffer(size_t floats)
 
 /* ---- packing ---- */
 
-static void pack_a(const float *A, int64_t lda, bool ta, int64_t mc, int64_t kc, int mr, float *dst)
+/* Copies a rows x kc block stored row-major (rows of k) into a panel of
+ * width w (dst[k * w + r]): row by row, so the reads stream through memory and
+ * the strided writes stay in the L1-sized panel. */
+static void pack_rows(const float *src, int64_t ld, int rows, int64_t kc, int w, float *dst)
 {
-    for (int64_t p = 0; p < mc; p += mr) {
-        int rows = (int)(mc - p < mr ? mc - p : mr);
-        for (int64_t k = 0; k < kc; k++) {
-            float *d = dst + k * mr;
-            if (ta) {
-                const float *src = A + k * lda + p;
-                for (int r = 0; r < rows; r++) d[r] = src[r];
-            } else
-                for (int r = 0; r < rows; r++) d[r] = A[(p + r) * lda + k];
-            for (int r = rows; r < mr; r++) d[r] = 0.0f;
-        }
-        dst += kc * mr;
+    for (int r = 0; r < rows; r++) {
+        const float *s = src + r * ld;
+        for (int64_t k = 0; k < kc; k++) dst[k * w + r] = s[k];
+    }
+    for (int64_t k = 0; k < kc; k++)
+        for (int r = rows; r < w; r++) dst[k * w + r] = 0.0f;
+}
+
+/* Copies kc rows of `cols` contiguous values (stride ld) into a panel of width w. */
+static void pack_cols(const float *src, int64_t ld, int cols, int64_t kc, int w, float *dst)
+{
+    for (int64_t k = 0; k < kc; k++) {
+        float *d = dst + k * w;
+        memcpy(d, src + k * ld, (size_t)cols * sizeof(float));
+        for (int j = cols; j < w; j++) d[j] = 0.0f;
     }
 }
 
-static void pack_b(const float *B, int64_t ldb, bool tb, int64_t kc, int64_t nc, int nr, float *dst)
+static void pack_a(const mml_gemm_kernel *kern, const float *A, int64_t lda, bool ta, int64_t mc, int64_t kc,
+                   float *dst)
 {
-    for (int64_t p = 0; p < nc; p += nr) {
+    int mr = kern->mr;
+    for (int64_t p = 0; p < mc; p += mr, dst += kc * mr) {
+        int rows = (int)(mc - p < mr ? mc - p : mr);
+        if (ta) pack_cols(A + p, lda, rows, kc, mr, dst);
+        else kern->pack_rows(A + p * lda, lda, rows, kc, mr, dst);
+    }
+}
+
+static void pack_b(const mml_gemm_kernel *kern, const float *B, int64_t ldb, bool tb, int64_t kc, int64_t nc,
+                   float *dst)
+{
+    int nr = kern->nr;
+    for (int64_t p = 0; p < nc; p += nr, dst += kc * nr) {
         int cols = (int)(nc - p < nr ? nc - p : nr);
-        for (int64_t k = 0; k < kc; k++) {
-            float *d = dst + k * nr;
-            if (tb)
-                for (int j = 0; j < cols; j++) d[j] = B[(p + j) * ldb + k];
-            else memcpy(d, B + k * ldb + p, (size_t)cols * sizeof(float));
-            for (int j = cols; j < nr; j++) d[j] = 0.0f;
-        }
-        dst += kc * nr;
+        if (tb) kern->pack_rows(B + p * ldb, ldb, cols, kc, nr, dst);
+        else pack_cols(B + p, ldb, cols, kc, nr, dst);
     }
 }
 
@@ -121,6 +139,15 @@ static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc)
 {
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+}
+
+/* Equal K blocks near KC deep: K = 196 is one block of 196, not 192 + 4,
+ * whose second pass would load and store all of C for four products. */
+static int64_t k_block(int64_t K)
+{
+    if (K <= KC_MAX) return K;
+    int64_t blocks = (K + KC - 1) / KC;
+    return (K + blocks - 1) / blocks;
 }
 
 static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
@@ -135,21 +162,22 @@ static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M
     const int mr = kern->mr, nr = kern->nr;
     const int64_t mc_max = (int64_t)MC_PANELS * mr;
     int64_t nc_max = N < NC ? (N + nr - 1) / nr * nr : NC;
-    float *abuf = thread_buffer((size_t)(mc_max * KC + nc_max * KC) + 64);
+    int64_t kc_step = k_block(K);
+    float *abuf = thread_buffer((size_t)(mc_max * kc_step + nc_max * kc_step) + 64);
     if (!abuf) { /* out of memory: the reference is slow but needs nothing */
         mml_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    float *bbuf = abuf + mc_max * KC;
+    float *bbuf = abuf + mc_max * kc_step;
     for (int64_t jc = 0; jc < N; jc += NC) {
         int64_t nc = N - jc < NC ? N - jc : NC;
-        for (int64_t pc = 0; pc < K; pc += KC) {
-            int64_t kc = K - pc < KC ? K - pc : KC;
+        for (int64_t pc = 0; pc < K; pc += kc_step) {
+            int64_t kc = K - pc < kc_step ? K - pc : kc_step;
             float b_eff = pc == 0 ? beta : 1.0f;
-            pack_b(tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tb, kc, nc, nr, bbuf);
+            pack_b(kern, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tb, kc, nc, bbuf);
             for (int64_t ic = 0; ic < M; ic += mc_max) {
                 int64_t mc = M - ic < mc_max ? M - ic : mc_max;
-                pack_a(ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, mc, kc, mr, abuf);
+                pack_a(kern, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, mc, kc, abuf);
                 for (int64_t jr = 0; jr < nc; jr += nr)
                     for (int64_t ir = 0; ir < mc; ir += mr)
                         kern->fn(kc, abuf + ir * kc, bbuf + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, alpha,

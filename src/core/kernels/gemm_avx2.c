@@ -45,3 +45,41 @@ void mml_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, float *c, 
     }
     mml_gemm_store_tile(tmp, NR, c, ldc, alpha, beta, mr, nr);
 }
+
+/* 8 x 8 transpose in registers: rows r..r+7, k..k+7 of src become k..k+7,
+ * r..r+7 of the panel. */
+static void transpose8(const float *src, int64_t ld, float *dst, int w)
+{
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * ld);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    /* r[i] holds columns i (low half) and i + 4 (high half) of rows 0-3, r[i + 4] of rows 4-7 */
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + i * w, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * w, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
+void mml_gemm_pack_rows_avx2(const float *src, int64_t ld, int rows, int64_t kc, int w, float *dst)
+{
+    int full = rows / 8 * 8;
+    int64_t kfull = kc / 8 * 8;
+    for (int r = 0; r < full; r += 8) {
+        for (int64_t k = 0; k < kfull; k += 8) transpose8(src + r * ld + k, ld, dst + k * w + r, w);
+        for (int64_t k = kfull; k < kc; k++)
+            for (int i = 0; i < 8; i++) dst[k * w + r + i] = src[(r + i) * ld + k];
+    }
+    for (int r = full; r < rows; r++)
+        for (int64_t k = 0; k < kc; k++) dst[k * w + r] = src[r * ld + k];
+    for (int64_t k = 0; k < kc; k++)
+        for (int r = rows; r < w; r++) dst[k * w + r] = 0.0f;
+}

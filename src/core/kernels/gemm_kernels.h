@@ -10,11 +10,19 @@
 typedef void (*mml_gemm_kernel_fn)(int64_t kc, const float *a, const float *b, float *c,
                                    int64_t ldc, float alpha, float beta, int mr, int nr);
 
+/* Packs a rows x kc block stored row-major (row stride ld) into a panel of
+ * width w >= rows: dst[k * w + r] = src[r * ld + k], zero for r >= rows. The
+ * transposing half of packing, where scalar code spends most of its time. */
+typedef void (*mml_gemm_pack_fn)(const float *src, int64_t ld, int rows, int64_t kc, int w, float *dst);
+
 typedef struct mml_gemm_kernel {
     mml_gemm_kernel_fn fn;
     int mr, nr;
     const char *name;
+    mml_gemm_pack_fn pack_rows;
 } mml_gemm_kernel;
+
+void mml_gemm_pack_rows_avx2(const float *src, int64_t ld, int rows, int64_t kc, int w, float *dst);
 
 void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                             float alpha, float beta, int mr, int nr);

@@ -5,6 +5,7 @@
 
 #include "core/op.h"
 #include "mml/ops.h"
+#include "mml/threads.h"
 
 /* iarg: 0 kind, 1 spatial dims, 2..3 kernel, 4..5 stride, 6..7 padding (or
  * 2..3 output size for adaptive/upsample; 4 align_corners). */
@@ -61,24 +62,86 @@ static mml_status pool_infer(const mml_node *n, mml_tensor *out)
 }
 
 /* Max pooling with non-overlapping windows inside the input (the usual
- * kernel = stride, no padding): no bounds checks in the inner loops. */
-static void max_pool_tiled(const pgeom *g, const float *x, float *y, int32_t *arg)
+ * kernel = stride, no padding): no bounds checks in the inner loops, and the
+ * channel planes split over the threads. Ties keep the first maximum and a NaN
+ * wins, as in torch. */
+typedef struct pool_job {
+    pgeom g;
+    const float *x;
+    float *y;
+    int32_t *arg;
+    const float *gy;
+    float *gx;
+} pool_job;
+
+static inline void take(float v, int32_t at, float *best, int32_t *besti)
 {
-    for (int64_t c = 0; c < g->NC; c++)
-        for (int64_t oy = 0; oy < g->OH; oy++)
-            for (int64_t ox = 0; ox < g->OW; ox++) {
-                int64_t o = (c * g->OH + oy) * g->OW + ox, base = (oy * g->sh) * g->W + ox * g->sw;
-                const float *xc = x + c * g->H * g->W;
-                int64_t best = base;
-                for (int64_t i = 0; i < g->kh; i++)
-                    for (int64_t j = 0; j < g->kw; j++) {
-                        int64_t at = base + i * g->W + j;
-                        if (xc[at] > xc[best] || isnan(xc[at])) best = at;
-                    }
-                y[o] = xc[best];
-                arg[o] = (int32_t)best;
-            }
+    bool win = v > *best || isnan(v);
+    *best = win ? v : *best;
+    *besti = win ? at : *besti;
 }
+
+/* 2 x 2 windows, stride 2: the shape of almost every CNN. Branch-free, with
+ * v != v for isnan, so the compiler vectorises the row loop. */
+static void max_pool_2x2_row(const float *restrict r0, const float *restrict r1, float *restrict y,
+                             int32_t *restrict arg, int64_t OW, int32_t row0, int32_t row1)
+{
+    for (int64_t ox = 0; ox < OW; ox++) {
+        float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+        int32_t ia = row0 + (int32_t)(2 * ox), ic = row1 + (int32_t)(2 * ox);
+        bool wb = b > a || b != b;
+        float m = wb ? b : a;
+        int32_t im = wb ? ia + 1 : ia;
+        bool wc = c > m || c != c;
+        m = wc ? c : m;
+        im = wc ? ic : im;
+        bool wd = d > m || d != d;
+        y[ox] = wd ? d : m;
+        arg[ox] = wd ? ic + 1 : im;
+    }
+}
+
+static void max_pool_2x2_plane(const pgeom *g, const float *xc, float *y, int32_t *arg)
+{
+    for (int64_t oy = 0; oy < g->OH; oy++) {
+        int32_t row0 = (int32_t)(2 * oy * g->W);
+        max_pool_2x2_row(xc + row0, xc + row0 + g->W, y + oy * g->OW, arg + oy * g->OW, g->OW, row0,
+                         row0 + (int32_t)g->W);
+    }
+}
+
+static void max_pool_tiled_plane(const pgeom *g, const float *xc, float *y, int32_t *arg)
+{
+    for (int64_t oy = 0; oy < g->OH; oy++)
+        for (int64_t ox = 0; ox < g->OW; ox++) {
+            int32_t base = (int32_t)((oy * g->sh) * g->W + ox * g->sw), besti = base;
+            float best = xc[base];
+            for (int64_t i = 0; i < g->kh; i++)
+                for (int64_t j = 0; j < g->kw; j++) {
+                    int32_t at = base + (int32_t)(i * g->W + j);
+                    take(xc[at], at, &best, &besti);
+                }
+            y[oy * g->OW + ox] = best;
+            arg[oy * g->OW + ox] = besti;
+        }
+}
+
+static void max_pool_tiled_range(void *p, int64_t lo, int64_t hi, int thread)
+{
+    const pool_job *j = p;
+    const pgeom *g = &j->g;
+    bool two = g->kh == 2 && g->kw == 2;
+    for (int64_t c = lo; c < hi; c++) {
+        int64_t o = c * g->OH * g->OW;
+        if (two) max_pool_2x2_plane(g, j->x + c * g->H * g->W, j->y + o, j->arg + o);
+        else max_pool_tiled_plane(g, j->x + c * g->H * g->W, j->y + o, j->arg + o);
+    }
+}
+
+/* Planes of at least this many input values per task. */
+#define POOL_GRAIN_VALUES 16384
+
+static int64_t plane_grain(const pgeom *g) { return 1 + POOL_GRAIN_VALUES / (g->H * g->W); }
 
 static void window_forward(mml_ctx *ctx, mml_node *n)
 {
@@ -86,7 +149,8 @@ static void window_forward(mml_ctx *ctx, mml_node *n)
     if (n->iarg[0] == P_MAX && g.ph == 0 && g.pw == 0 && g.sh == g.kh && g.sw == g.kw) {
         int32_t *arg = mml_arena_alloc(ctx, (size_t)n->out->numel * sizeof(int32_t));
         n->saved = arg;
-        if (arg) max_pool_tiled(&g, mml_f32(n->in[0]), mml_f32(n->out), arg);
+        pool_job j = { g, mml_f32(n->in[0]), mml_f32(n->out), arg, NULL, NULL };
+        if (arg) mml_parallel_for(g.NC, plane_grain(&g), max_pool_tiled_range, &j);
         return;
     }
     const float *x = mml_f32(n->in[0]);
@@ -120,22 +184,32 @@ static void window_forward(mml_ctx *ctx, mml_node *n)
             }
 }
 
+static void max_backward_range(void *p, int64_t lo, int64_t hi, int thread)
+{
+    const pool_job *j = p;
+    int64_t P = j->g.OH * j->g.OW, HW = j->g.H * j->g.W;
+    for (int64_t c = lo; c < hi; c++) {
+        float *gx = j->gx + c * HW;
+        for (int64_t o = c * P; o < (c + 1) * P; o++) gx[j->arg[o]] += j->gy[o];
+    }
+}
+
 static void window_backward(mml_ctx *ctx, mml_node *n)
 {
     if (!mml_wants_grad(n->in[0])) return;
     pgeom g = pgeom_of(n, n->in[0]);
     float *gx = mml_grad_buf(ctx, n->in[0]);
     const float *gy = n->out->grad;
-    const int32_t *arg = n->saved;
+    if (n->saved) { /* max: each plane scatters into its own plane */
+        pool_job j = { g, NULL, NULL, n->saved, gy, gx };
+        mml_parallel_for(g.NC, plane_grain(&g), max_backward_range, &j);
+        return;
+    }
     float inv = 1.0f / (float)(g.kh * g.kw);
     for (int64_t c = 0; c < g.NC; c++)
         for (int64_t oy = 0; oy < g.OH; oy++)
             for (int64_t ox = 0; ox < g.OW; ox++) {
                 int64_t o = (c * g.OH + oy) * g.OW + ox;
-                if (arg) {
-                    gx[c * g.H * g.W + arg[o]] += gy[o];
-                    continue;
-                }
                 for (int64_t i = 0; i < g.kh; i++)
                     for (int64_t j = 0; j < g.kw; j++) {
                         int64_t yy = oy * g.sh - g.ph + i, xx = ox * g.sw - g.pw + j;
