@@ -131,7 +131,7 @@ static mml_status build_conv(mml_model *m, int i, layer *l, const mml_cfg_node *
     bool two = l->type == L_CONV2D;
     int64_t out, groups;
     bool bias;
-    int k[2], s[2], p[2], d[2];
+    int k[2] = { 0 }, s[2] = { 0 }, p[2] = { 0 }, d[2] = { 0 };
     mml_status rc = need_rank(n, l, two ? 3 : 2, two ? "[channels, height, width]" : "[channels, length]");
     if (rc == MML_OK) rc = mml_cfg_int_req(n, "out", &out);
     if (rc == MML_OK) rc = read_pair(n, "kernel", 3, k);

@@ -2,6 +2,10 @@
 #include <math.h>
 
 #include "mml/optim.h"
+#include "mml/threads.h"
+
+/* Elements per task: big tensors (a CNN's first linear layer) update on every thread. */
+#define UPDATE_GRAIN 32768
 
 enum { SLOT_MOMENTUM = 0, SLOT_M = 0, SLOT_V = 1 };
 
@@ -27,26 +31,39 @@ static float penalised_grad(const mml_optim_config *c, float g, float p, bool co
     return g;
 }
 
-static void sgd_update(const mml_optim_config *c, float lr, float *p, const float *g, float *buf, int64_t n,
-                       bool first)
+typedef struct update_job {
+    const mml_optim_config *c;
+    float lr;
+    int64_t t;
+    float *p, *buf, *m, *v;
+    const float *g;
+    bool first;
+} update_job;
+
+static void sgd_range(void *arg, int64_t lo, int64_t hi, int thread)
 {
-    for (int64_t i = 0; i < n; i++) {
-        float d = penalised_grad(c, g[i], p[i], true);
+    const update_job *j = arg;
+    const mml_optim_config *c = j->c;
+    for (int64_t i = lo; i < hi; i++) {
+        float d = penalised_grad(c, j->g[i], j->p[i], true);
         if (c->momentum != 0.0f) {
-            buf[i] = first ? d : c->momentum * buf[i] + (1.0f - c->dampening) * d;
-            d = c->nesterov ? d + c->momentum * buf[i] : buf[i];
+            j->buf[i] = j->first ? d : c->momentum * j->buf[i] + (1.0f - c->dampening) * d;
+            d = c->nesterov ? d + c->momentum * j->buf[i] : j->buf[i];
         }
-        p[i] -= lr * d;
+        j->p[i] -= j->lr * d;
     }
 }
 
-static void adam_update(const mml_optim_config *c, float lr, int64_t t, float *p, const float *g, float *m,
-                        float *v, int64_t n)
+static void adam_range(void *arg, int64_t lo, int64_t hi, int thread)
 {
+    const update_job *j = arg;
+    const mml_optim_config *c = j->c;
     bool decoupled = c->kind == MML_OPTIM_ADAMW;
-    float bc1 = 1.0f - powf(c->beta1, (float)t), bc2 = 1.0f - powf(c->beta2, (float)t);
-    float step = lr / bc1, sqrt_bc2 = sqrtf(bc2);
-    for (int64_t i = 0; i < n; i++) {
+    float bc1 = 1.0f - powf(c->beta1, (float)j->t), bc2 = 1.0f - powf(c->beta2, (float)j->t);
+    float step = j->lr / bc1, sqrt_bc2 = sqrtf(bc2), lr = j->lr;
+    float *restrict p = j->p, *restrict m = j->m, *restrict v = j->v;
+    const float *restrict g = j->g;
+    for (int64_t i = lo; i < hi; i++) {
         if (decoupled) p[i] *= 1.0f - lr * c->weight_decay;
         float gi = penalised_grad(c, g[i], p[i], !decoupled);
         m[i] = c->beta1 * m[i] + (1.0f - c->beta1) * gi;
@@ -63,13 +80,14 @@ void mml_optim_step(mml_optim *o, float lr)
     for (int i = 0; i < mml_params_count(o->params); i++) {
         if (mml_params_is_buffer(o->params, i) || mml_params_frozen(o->params, i)) continue;
         mml_tensor *t = mml_params_at(o->params, i);
-        float *p = mml_f32(t);
+        update_job j = { c, lr, o->step, mml_f32(t), NULL, NULL, NULL, t->grad, first };
         if (c->kind == MML_OPTIM_SGD) {
-            float *buf = c->momentum != 0.0f ? mml_params_state(o->params, i, SLOT_MOMENTUM) : NULL;
-            sgd_update(c, lr, p, t->grad, buf, t->numel, first);
+            j.buf = c->momentum != 0.0f ? mml_params_state(o->params, i, SLOT_MOMENTUM) : NULL;
+            mml_parallel_for(t->numel, UPDATE_GRAIN, sgd_range, &j);
         } else {
-            adam_update(c, lr, o->step, p, t->grad, mml_params_state(o->params, i, SLOT_M),
-                        mml_params_state(o->params, i, SLOT_V), t->numel);
+            j.m = mml_params_state(o->params, i, SLOT_M);
+            j.v = mml_params_state(o->params, i, SLOT_V);
+            mml_parallel_for(t->numel, UPDATE_GRAIN, adam_range, &j);
         }
     }
 }
