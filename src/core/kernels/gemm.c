@@ -83,38 +83,46 @@ static float *thread_buffer(size_t floats)
     return b->mem;
 }
 
-/* ---- packing ---- */
+/* ---- packing ----
+ * A transposed A (or a plain B) holds a panel's k-th values contiguously in
+ * row k, so it is packed one source row at a time across all panels: long
+ * unit-stride reads instead of a short copy per (panel, k). The zeroed tail
+ * panel pads a partial tile. */
+
+static int panel_width(int64_t total, int64_t p, int w) { return (int)(total - p * w < w ? total - p * w : w); }
 
 static void pack_a(const float *A, int64_t lda, bool ta, int64_t mc, int64_t kc, int mr, float *dst)
 {
-    for (int64_t p = 0; p < mc; p += mr) {
-        int rows = (int)(mc - p < mr ? mc - p : mr);
-        for (int64_t k = 0; k < kc; k++) {
-            float *d = dst + k * mr;
-            if (ta) {
-                const float *src = A + k * lda + p;
-                for (int r = 0; r < rows; r++) d[r] = src[r];
-            } else
-                for (int r = 0; r < rows; r++) d[r] = A[(p + r) * lda + k];
-            for (int r = rows; r < mr; r++) d[r] = 0.0f;
-        }
-        dst += kc * mr;
+    int64_t panels = (mc + mr - 1) / mr;
+    if (mc % mr) memset(dst + (panels - 1) * kc * mr, 0, (size_t)(kc * mr) * sizeof(float));
+    if (ta) {
+        for (int64_t k = 0; k < kc; k++)
+            for (int64_t p = 0; p < panels; p++)
+                for (int r = 0, n = panel_width(mc, p, mr); r < n; r++)
+                    dst[(p * kc + k) * mr + r] = A[k * lda + p * mr + r];
+        return;
     }
+    for (int64_t p = 0; p < panels; p++)
+        for (int64_t k = 0; k < kc; k++)
+            for (int r = 0, n = panel_width(mc, p, mr); r < n; r++)
+                dst[(p * kc + k) * mr + r] = A[(p * mr + r) * lda + k];
 }
 
 static void pack_b(const float *B, int64_t ldb, bool tb, int64_t kc, int64_t nc, int nr, float *dst)
 {
-    for (int64_t p = 0; p < nc; p += nr) {
-        int cols = (int)(nc - p < nr ? nc - p : nr);
-        for (int64_t k = 0; k < kc; k++) {
-            float *d = dst + k * nr;
-            if (tb)
-                for (int j = 0; j < cols; j++) d[j] = B[(p + j) * ldb + k];
-            else memcpy(d, B + k * ldb + p, (size_t)cols * sizeof(float));
-            for (int j = cols; j < nr; j++) d[j] = 0.0f;
-        }
-        dst += kc * nr;
+    int64_t panels = (nc + nr - 1) / nr;
+    if (nc % nr) memset(dst + (panels - 1) * kc * nr, 0, (size_t)(kc * nr) * sizeof(float));
+    if (!tb) {
+        for (int64_t k = 0; k < kc; k++)
+            for (int64_t p = 0; p < panels; p++)
+                for (int j = 0, n = panel_width(nc, p, nr); j < n; j++)
+                    dst[(p * kc + k) * nr + j] = B[k * ldb + p * nr + j];
+        return;
     }
+    /* B^T: each column of the panel is a source row; read it whole */
+    for (int64_t p = 0; p < panels; p++)
+        for (int j = 0, n = panel_width(nc, p, nr); j < n; j++)
+            for (int64_t k = 0; k < kc; k++) dst[(p * kc + k) * nr + j] = B[(p * nr + j) * ldb + k];
 }
 
 static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc)
