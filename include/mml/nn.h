@@ -143,7 +143,7 @@ mml_status mml_nn_mha_init(mml_nn_mha *a, mml_params *ps, const char *prefix, in
 /* q [B, Tq, E], k and v [B, Tk, E]. key_padding_mask [B, Tk] (nonzero: padded,
  * ignored) and attn_mask [Tq, Tk] (nonzero: may not attend, e.g.
  * mml_causal_mask) may be NULL. The averaged attention weights [B, Tq, Tk]
- * go to *weights when it is not NULL. */
+ * go to *weights when it is not NULL (no gradient flows through them). */
 mml_tensor *mml_nn_mha_forward(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *q, mml_tensor *k, mml_tensor *v,
                                mml_tensor *key_padding_mask, mml_tensor *attn_mask, mml_rng *rng,
                                mml_tensor **weights);

@@ -54,6 +54,22 @@ mml_tensor *mml_linear(mml_ctx *ctx, mml_tensor *x, mml_tensor *w, mml_tensor *b
 /* Batched outer product: a [B, m], b [B, n] -> [B, m, n]. */
 mml_tensor *mml_outer(mml_ctx *ctx, mml_tensor *a, mml_tensor *b);
 
+/* Multi-head scaled dot-product attention as one op, heads merged in and out:
+ * Q, K, V are columns [off, off + embed) of q [B, Tq, *], k and v [B, Tk, *]
+ * (one packed [B, T, 3 * embed] projection may serve as all three), split
+ * into `heads` heads. key_padding_mask [B, Tk] and attn_mask [Tq, Tk] (any
+ * dtype, nonzero: masked) may be NULL. Dropout on the attention weights in
+ * training mode draws from rng. Returns [B, Tq, embed]; *weights, when asked
+ * for, receives the head-averaged weights [B, Tq, Tk] (no gradient). */
+typedef struct mml_attention_args {
+    int64_t embed, heads, q_off, k_off, v_off;
+    mml_tensor *key_padding_mask, *attn_mask;
+    float dropout;
+    mml_rng *rng;
+} mml_attention_args;
+mml_tensor *mml_attention(mml_ctx *ctx, mml_tensor *q, mml_tensor *k, mml_tensor *v, const mml_attention_args *a,
+                          mml_tensor **weights);
+
 /* ---- reductions (axis or MML_AXIS_ALL) ---- */
 mml_tensor *mml_sum(mml_ctx *ctx, mml_tensor *x, int axis, bool keepdim);
 mml_tensor *mml_mean(mml_ctx *ctx, mml_tensor *x, int axis, bool keepdim);

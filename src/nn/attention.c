@@ -36,20 +36,13 @@ mml_status mml_nn_mha_init(mml_nn_mha *a, mml_params *ps, const char *prefix, in
     return rc;
 }
 
-/* [B, T, E] -> [B, heads, T, E/heads] */
-static mml_tensor *split_heads(mml_ctx *ctx, mml_tensor *x, int64_t heads)
-{
-    if (!x) return NULL;
-    int64_t B = x->shape[0], T = x->shape[1], E = x->shape[2];
-    x = mml_reshape(ctx, x, 4, (int64_t[]){ B, T, heads, E / heads });
-    return mml_permute(ctx, x, (int[]){ 0, 2, 1, 3 });
-}
-
-static mml_tensor *project(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *x, int which)
+/* Rows [first * E, (first + count) * E) of the packed input projection. */
+static mml_tensor *project(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *x, int first, int count)
 {
     int64_t E = a->embed;
-    mml_tensor *w = mml_slice(ctx, a->in_proj_weight, 0, which * E, (which + 1) * E, 1);
-    mml_tensor *b = mml_slice(ctx, a->in_proj_bias, 0, which * E, (which + 1) * E, 1);
+    if (count == 3) return mml_linear(ctx, x, a->in_proj_weight, a->in_proj_bias);
+    mml_tensor *w = mml_slice(ctx, a->in_proj_weight, 0, first * E, (first + count) * E, 1);
+    mml_tensor *b = mml_slice(ctx, a->in_proj_bias, 0, first * E, (first + count) * E, 1);
     return mml_linear(ctx, x, w, b);
 }
 
@@ -64,19 +57,25 @@ mml_tensor *mml_nn_mha_forward(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *q,
                   (long long)a->embed);
         return NULL;
     }
-    int64_t B = q->shape[0], Tq = q->shape[1], Tk = k->shape[1], h = a->heads, dh = a->embed / h;
-    mml_tensor *Q = split_heads(ctx, project(ctx, a, q, 0), h);
-    mml_tensor *K = split_heads(ctx, project(ctx, a, k, 1), h);
-    mml_tensor *V = split_heads(ctx, project(ctx, a, v, 2), h);
-    mml_tensor *scores = mml_mul_scalar(ctx, mml_matmul(ctx, Q, K, false, true), 1.0f / sqrtf((float)dh));
-    if (attn_mask) scores = mml_masked_fill(ctx, scores, attn_mask, -INFINITY);
-    if (key_padding_mask)
-        scores = mml_masked_fill(ctx, scores, mml_reshape(ctx, key_padding_mask, 4, (int64_t[]){ B, 1, 1, Tk }), -INFINITY);
-    mml_tensor *attn = mml_softmax(ctx, scores, -1);
-    if (weights) *weights = mml_mean(ctx, attn, 1, false);
-    attn = mml_dropout(ctx, attn, a->dropout, rng);
-    mml_tensor *out = mml_permute(ctx, mml_matmul(ctx, attn, V, false, false), (int[]){ 0, 2, 1, 3 });
-    out = mml_reshape(ctx, out, 3, (int64_t[]){ B, Tq, a->embed });
+    int64_t E = a->embed;
+    mml_attention_args args = { .embed = E, .heads = a->heads, .key_padding_mask = key_padding_mask,
+                                .attn_mask = attn_mask, .dropout = a->dropout, .rng = rng };
+    mml_tensor *Q, *K, *V;
+    /* Shared inputs share one projection GEMM; heads are read from its columns. */
+    if (q == k && k == v) {
+        Q = K = V = project(ctx, a, q, 0, 3);
+        args.k_off = E;
+        args.v_off = 2 * E;
+    } else if (k == v) {
+        Q = project(ctx, a, q, 0, 1);
+        K = V = project(ctx, a, k, 1, 2);
+        args.v_off = E;
+    } else {
+        Q = project(ctx, a, q, 0, 1);
+        K = project(ctx, a, k, 1, 1);
+        V = project(ctx, a, v, 2, 1);
+    }
+    mml_tensor *out = mml_attention(ctx, Q, K, V, &args, weights);
     return mml_nn_linear_forward(ctx, &a->out_proj, out);
 }
 

@@ -119,6 +119,13 @@ B1(layer_norm, mml_layer_norm(ctx, in[0], in[1], in[2], 1e-5f))
 B1(layer_norm_plain, mml_layer_norm(ctx, in[0], NULL, NULL, 1e-5f))
 B1(batch_norm_train, mml_batch_norm(ctx, in[0], in[1], in[2], NULL, NULL, 0.1f, 1e-5f))
 B1(batch_norm_train_2d, mml_batch_norm(ctx, in[0], in[1], in[2], NULL, NULL, 0.1f, 1e-5f))
+#define ATTN(name, q, k, v, ...) \
+    B1(name, mml_attention(ctx, q, k, v, &(mml_attention_args){ __VA_ARGS__ }, NULL))
+ATTN(attention_self, in[0], in[0], in[0], .embed = 8, .heads = 2, .k_off = 8, .v_off = 16, .key_padding_mask = in[1],
+     .attn_mask = in[2])
+ATTN(attention_cross, in[0], in[1], in[1], .embed = 8, .heads = 4, .v_off = 8, .key_padding_mask = in[2])
+ATTN(attention_separate, in[0], in[1], in[2], .embed = 6, .heads = 3)
+#undef ATTN
 
 /* grad_eps: finite-difference step when the default (1e-2) could cross a
  * near-tie in a max (pooling windows hold several close values). */
@@ -144,6 +151,7 @@ static const struct { const char *name; builder fn; double rtol, grad_eps; } CAS
     C(adaptive_avg_pool2d, 1e-5), C(adaptive_avg_pool2d_global, 1e-5), C(adaptive_avg_pool1d, 1e-5),
     C(upsample_bilinear, 1e-5), C(upsample_bilinear_align, 1e-5), C(upsample_bilinear_down, 1e-5),
     C(layer_norm, 1e-4), C(layer_norm_plain, 1e-4), C(batch_norm_train, 1e-4), C(batch_norm_train_2d, 1e-4),
+    C(attention_self, 1e-4), C(attention_cross, 1e-4), C(attention_separate, 1e-4),
 #undef C
 #undef C_FINE
 };
@@ -308,4 +316,55 @@ TEST(ops_dropout_seeded_and_eval_identity)
     mml_set_training(ctx, false);
     CHECK(mml_dropout(ctx, x, 0.25f, &r1) == x);
     mml_ctx_free(ctx);
+}
+
+/* The unfused composition attention used to be built from: split heads,
+ * scaled scores, padding mask, softmax, dropout, weighted sum, merge heads. */
+static mml_tensor *attention_composed(mml_ctx *ctx, mml_tensor **qkv, mml_tensor *pad, int64_t h, float p,
+                                      mml_rng *rng)
+{
+    int64_t B = qkv[0]->shape[0], T = qkv[0]->shape[1], E = qkv[0]->shape[2];
+    mml_tensor *s[3];
+    for (int i = 0; i < 3; i++)
+        s[i] = mml_permute(ctx, mml_reshape(ctx, qkv[i], 4, (int64_t[]){ B, T, h, E / h }), (int[]){ 0, 2, 1, 3 });
+    mml_tensor *scores = mml_mul_scalar(ctx, mml_matmul(ctx, s[0], s[1], false, true), 1.0f / sqrtf((float)(E / h)));
+    scores = mml_masked_fill(ctx, scores, mml_reshape(ctx, pad, 4, (int64_t[]){ B, 1, 1, T }), -INFINITY);
+    mml_tensor *w = mml_dropout(ctx, mml_softmax(ctx, scores, -1), p, rng);
+    mml_tensor *o = mml_permute(ctx, mml_matmul(ctx, w, s[2], false, false), (int[]){ 0, 2, 1, 3 });
+    return mml_reshape(ctx, o, 3, (int64_t[]){ B, T, E });
+}
+
+TEST(ops_attention_dropout_matches_composition)
+{
+    enum { B = 2, T = 6, E = 8, H = 2 };
+    mml_rng init, r1, r2;
+    mml_rng_seed(&init, 3);
+    mml_tensor *qkv[2][3], *pad = mml_tensor_create(MML_I32, 2, (int64_t[]){ B, T }, false);
+    for (int64_t i = 0; i < B * T; i++) mml_i32(pad)[i] = i == B * T - 1;
+    float seed[B * T * E], grads[2][3][B * T * E];
+    for (int i = 0; i < B * T * E; i++) seed[i] = mml_rng_normal(&init);
+    for (int i = 0; i < 3; i++) {
+        for (int m = 0; m < 2; m++) qkv[m][i] = mml_tensor_create(MML_F32, 3, (int64_t[]){ B, T, E }, true);
+        for (int64_t e = 0; e < B * T * E; e++) mml_f32(qkv[0][i])[e] = mml_f32(qkv[1][i])[e] = mml_rng_normal(&init);
+    }
+    mml_rng_seed(&r1, 9);
+    mml_rng_seed(&r2, 9);
+    mml_ctx *ctx = mml_ctx_create();
+    mml_attention_args a = { .embed = E, .heads = H, .key_padding_mask = pad, .dropout = 0.3f, .rng = &r1 };
+    mml_tensor *y[2] = { mml_attention(ctx, qkv[0][0], qkv[0][1], qkv[0][2], &a, NULL),
+                         attention_composed(ctx, qkv[1], pad, H, 0.3f, &r2) };
+    for (int m = 0; m < 2; m++) {
+        CHECK_MSG(y[m] != NULL, "%s", mml_last_error());
+        if (!y[m]) break;
+        CHECK_OK(mml_backward_seeded(ctx, y[m], seed));
+        for (int i = 0; i < 3; i++) memcpy(grads[m][i], qkv[m][i]->grad, sizeof seed);
+    }
+    if (y[0] && y[1]) {
+        CHECK_CLOSE("attention out", mml_f32(y[0]), mml_f32(y[1]), B * T * E, 1e-5, 1e-6);
+        for (int i = 0; i < 3; i++) CHECK_CLOSE("attention grad", grads[0][i], grads[1][i], B * T * E, 1e-4, 1e-6);
+    }
+    mml_ctx_free(ctx);
+    for (int m = 0; m < 2; m++)
+        for (int i = 0; i < 3; i++) mml_tensor_free(qkv[m][i]);
+    mml_tensor_free(pad);
 }

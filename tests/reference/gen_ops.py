@@ -2,6 +2,8 @@
 indexing ops: for each case, its inputs, a fixed projection r, the output and
 the gradient of sum(out * r) with respect to every float input.
 Run: /usr/bin/python3 tests/reference/gen_ops.py"""
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -155,5 +157,41 @@ r = torch.rand(y.shape)
 (y * r).sum().backward()
 out["bn_running.eval_x"], out["bn_running.eval_out"] = x.detach(), y.detach()
 out["bn_running.eval_r"], out["bn_running.eval_grad"] = r, x.grad
+
+
+# Fused multi-head attention (mml_attention), on its own seed so the cases
+# above keep their values: heads are column blocks of q, k, v.
+def attention(q, k, v, heads, offs, E, pad=None, causal=None):
+    B, Tq, Tk, dh = q.shape[0], q.shape[1], k.shape[1], E // heads
+    def split(x, off):
+        return x[..., off:off + E].reshape(B, x.shape[1], heads, dh).transpose(1, 2)
+    s = split(q, offs[0]) @ split(k, offs[1]).transpose(-1, -2) / math.sqrt(dh)
+    if causal is not None:
+        s = s.masked_fill(causal.bool(), float("-inf"))
+    if pad is not None:
+        s = s.masked_fill(pad.bool()[:, None, None, :], float("-inf"))
+    return (torch.softmax(s, -1) @ split(v, offs[2])).transpose(1, 2).reshape(B, Tq, E)
+
+
+torch.manual_seed(1)
+ATTENTION = {
+    "attention_self": (lambda x, p, c: attention(x, x, x, 2, (0, 8, 16), 8, p, c),
+                       [rnd(2, 5, 24), torch.tensor([[0, 0, 0, 0, 0], [0, 0, 0, 1, 1]], dtype=torch.int32),
+                        torch.triu(torch.ones(5, 5, dtype=torch.int32), 1)]),
+    "attention_cross": (lambda q, kv, p: attention(q, kv, kv, 4, (0, 0, 8), 8, p),
+                        [rnd(2, 3, 8), rnd(2, 6, 16), torch.tensor([[0, 0, 0, 0, 1, 1], [0] * 6], dtype=torch.int32)]),
+    "attention_separate": (lambda q, k, v: attention(q, k, v, 3, (0, 0, 0), 6), [rnd(1, 4, 6), rnd(1, 3, 6), rnd(1, 3, 6)]),
+}
+for name, (fn, inputs) in ATTENTION.items():
+    xs = [x.clone().requires_grad_(x.is_floating_point()) for x in inputs]
+    y = fn(*xs)
+    r = torch.rand(y.shape) * 2 - 1
+    (y * r).sum().backward()
+    for k, x in enumerate(xs):
+        out[f"{name}.in{k}"] = x.detach() if x.is_floating_point() else x.to(torch.int64)
+        if x.is_floating_point():
+            out[f"{name}.grad{k}"] = x.grad
+    out[f"{name}.r"] = r
+    out[f"{name}.out"] = y.detach()
 fixtures.save("ops", out)
-print(f"wrote {len(CASES) + 1} cases")
+print(f"wrote {len(CASES) + len(ATTENTION) + 1} cases")

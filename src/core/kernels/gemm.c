@@ -103,13 +103,19 @@ static void pack_rows(const float *src, int64_t ld, int rows, int64_t kc, int w,
         for (int r = rows; r < w; r++) dst[k * w + r] = 0.0f;
 }
 
-/* Copies kc rows of `cols` contiguous values (stride ld) into a panel of width w. */
-static void pack_cols(const float *src, int64_t ld, int cols, int64_t kc, int w, float *dst)
+/* Packs an n-wide, kc-deep block whose k-th values are contiguous in row k
+ * (stride ld) into w-wide panels: one long read of each source row across all
+ * panels, rather than a short copy per (panel, k). A partial last panel is
+ * zero-padded. */
+static void pack_contiguous(const float *src, int64_t ld, int64_t n, int64_t kc, int w, float *dst)
 {
+    int64_t full = n / w, rest = n % w;
+    if (rest) memset(dst + full * kc * w, 0, (size_t)(kc * w) * sizeof(float));
     for (int64_t k = 0; k < kc; k++) {
-        float *d = dst + k * w;
-        memcpy(d, src + k * ld, (size_t)cols * sizeof(float));
-        for (int j = cols; j < w; j++) d[j] = 0.0f;
+        const float *s = src + k * ld;
+        for (int64_t p = 0; p < full; p++)
+            for (int j = 0; j < w; j++) dst[(p * kc + k) * w + j] = s[p * w + j];
+        for (int j = 0; j < rest; j++) dst[(full * kc + k) * w + j] = s[full * w + j];
     }
 }
 
@@ -117,22 +123,24 @@ static void pack_a(const mml_gemm_kernel *kern, const float *A, int64_t lda, boo
                    float *dst)
 {
     int mr = kern->mr;
-    for (int64_t p = 0; p < mc; p += mr, dst += kc * mr) {
-        int rows = (int)(mc - p < mr ? mc - p : mr);
-        if (ta) pack_cols(A + p, lda, rows, kc, mr, dst);
-        else kern->pack_rows(A + p * lda, lda, rows, kc, mr, dst);
+    if (ta) {
+        pack_contiguous(A, lda, mc, kc, mr, dst);
+        return;
     }
+    for (int64_t p = 0; p < mc; p += mr, dst += kc * mr)
+        kern->pack_rows(A + p * lda, lda, (int)(mc - p < mr ? mc - p : mr), kc, mr, dst);
 }
 
 static void pack_b(const mml_gemm_kernel *kern, const float *B, int64_t ldb, bool tb, int64_t kc, int64_t nc,
                    float *dst)
 {
     int nr = kern->nr;
-    for (int64_t p = 0; p < nc; p += nr, dst += kc * nr) {
-        int cols = (int)(nc - p < nr ? nc - p : nr);
-        if (tb) kern->pack_rows(B + p * ldb, ldb, cols, kc, nr, dst);
-        else pack_cols(B + p, ldb, cols, kc, nr, dst);
+    if (!tb) {
+        pack_contiguous(B, ldb, nc, kc, nr, dst);
+        return;
     }
+    for (int64_t p = 0; p < nc; p += nr, dst += kc * nr)
+        kern->pack_rows(B + p * ldb, ldb, (int)(nc - p < nr ? nc - p : nr), kc, nr, dst);
 }
 
 static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc)
