@@ -69,6 +69,22 @@ static void transpose8(const float *src, int64_t ld, float *dst, int w)
     }
 }
 
+/* 4 x 8 transpose: rows r..r+3, k..k+7 become k..k+7, r..r+3 (the last
+ * third of a 12-row AVX-512 panel). */
+static void transpose4x8(const float *src, int64_t ld, float *dst, int w)
+{
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld);
+    __m256 r2 = _mm256_loadu_ps(src + 2 * ld), r3 = _mm256_loadu_ps(src + 3 * ld);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 s[4] = { _mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xEE),
+                    _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xEE) };
+    for (int i = 0; i < 4; i++) { /* s[i]: column i (low half) and i + 4 (high half) */
+        _mm_storeu_ps(dst + i * w, _mm256_castps256_ps128(s[i]));
+        _mm_storeu_ps(dst + (i + 4) * w, _mm256_extractf128_ps(s[i], 1));
+    }
+}
+
 void mml_gemm_pack_rows_avx2(const float *src, int64_t ld, int rows, int64_t kc, int w, float *dst)
 {
     int full = rows / 8 * 8;
@@ -77,6 +93,12 @@ void mml_gemm_pack_rows_avx2(const float *src, int64_t ld, int rows, int64_t kc,
         for (int64_t k = 0; k < kfull; k += 8) transpose8(src + r * ld + k, ld, dst + k * w + r, w);
         for (int64_t k = kfull; k < kc; k++)
             for (int i = 0; i < 8; i++) dst[k * w + r + i] = src[(r + i) * ld + k];
+    }
+    if (rows - full >= 4) {
+        for (int64_t k = 0; k < kfull; k += 8) transpose4x8(src + full * ld + k, ld, dst + k * w + full, w);
+        for (int64_t k = kfull; k < kc; k++)
+            for (int i = 0; i < 4; i++) dst[k * w + full + i] = src[(full + i) * ld + k];
+        full += 4;
     }
     for (int r = full; r < rows; r++)
         for (int64_t k = 0; k < kc; k++) dst[k * w + r] = src[r * ld + k];
