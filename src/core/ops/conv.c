@@ -89,6 +89,7 @@ typedef struct conv_job {
     mml_conv_geom g;
     float *cols;       /* per thread: col_size floats */
     float *wgrad;      /* per thread: weight-gradient partials (backward) */
+    float *bgrad;      /* per thread: bias-gradient partials (backward) */
     int64_t col_size, wsize;
     const float *dout;
     float *dx;
@@ -178,11 +179,45 @@ static void conv_backward_sample(const conv_job *j, int64_t s, float *col, float
     }
 }
 
+/* Sums each output channel of sample s's gradient into gb (vectorised over
+ * eight partial sums per channel). */
+static void bias_grad_sample(const conv_job *j, int64_t s, float *gb)
+{
+    int64_t O = j->g.O, P = j->g.OH * j->g.OW;
+    for (int64_t o = 0; o < O; o++) {
+        const float *d = j->dout + (s * O + o) * P;
+        float acc[8] = { 0 };
+        int64_t p = 0;
+        for (; p + 8 <= P; p += 8)
+            for (int i = 0; i < 8; i++) acc[i] += d[p + i];
+        float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        for (; p < P; p++) sum += d[p];
+        gb[o] += sum;
+    }
+}
+
 static void conv_backward_range(void *arg, int64_t lo, int64_t hi, int thread)
 {
     const conv_job *j = arg;
-    for (int64_t s = lo; s < hi; s++)
+    for (int64_t s = lo; s < hi; s++) {
         conv_backward_sample(j, s, j->cols + thread * j->col_size, j->wgrad ? j->wgrad + thread * j->wsize : NULL);
+        if (j->bgrad) bias_grad_sample(j, s, j->bgrad + thread * j->g.O);
+    }
+}
+
+/* Adds the per-thread partials, in thread order (deterministic for a given
+ * thread count), into dst. */
+static void add_partials(float *dst, const float *parts, int threads, int64_t size)
+{
+    for (int t = 0; t < threads; t++)
+        for (int64_t i = 0; i < size; i++) dst[i] += parts[t * size + i];
+}
+
+static float *zeroed(mml_ctx *ctx, int64_t floats)
+{
+    float *p = mml_arena_alloc(ctx, (size_t)floats * sizeof(float));
+    if (p) memset(p, 0, (size_t)floats * sizeof(float));
+    return p;
 }
 
 static void conv_backward(mml_ctx *ctx, mml_node *n)
@@ -193,29 +228,13 @@ static void conv_backward(mml_ctx *ctx, mml_node *n)
     j.col_size = col_size(&j.g, n->iarg[0]);
     j.wsize = w->numel;
     j.cols = mml_arena_alloc(ctx, (size_t)(threads * j.col_size) * sizeof(float));
-    if (mml_wants_grad(w)) {
-        j.wgrad = mml_arena_alloc(ctx, (size_t)(threads * j.wsize) * sizeof(float));
-        if (j.wgrad) memset(j.wgrad, 0, (size_t)(threads * j.wsize) * sizeof(float));
-    }
+    if (mml_wants_grad(w)) j.wgrad = zeroed(ctx, threads * j.wsize);
+    if (mml_wants_grad(b)) j.bgrad = zeroed(ctx, threads * j.g.O);
     j.dx = mml_wants_grad(x) ? mml_grad_buf(ctx, x) : NULL;
     if (!j.cols) return;
     mml_parallel_for(j.g.N, 1, conv_backward_range, &j);
-    if (j.wgrad) {
-        float *gw = mml_grad_buf(ctx, w);
-        for (int t = 0; t < threads; t++)
-            for (int64_t i = 0; i < j.wsize; i++) gw[i] += j.wgrad[t * j.wsize + i];
-    }
-    if (mml_wants_grad(b)) {
-        float *gb = mml_grad_buf(ctx, b);
-        int64_t P = j.g.OH * j.g.OW;
-        for (int64_t s = 0; s < j.g.N; s++)
-            for (int64_t o = 0; o < j.g.O; o++) {
-                const float *d = j.dout + (s * j.g.O + o) * P;
-                float acc = 0.0f;
-                for (int64_t p = 0; p < P; p++) acc += d[p];
-                gb[o] += acc;
-            }
-    }
+    if (j.wgrad) add_partials(mml_grad_buf(ctx, w), j.wgrad, threads, j.wsize);
+    if (j.bgrad) add_partials(mml_grad_buf(ctx, b), j.bgrad, threads, j.g.O);
 }
 
 static const mml_op_def op_conv1d = { "conv1d", conv_infer, conv_forward, conv_backward, .optional_inputs = 4 };
