@@ -4,6 +4,7 @@
 #include "core/op.h"
 #include "mml/alloc.h"
 #include "mml/ops.h"
+#include "mml/rng.h"
 #include "mml/threads.h"
 #include "test.h"
 
@@ -87,6 +88,77 @@ TEST(conv2d_fast_path_matches_direct_reference)
             mml_ctx_free(ctx);
         }
     }
+    mml_threads_set(saved);
+}
+
+static void fill_normal(mml_tensor *t, mml_rng *r)
+{
+    for (int64_t i = 0; i < t->numel; i++) mml_f32(t)[i] = mml_rng_normal(r);
+}
+
+/* Convolution runs a batch as chunks of samples side by side in one GEMM:
+ * its gradients must be those of the samples run one at a time. */
+static void check_batched_conv(const int q[9], int threads)
+{
+    mml_rng r;
+    mml_rng_seed(&r, 11);
+    int64_t N = q[0], sample[4] = { 1, q[1], q[2], q[3] };
+    mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ N, q[1], q[2], q[3] }, true);
+    mml_tensor *w = mml_tensor_create(MML_F32, 4, (int64_t[]){ q[4], q[1] / q[8], q[5], q[5] }, true);
+    mml_tensor *b = mml_tensor_create(MML_F32, 1, (int64_t[]){ q[4] }, true);
+    fill_normal(x, &r);
+    fill_normal(w, &r);
+    fill_normal(b, &r);
+    mml_conv_args a = mml_conv_args_default();
+    a.stride[0] = a.stride[1] = q[6];
+    a.padding[0] = a.padding[1] = q[7];
+    a.groups = q[8];
+    mml_threads_set(threads);
+    mml_ctx *ctx = mml_ctx_create();
+    mml_tensor *y = mml_conv2d(ctx, x, w, b, &a);
+    CHECK(y != NULL);
+    float *seed = mml_malloc((size_t)y->numel * sizeof(float)), *dw = mml_calloc((size_t)w->numel, sizeof(float));
+    float *db = mml_calloc((size_t)b->numel, sizeof(float));
+    for (int64_t i = 0; i < y->numel; i++) seed[i] = mml_rng_normal(&r);
+    CHECK_OK(mml_backward_seeded(ctx, y, seed));
+    int64_t per_x = x->numel / N, per_y = y->numel / N;
+    mml_tensor *xs = mml_tensor_create(MML_F32, 4, sample, true);
+    for (int64_t s = 0; s < N; s++) {
+        memcpy(mml_f32(xs), mml_f32(x) + s * per_x, (size_t)per_x * sizeof(float));
+        memset(xs->grad, 0, (size_t)per_x * sizeof(float));
+        memset(w->grad, 0, (size_t)w->numel * sizeof(float));
+        memset(b->grad, 0, (size_t)b->numel * sizeof(float));
+        mml_ctx_reset(ctx);
+        mml_tensor *ys = mml_conv2d(ctx, xs, w, b, &a);
+        CHECK_OK(mml_backward_seeded(ctx, ys, seed + s * per_y));
+        CHECK_CLOSE("dx of one sample", x->grad + s * per_x, xs->grad, per_x, 1e-4, 1e-4);
+        for (int64_t i = 0; i < w->numel; i++) dw[i] += w->grad[i];
+        for (int64_t i = 0; i < b->numel; i++) db[i] += b->grad[i];
+    }
+    mml_ctx_reset(ctx);
+    memset(w->grad, 0, (size_t)w->numel * sizeof(float));
+    memset(b->grad, 0, (size_t)b->numel * sizeof(float));
+    CHECK_OK(mml_backward_seeded(ctx, mml_conv2d(ctx, x, w, b, &a), seed));
+    CHECK_CLOSE("dw of the batch", w->grad, dw, w->numel, 1e-3, 1e-4);
+    CHECK_CLOSE("db of the batch", b->grad, db, b->numel, 1e-3, 1e-4);
+    mml_free(seed);
+    mml_free(dw);
+    mml_free(db);
+    mml_ctx_free(ctx);
+    mml_tensor_free(xs);
+    mml_tensor_free(x);
+    mml_tensor_free(w);
+    mml_tensor_free(b);
+}
+
+TEST(conv2d_batched_gradients_equal_per_sample)
+{
+    static const int cfg[][9] = { /* N C H W O k s p groups: several chunks and a remainder */
+        { 7, 3, 20, 20, 5, 3, 1, 1, 1 }, { 5, 4, 12, 12, 6, 3, 2, 1, 2 }, { 9, 1, 28, 28, 4, 3, 1, 1, 1 },
+    };
+    int saved = mml_threads_get();
+    for (int threads = 1; threads <= 2; threads++)
+        for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) check_batched_conv(cfg[c], threads);
     mml_threads_set(saved);
 }
 

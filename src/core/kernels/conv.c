@@ -12,12 +12,12 @@ static void valid_cols(int64_t x0, int64_t s, int64_t W, int64_t OW, int64_t *lo
 }
 
 void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
-                int64_t OW, float *col)
+                int64_t OW, float *col, int64_t ld)
 {
     for (int64_t c = 0; c < C; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
-                float *row = col + ((c * g->kh + i) * g->kw + j) * OH * OW;
+                float *row = col + ((c * g->kh + i) * g->kw + j) * ld;
                 int64_t x0 = j * g->dw - g->pw, lo, hi;
                 valid_cols(x0, g->sw, W, OW, &lo, &hi);
                 for (int64_t oy = 0; oy < OH; oy++) {
@@ -37,13 +37,13 @@ void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_con
             }
 }
 
-void mml_col2im(const float *col, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
-                int64_t OW, float *img)
+void mml_col2im(const float *col, int64_t ld, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g,
+                int64_t OH, int64_t OW, float *img)
 {
     for (int64_t c = 0; c < C; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
-                const float *row = col + ((c * g->kh + i) * g->kw + j) * OH * OW;
+                const float *row = col + ((c * g->kh + i) * g->kw + j) * ld;
                 int64_t x0 = j * g->dw - g->pw, lo, hi;
                 valid_cols(x0, g->sw, W, OW, &lo, &hi);
                 for (int64_t oy = 0; oy < OH; oy++) {

@@ -1,8 +1,9 @@
 /* conv1d/conv2d and their transposed forms, NCHW, torch weight layouts.
- * One 2-D implementation serves both (1-D is H = 1). Per sample and group:
- *   conv:       out = W_g [Og, Cg*kh*kw] @ im2col(x) [Cg*kh*kw, OH*OW]
- *   transposed: out = col2im(W_g^T @ x)  (the data gradient of a conv)
- * Samples run in parallel, each thread with its own column buffer; weight
+ * One 2-D implementation serves both (1-D is H = 1). Per group:
+ *   conv:       out = W_g [Og, Cg*kh*kw] @ im2col(x) [Cg*kh*kw, OH*OW], over
+ *               a chunk of samples at once (their columns side by side)
+ *   transposed: out = col2im(W_g^T @ x)  (the data gradient of a conv), per sample
+ * Tasks run in parallel, each thread with its own work buffer; weight and bias
  * gradients go to per-thread buffers summed in thread order, so results are
  * deterministic for a given thread count. */
 #include <string.h>
@@ -87,96 +88,173 @@ static mml_status conv_infer(const mml_node *n, mml_tensor *out)
 typedef struct conv_job {
     const mml_node *n;
     mml_conv_geom g;
-    float *cols;       /* per thread: col_size floats */
+    int64_t chunk;     /* samples per task (plain conv) */
+    float *work;       /* per thread: work_size floats */
     float *wgrad;      /* per thread: weight-gradient partials (backward) */
     float *bgrad;      /* per thread: bias-gradient partials (backward) */
-    int64_t col_size, wsize;
+    int64_t work_size, wsize;
     const float *dout;
     float *dx;
 } conv_job;
 
-/* Sizes: Cg/Og channels per group, K the unfolded patch length, P output pixels. */
-static void conv_forward_sample(const conv_job *j, int64_t s, float *col)
+/* ---- plain convolution: a chunk of samples side by side in one GEMM ----
+ * Sizes: Cg/Og channels per group, K = Cg*kh*kw the patch length, P output
+ * pixels, S samples in the chunk. col [K, S*P] holds the chunk's patches and
+ * mat [Og, S*P] its output (or output gradient) for one group: one GEMM of
+ * width S*P packs W once and wastes no partial tiles per sample. */
+
+/* Aim for GEMMs about this wide, with col at most this many floats. */
+#define CHUNK_COLUMNS 2048
+#define CHUNK_MAX_FLOATS (1 << 20)
+
+static int64_t chunk_of(const mml_conv_geom *g, int threads)
+{
+    int64_t P = g->OH * g->OW, K = g->C / g->groups * g->kh * g->kw;
+    int64_t s = CHUNK_COLUMNS / P;
+    if (s * P * K > CHUNK_MAX_FLOATS) s = CHUNK_MAX_FLOATS / (P * K);
+    if (s < 1) s = 1;
+    int64_t tasks = (g->N + s - 1) / s;
+    tasks = (tasks + threads - 1) / threads * threads; /* every thread gets as many */
+    return (g->N + tasks - 1) / tasks;
+}
+
+static int64_t plain_work_size(const mml_conv_geom *g, int64_t S)
+{
+    int64_t P = g->OH * g->OW, K = g->C / g->groups * g->kh * g->kw;
+    return S * P * (K + g->O / g->groups);
+}
+
+static void unfold_chunk(const mml_conv_geom *g, const float *x, int64_t s0, int64_t S, int64_t gi, float *col)
+{
+    int64_t Cg = g->C / g->groups, P = g->OH * g->OW;
+    for (int64_t s = 0; s < S; s++)
+        mml_im2col(x + ((s0 + s) * g->C + gi * Cg) * g->H * g->W, Cg, g->H, g->W, g, g->OH, g->OW, col + s * P,
+                   S * P);
+}
+
+static void plain_forward_chunk(const conv_job *j, int64_t s0, int64_t S, float *work)
 {
     const mml_conv_geom *g = &j->g;
     const mml_node *n = j->n;
-    bool tr = n->iarg[0];
+    const float *x = mml_f32(n->in[0]), *w = mml_f32(n->in[1]), *b = n->in[2] ? mml_f32(n->in[2]) : NULL;
+    int64_t Og = g->O / g->groups, P = g->OH * g->OW, K = g->C / g->groups * g->kh * g->kw;
+    float *col = work, *mat = work + K * S * P;
+    for (int64_t gi = 0; gi < g->groups; gi++) {
+        unfold_chunk(g, x, s0, S, gi, col);
+        mml_sgemm(false, false, Og, S * P, K, 1.0f, w + gi * Og * K, K, col, S * P, 0.0f, mat, S * P);
+        for (int64_t s = 0; s < S; s++)
+            for (int64_t o = 0; o < Og; o++) {
+                float *restrict y = mml_f32(n->out) + ((s0 + s) * g->O + gi * Og + o) * P;
+                const float *restrict m = mat + o * S * P + s * P;
+                float bias = b ? b[gi * Og + o] : 0.0f;
+                for (int64_t p = 0; p < P; p++) y[p] = m[p] + bias;
+            }
+    }
+}
+
+static void plain_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float *work, float *wgrad)
+{
+    const mml_conv_geom *g = &j->g;
+    const float *x = mml_f32(j->n->in[0]), *w = mml_f32(j->n->in[1]);
+    int64_t Cg = g->C / g->groups, Og = g->O / g->groups, P = g->OH * g->OW, K = Cg * g->kh * g->kw;
+    float *col = work, *dmat = work + K * S * P;
+    for (int64_t gi = 0; gi < g->groups; gi++) {
+        for (int64_t s = 0; s < S; s++) /* dY of the group, samples side by side */
+            for (int64_t o = 0; o < Og; o++)
+                memcpy(dmat + o * S * P + s * P, j->dout + ((s0 + s) * g->O + gi * Og + o) * P,
+                       (size_t)P * sizeof(float));
+        if (wgrad) { /* dW_g += dY_g @ col^T */
+            unfold_chunk(g, x, s0, S, gi, col);
+            mml_sgemm(false, true, Og, K, S * P, 1.0f, dmat, S * P, col, S * P, 1.0f, wgrad + gi * Og * K, K);
+        }
+        if (j->dx) { /* dX_g += col2im(W_g^T @ dY_g) */
+            mml_sgemm(true, false, K, S * P, Og, 1.0f, w + gi * Og * K, K, dmat, S * P, 0.0f, col, S * P);
+            for (int64_t s = 0; s < S; s++)
+                mml_col2im(col + s * P, S * P, Cg, g->H, g->W, g, g->OH, g->OW,
+                           j->dx + ((s0 + s) * g->C + gi * Cg) * g->H * g->W);
+        }
+    }
+}
+
+/* ---- transposed convolution, one sample at a time:
+ *   out = col2im(W_g^T @ x), and its gradients through im2col of dY ---- */
+
+static void transposed_forward_sample(const conv_job *j, int64_t s, float *col)
+{
+    const mml_conv_geom *g = &j->g;
+    const mml_node *n = j->n;
     const float *x = mml_f32(n->in[0]), *w = mml_f32(n->in[1]), *b = n->in[2] ? mml_f32(n->in[2]) : NULL;
     float *y = mml_f32(n->out) + s * g->O * g->OH * g->OW;
     int64_t Cg = g->C / g->groups, Og = g->O / g->groups, HW = g->H * g->W, P = g->OH * g->OW;
+    int64_t K = Og * g->kh * g->kw; /* w_g: [Cg, Og*kh*kw] */
     for (int64_t gi = 0; gi < g->groups; gi++) {
-        const float *xs = x + (s * g->C + gi * Cg) * HW;
         float *ys = y + gi * Og * P;
-        if (!tr) {
-            int64_t K = Cg * g->kh * g->kw;
-            mml_im2col(xs, Cg, g->H, g->W, g, g->OH, g->OW, col);
-            mml_sgemm(false, false, Og, P, K, 1.0f, w + gi * Og * K, K, col, P, 0.0f, ys, P);
-        } else {
-            int64_t K = Og * g->kh * g->kw; /* w_g: [Cg, Og*kh*kw] */
-            mml_sgemm(true, false, K, HW, Cg, 1.0f, w + gi * Cg * K, K, xs, HW, 0.0f, col, HW);
-            memset(ys, 0, (size_t)(Og * P) * sizeof(float));
-            mml_col2im(col, Og, g->OH, g->OW, g, g->H, g->W, ys);
-        }
+        mml_sgemm(true, false, K, HW, Cg, 1.0f, w + gi * Cg * K, K, x + (s * g->C + gi * Cg) * HW, HW, 0.0f, col, HW);
+        memset(ys, 0, (size_t)(Og * P) * sizeof(float));
+        mml_col2im(col, HW, Og, g->OH, g->OW, g, g->H, g->W, ys);
     }
     if (b)
         for (int64_t o = 0; o < g->O; o++)
             for (int64_t p = 0; p < P; p++) y[o * P + p] += b[o];
 }
 
+static void transposed_backward_sample(const conv_job *j, int64_t s, float *col, float *wgrad)
+{
+    const mml_conv_geom *g = &j->g;
+    const float *x = mml_f32(j->n->in[0]), *w = mml_f32(j->n->in[1]);
+    int64_t Cg = g->C / g->groups, Og = g->O / g->groups, HW = g->H * g->W, P = g->OH * g->OW;
+    int64_t K = Og * g->kh * g->kw;
+    for (int64_t gi = 0; gi < g->groups; gi++) {
+        const float *xs = x + (s * g->C + gi * Cg) * HW, *wg = w + gi * Cg * K;
+        mml_im2col(j->dout + (s * g->O + gi * Og) * P, Og, g->OH, g->OW, g, g->H, g->W, col, HW); /* [K, HW] */
+        if (wgrad) /* dW_g [Cg, K] += X_g [Cg, HW] @ col^T */
+            mml_sgemm(false, true, Cg, K, HW, 1.0f, xs, HW, col, HW, 1.0f, wgrad + gi * Cg * K, K);
+        if (j->dx) /* dX_g [Cg, HW] += W_g [Cg, K] @ col */
+            mml_sgemm(false, false, Cg, HW, K, 1.0f, wg, K, col, HW, 1.0f, j->dx + (s * g->C + gi * Cg) * HW, HW);
+    }
+}
+
+/* ---- the op: tasks over the batch, per-thread buffers from the arena ---- */
+
+static bool transposed(const conv_job *j) { return j->n->iarg[0]; }
+
 static void conv_forward_range(void *arg, int64_t lo, int64_t hi, int thread)
 {
     const conv_job *j = arg;
-    for (int64_t s = lo; s < hi; s++) conv_forward_sample(j, s, j->cols + thread * j->col_size);
+    float *work = j->work + thread * j->work_size;
+    for (int64_t t = lo; t < hi; t++) {
+        if (transposed(j)) {
+            transposed_forward_sample(j, t, work);
+            continue;
+        }
+        int64_t s0 = t * j->chunk, S = j->g.N - s0 < j->chunk ? j->g.N - s0 : j->chunk;
+        plain_forward_chunk(j, s0, S, work);
+    }
 }
 
-static int64_t col_size(const mml_conv_geom *g, bool tr)
+/* Sets up the job: chunking and one work buffer per thread. Returns the task count. */
+static int64_t conv_plan(mml_ctx *ctx, mml_node *n, conv_job *j)
 {
-    int64_t Cg = g->C / g->groups, Og = g->O / g->groups;
-    return tr ? Og * g->kh * g->kw * g->H * g->W : Cg * g->kh * g->kw * g->OH * g->OW;
+    int threads = mml_threads_get();
+    j->n = n;
+    j->g = geom_of(n);
+    const mml_conv_geom *g = &j->g;
+    if (transposed(j)) {
+        j->chunk = 1;
+        j->work_size = g->O / g->groups * g->kh * g->kw * g->H * g->W;
+    } else {
+        j->chunk = chunk_of(g, threads);
+        j->work_size = plain_work_size(g, j->chunk);
+    }
+    j->work = mml_arena_alloc(ctx, (size_t)(threads * j->work_size) * sizeof(float));
+    return j->work ? (g->N + j->chunk - 1) / j->chunk : 0;
 }
 
 static void conv_forward(mml_ctx *ctx, mml_node *n)
 {
-    conv_job j = { .n = n, .g = geom_of(n) };
-    int threads = mml_threads_get();
-    j.col_size = col_size(&j.g, n->iarg[0]);
-    j.cols = mml_arena_alloc(ctx, (size_t)(threads * j.col_size) * sizeof(float));
-    if (!j.cols) return;
-    mml_parallel_for(j.g.N, 1, conv_forward_range, &j);
-}
-
-static void conv_backward_sample(const conv_job *j, int64_t s, float *col, float *wgrad)
-{
-    const mml_conv_geom *g = &j->g;
-    const mml_node *n = j->n;
-    bool tr = n->iarg[0];
-    const float *x = mml_f32(n->in[0]), *w = mml_f32(n->in[1]);
-    int64_t Cg = g->C / g->groups, Og = g->O / g->groups, HW = g->H * g->W, P = g->OH * g->OW;
-    const float *dy = j->dout + s * g->O * P;
-    for (int64_t gi = 0; gi < g->groups; gi++) {
-        const float *xs = x + (s * g->C + gi * Cg) * HW, *dys = dy + gi * Og * P;
-        float *dxs = j->dx ? j->dx + (s * g->C + gi * Cg) * HW : NULL;
-        if (!tr) {
-            int64_t K = Cg * g->kh * g->kw;
-            const float *wg = w + gi * Og * K;
-            if (wgrad) { /* dW_g += dY_g @ col^T */
-                mml_im2col(xs, Cg, g->H, g->W, g, g->OH, g->OW, col);
-                mml_sgemm(false, true, Og, K, P, 1.0f, dys, P, col, P, 1.0f, wgrad + gi * Og * K, K);
-            }
-            if (dxs) { /* dX_g += col2im(W_g^T @ dY_g) */
-                mml_sgemm(true, false, K, P, Og, 1.0f, wg, K, dys, P, 0.0f, col, P);
-                mml_col2im(col, Cg, g->H, g->W, g, g->OH, g->OW, dxs);
-            }
-        } else {
-            int64_t K = Og * g->kh * g->kw;
-            const float *wg = w + gi * Cg * K;
-            mml_im2col(dys, Og, g->OH, g->OW, g, g->H, g->W, col); /* [K, HW]: the conv view of dY */
-            if (wgrad) /* dW_g [Cg, K] += X_g [Cg, HW] @ col^T */
-                mml_sgemm(false, true, Cg, K, HW, 1.0f, xs, HW, col, HW, 1.0f, wgrad + gi * Cg * K, K);
-            if (dxs) /* dX_g [Cg, HW] += W_g [Cg, K] @ col */
-                mml_sgemm(false, false, Cg, HW, K, 1.0f, wg, K, col, HW, 1.0f, dxs, HW);
-        }
-    }
+    conv_job j = { 0 };
+    int64_t tasks = conv_plan(ctx, n, &j);
+    if (tasks) mml_parallel_for(tasks, 1, conv_forward_range, &j);
 }
 
 /* Sums each output channel of sample s's gradient into gb (vectorised over
@@ -199,9 +277,12 @@ static void bias_grad_sample(const conv_job *j, int64_t s, float *gb)
 static void conv_backward_range(void *arg, int64_t lo, int64_t hi, int thread)
 {
     const conv_job *j = arg;
-    for (int64_t s = lo; s < hi; s++) {
-        conv_backward_sample(j, s, j->cols + thread * j->col_size, j->wgrad ? j->wgrad + thread * j->wsize : NULL);
-        if (j->bgrad) bias_grad_sample(j, s, j->bgrad + thread * j->g.O);
+    float *work = j->work + thread * j->work_size, *wgrad = j->wgrad ? j->wgrad + thread * j->wsize : NULL;
+    for (int64_t t = lo; t < hi; t++) {
+        int64_t s0 = t * j->chunk, S = j->g.N - s0 < j->chunk ? j->g.N - s0 : j->chunk;
+        if (transposed(j)) transposed_backward_sample(j, t, work, wgrad);
+        else plain_backward_chunk(j, s0, S, work, wgrad);
+        for (int64_t s = s0; j->bgrad && s < s0 + S; s++) bias_grad_sample(j, s, j->bgrad + thread * j->g.O);
     }
 }
 
@@ -223,16 +304,15 @@ static float *zeroed(mml_ctx *ctx, int64_t floats)
 static void conv_backward(mml_ctx *ctx, mml_node *n)
 {
     mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    conv_job j = { .n = n, .g = geom_of(n), .dout = n->out->grad };
+    conv_job j = { .dout = n->out->grad };
     int threads = mml_threads_get();
-    j.col_size = col_size(&j.g, n->iarg[0]);
+    int64_t tasks = conv_plan(ctx, n, &j);
     j.wsize = w->numel;
-    j.cols = mml_arena_alloc(ctx, (size_t)(threads * j.col_size) * sizeof(float));
     if (mml_wants_grad(w)) j.wgrad = zeroed(ctx, threads * j.wsize);
     if (mml_wants_grad(b)) j.bgrad = zeroed(ctx, threads * j.g.O);
     j.dx = mml_wants_grad(x) ? mml_grad_buf(ctx, x) : NULL;
-    if (!j.cols) return;
-    mml_parallel_for(j.g.N, 1, conv_backward_range, &j);
+    if (!tasks) return;
+    mml_parallel_for(tasks, 1, conv_backward_range, &j);
     if (j.wgrad) add_partials(mml_grad_buf(ctx, w), j.wgrad, threads, j.wsize);
     if (j.bgrad) add_partials(mml_grad_buf(ctx, b), j.bgrad, threads, j.g.O);
 }
