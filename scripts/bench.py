@@ -145,9 +145,9 @@ def fusion_table(runs, cacheload):
     return out
 
 
-def svg_chart(bars, path, title):
-    """Horizontal bars of mml / PyTorch, a line at parity."""
-    w, left, right, top, bh, gap = 720, 250, 70, 56, 22, 8
+def svg_chart(bars, path, title, note):
+    """Horizontal bars of mml / PyTorch, a line at parity; the note (BENCH_NOTE) in red."""
+    w, left, right, top, bh, gap = 720, 250, 70, 56 + (18 if note else 0), 22, 8
     h = top + len(bars) * (bh + gap) + 40
     hi = max(2.0, max(v for _, v in bars) * 1.1)
     x = lambda v: left + (w - left - right) * v / hi
@@ -156,6 +156,8 @@ def svg_chart(bars, path, title):
            f'<text x="{w / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{escape(title)}</text>',
            f'<text x="{w / 2}" y="40" text-anchor="middle" fill="#555">mml / PyTorch 1.13, each at its better setting; '
            'right of the line: mml faster</text>']
+    if note:
+        out.append(f'<text x="{w / 2}" y="58" text-anchor="middle" fill="#b00">{escape(note)}</text>')
     y_end = top + len(bars) * (bh + gap)
     for t in range(0, int(hi) + 1):
         out.append(f'<text x="{x(t):.1f}" y="{y_end + 16}" text-anchor="middle" fill="#555">{t}</text>')
@@ -223,7 +225,8 @@ def report(d):
     with open("bench/results.json.tmp", "w") as f:
         json.dump(result, f, indent=1)
     os.replace("bench/results.json.tmp", "bench/results.json")
-    svg_chart(bars, "docs/performance.svg", f"mml against PyTorch, {cpu}, {cores} cores, {result['date']}")
+    svg_chart(bars, "docs/performance.svg", f"mml against PyTorch, {cpu}, {cores} cores, {result['date']}",
+              result["note"])
     print("\nwrote bench/results.json and docs/performance.svg")
 
 

@@ -10,7 +10,7 @@
 #   of the CNN and the fusion model; each at 1 and 2 threads, each process's
 #   peak resident memory.
 # Counts: REPS (3), STEPS (20), EPOCHS (2, at least 2: cold and warm),
-# FUSION_REPS (1), INFER_ITERS (300, batch 1), INFER_BATCH_ITERS (20),
+# FUSION_REPS (1), INFER_ITERS (300, batch 1), INFER_BATCH_ITERS (20), BENCH_NOTE (a line for the chart),
 # KNN_N (100000). AVDIGITS: the avdigits-av dataset (data/avdigits-av; built
 # with mml data when missing, (d) skipped when that cannot be done).
 set -euo pipefail
