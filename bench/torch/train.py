@@ -38,19 +38,24 @@ class TransformerNet(nn.Module):
         return self.head(x.mean(1))
 
 
-def main():
-    name, threads = sys.argv[1], int(sys.argv[2])
-    steps = int(sys.argv[3]) if len(sys.argv) > 3 else 30
-    torch.set_num_threads(threads)
-    torch.manual_seed(1)
-    B = 64
-    model = {
+def make_model(name):
+    """(a) CNN, (b) GRU or (c) Transformer, as mml bench train builds them."""
+    return {
         "cnn": lambda: nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                                      nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                                      nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10)),
         "gru": GRUNet,
         "transformer": TransformerNet,
     }[name]()
+
+
+def main():
+    name, threads = sys.argv[1], int(sys.argv[2])
+    steps = int(sys.argv[3]) if len(sys.argv) > 3 else 30
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    B = 64
+    model = make_model(name)
     make = {"cnn": lambda: torch.randn(B, 1, 28, 28), "gru": lambda: torch.randn(B, 50, 40),
             "transformer": lambda: torch.randint(0, 1000, (B, 64))}[name]
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -149,6 +149,12 @@ typedef struct mml_mm_eval {
 mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split split, const mml_mm_perturb *p,
                            mml_mm_eval *out);
 
+/* Logits [B, classes] of the main task for a batch, the forward pass of
+ * mml_mm_evaluate without its bookkeeping (an imputer, if any, fills missing
+ * modalities first). Grad and training mode are the caller's settings of ctx.
+ * NULL on failure, with the error set. */
+mml_tensor *mml_mm_model_forward(mml_ctx *ctx, mml_mm_model *m, const mml_batch *b);
+
 /* Saves the model with its config and classes (mml/model.h's format). */
 mml_status mml_mm_model_save(mml_mm_model *m, const char *path, const char *config_json, const char *classes_json);
 

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "cli/cli.h"
 #include "mml/config.h"
@@ -31,14 +30,20 @@ static const char *CNN =
     "\"padding\": 1}, {\"type\": \"relu\"}, {\"type\": \"max_pool2d\", \"kernel\": 2}, {\"type\": \"flatten\"},"
     "{\"type\": \"linear\", \"out\": 128}, {\"type\": \"relu\"}, {\"type\": \"linear\", \"out\": 10}]}";
 
+mml_status bench_cnn_build(mml_model **out)
+{
+    mml_config *cfg;
+    mml_status rc = mml_config_parse(CNN, "bench-cnn", &cfg);
+    mml_cfg_node root = mml_config_root(cfg);
+    if (rc == MML_OK) rc = mml_model_build(&root, 0, out);
+    mml_config_free(cfg);
+    return rc;
+}
+
 static mml_status build(bench_net *n, mml_rng *r)
 {
     if (n->kind == 0) {
-        mml_config *cfg;
-        mml_status rc = mml_config_parse(CNN, "bench-cnn", &cfg);
-        mml_cfg_node root = mml_config_root(cfg);
-        if (rc == MML_OK) rc = mml_model_build(&root, 0, &n->cnn);
-        mml_config_free(cfg);
+        mml_status rc = bench_cnn_build(&n->cnn);
         if (rc == MML_OK) n->ps = mml_model_params(n->cnn);
         return rc;
     }
@@ -85,21 +90,25 @@ int bench_train(int argc, char **argv)
 {
     const char *usage = "mml bench train --model cnn|gru|transformer [--batch 64] [--steps 30] [--threads N]";
     static const char *const kinds[] = { "cnn", "gru", "transformer" };
-    int kind = -1, steps = 30, threads = 0;
-    int64_t B = 64;
+    int kind = -1;
+    int64_t B = 64, steps = 30, threads = 0;
     for (int i = 1; i < argc; i++) {
         bool has = i + 1 < argc;
         if (!strcmp(argv[i], "--model") && has) {
             const char *m = argv[++i];
             for (int k = 0; k < 3; k++)
                 if (!strcmp(m, kinds[k])) kind = k;
-        } else if (!strcmp(argv[i], "--batch") && has) B = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--steps") && has) steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && has) threads = atoi(argv[++i]);
-        else return cli_usage(usage, "unexpected argument");
+            if (kind < 0) return cli_usage(usage, "--model must be cnn, gru or transformer");
+        } else if (!strcmp(argv[i], "--batch") && has) {
+            if (cli_parse_count(argv[++i], 1, 65536, &B)) return cli_usage(usage, "--batch needs an integer in [1, 65536]");
+        } else if (!strcmp(argv[i], "--steps") && has) {
+            if (cli_parse_count(argv[++i], 1, 1000000, &steps)) return cli_usage(usage, "--steps needs a positive integer");
+        } else if (!strcmp(argv[i], "--threads") && has) {
+            if (cli_parse_count(argv[++i], 1, 1024, &threads)) return cli_usage(usage, "--threads needs a positive integer");
+        } else return cli_usage(usage, "unexpected argument");
     }
-    if (kind < 0 || B < 1 || steps < 1) return cli_usage(usage, "needs --model cnn|gru|transformer");
-    if (threads > 0) mml_threads_set(threads);
+    if (kind < 0) return cli_usage(usage, "needs --model cnn|gru|transformer");
+    if (threads > 0) mml_threads_set((int)threads);
     mml_rng r;
     mml_rng_seed(&r, 1);
     bench_net n = { .kind = kind };
@@ -121,12 +130,10 @@ int bench_train(int argc, char **argv)
         else mml_optim_step(&opt, oc.lr);
     }
     double secs = mml_now() - t0;
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
     if (rc == CLI_OK)
         printf("{\"impl\": \"mml\", \"model\": \"%s\", \"batch\": %lld, \"threads\": %d, \"samples_per_second\": %.1f, "
                "\"peak_rss_mb\": %.1f}\n", kinds[kind], (long long)B, mml_threads_get(), (double)(steps * B) / secs,
-               ru.ru_maxrss / 1024.0);
+               cli_peak_rss_mb());
     mml_ctx_free(ctx);
     if (n.cnn) mml_model_free(n.cnn);
     else mml_params_free(n.ps);

@@ -26,12 +26,20 @@ int cmd_audio(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int bench_train(int argc, char **argv); /* mml bench train */
 int bench_knn(int argc, char **argv);   /* mml bench knn */
+int bench_epoch(int argc, char **argv); /* mml bench epoch */
+int bench_infer(int argc, char **argv); /* mml bench infer */
+/* The CNN of mml bench train (a) as an mml_model, for the inference benchmark. */
+mml_status bench_cnn_build(mml_model **out);
 double cli_median(double *v, int n);    /* sorts v */
+/* An integer in [lo, hi] (the whole string); 0, or -1 when malformed. */
+int cli_parse_count(const char *s, int64_t lo, int64_t hi, int64_t *out);
+double cli_peak_rss_mb(void); /* this process's peak resident set */
 int cmd_caption(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 /* The "task" of a JSON config ("" when none or unreadable). */
 const char *cli_config_task(const char *path, char *buf, size_t cap);
-/* A config over multimodal manifests, its data opened (cmd_train_mm.c). */
+/* A config over multimodal manifests, its data opened (cmd_train_mm.c);
+ * progress: a bar or log lines on stderr while extracting features. */
 typedef struct cli_mm_job {
     mml_config *cfg;
     char *dir;
@@ -39,7 +47,7 @@ typedef struct cli_mm_job {
     mml_train_options opt;
     mml_mm_data d;
 } cli_mm_job;
-mml_status cli_mm_job_open(cli_mm_job *j, const char *path, int64_t epochs, int64_t seed);
+mml_status cli_mm_job_open(cli_mm_job *j, const char *path, int64_t epochs, int64_t seed, bool progress);
 void cli_mm_job_close(cli_mm_job *j);
 mml_status cli_mm_job_meta(const cli_mm_job *j, char **config_json, char **classes);
 /* mml train on a config with "task": "multimodal" (cmd_train_mm.c) or "retrieval" (cmd_train_align.c). */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -44,6 +45,22 @@ double cli_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int cli_parse_count(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+double cli_peak_rss_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0; /* kilobytes on Linux */
 }
 
 /* Seconds for one n x n x n product (repeated to last at least ~50 ms). The
@@ -136,15 +153,19 @@ static int bench_gemm(int argc, char **argv)
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *usage = "mml bench gemm|train|knn [options]   (mml bench gemm --help)";
+    const char *usage = "mml bench gemm|train|epoch|infer|knn [options]   (mml bench gemm --help)";
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         printf("usage: %s\nBenchmarks run mml and a reference in one process, alternating, and print medians "
                "and ratios.\n  gemm   square SGEMM against OpenBLAS\n  train  training samples/s of issue 7's models "
-               "(scripts/bench.sh runs the PyTorch twins beside it)\n  knn    exact k-NN search against FAISS's IVF and HNSW: "
+               "(scripts/bench.sh runs the PyTorch twins beside it)\n  epoch  a multimodal config trained end to end, data loading "
+               "included: load seconds, seconds per epoch\n  infer  inference latency (batch 1) or throughput (batch 256) "
+               "of the CNN or a config's fusion model\n  knn    exact k-NN search against FAISS's IVF and HNSW: "
                "build time, queries/s, recall\n", usage);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     if (!strcmp(argv[1], "train")) return bench_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "epoch")) return bench_epoch(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "infer")) return bench_infer(argc - 1, argv + 1);
     if (!strcmp(argv[1], "knn")) return bench_knn(argc - 1, argv + 1);
     if (!strcmp(argv[1], "gemm")) {
         if (cli_wants_help(argc - 1, argv + 1)) {

@@ -88,7 +88,7 @@ int cli_train_align(const char *path, const char *out, const char *log_path, int
     mml_align_model *m = NULL;
     char *cfg_json = NULL, *cls = NULL;
     FILE *log = NULL;
-    mml_status rc = cli_mm_job_open(&j, path, epochs, seed);
+    mml_status rc = cli_mm_job_open(&j, path, epochs, seed, true);
     mml_train_options o = j.opt;
     if (rc == MML_OK) rc = mml_align_model_build(&j.model, &j.d, o.seed, &m);
     if (rc == MML_OK && !(log = fopen(log_path, "w"))) rc = mml_error(MML_ERR_IO, "%s: %s", log_path, strerror(errno));

@@ -58,11 +58,11 @@ static bool perturbs(const mml_mm_perturb *p)
     return false;
 }
 
-mml_status cli_mm_job_open(cli_mm_job *j, const char *path, int64_t epochs, int64_t seed)
+mml_status cli_mm_job_open(cli_mm_job *j, const char *path, int64_t epochs, int64_t seed, bool progress)
 {
     bool mods[MML_MOD_COUNT];
     mml_cfg_node root;
-    mml_mm_data_options dopt = { MML_ON_ERROR_FAIL, true, NULL };
+    mml_mm_data_options dopt = { MML_ON_ERROR_FAIL, progress, NULL };
     memset(j, 0, sizeof *j);
     j->dir = config_dir(path);
     mml_status rc = mml_config_load(path, &j->cfg);
@@ -132,7 +132,7 @@ int cli_train_multimodal(const char *path, const char *out, const char *log_path
     mml_mm_model *m = NULL;
     char *cfg_json = NULL, *cls = NULL;
     FILE *log = NULL;
-    mml_status rc = cli_mm_job_open(&j, path, epochs, seed);
+    mml_status rc = cli_mm_job_open(&j, path, epochs, seed, true);
     mml_mm_data *d = &j.d;
     mml_train_options o = j.opt;
     if (rc == MML_OK) rc = mml_mm_model_build(&j.model, d, o.seed, &m);

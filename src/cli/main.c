@@ -6,7 +6,7 @@
 
 static const cli_command g_commands[] = {
     { "audio", "WAV information and torchaudio-compatible features", cmd_audio },
-    { "bench", "benchmarks against reference implementations (gemm)", cmd_bench },
+    { "bench", "benchmarks against reference implementations (gemm, train, epoch, infer, knn)", cmd_bench },
     { "caption", "captions for images with a captioning model", cmd_caption },
     { "compare", "train and compare unimodal and multimodal variants (a study)", cmd_compare },
     { "data", "build a dataset (avdigits: MNIST digits with spoken digits)", cmd_data },

@@ -802,6 +802,12 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
     return rc;
 }
 
+mml_tensor *mml_mm_model_forward(mml_ctx *ctx, mml_mm_model *m, const mml_batch *b)
+{
+    if (m->imputer && mml_ae_impute(m->imputer, ctx, b) != MML_OK) return NULL;
+    return mm_forward(ctx, m, b, NULL, NULL);
+}
+
 mml_status mml_mm_model_save(mml_mm_model *m, const char *path, const char *config_json, const char *classes_json)
 {
     return mml_params_save_model(m->ps, path, "mml-multimodal-1", config_json, classes_json);
