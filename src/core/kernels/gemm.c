@@ -164,14 +164,17 @@ static int64_t k_block(int64_t K)
 
 #define SMALL_M 4
 
+/* 64 partial sums: four independent vector chains hide the add latency. */
 static float dot(const float *restrict a, const float *restrict b, int64_t K)
 {
-    float acc[16] = { 0 };
+    float acc[64] = { 0 };
     int64_t k = 0;
+    for (; k + 64 <= K; k += 64)
+        for (int j = 0; j < 64; j++) acc[j] += a[k + j] * b[k + j];
     for (; k + 16 <= K; k += 16)
         for (int j = 0; j < 16; j++) acc[j] += a[k + j] * b[k + j];
     float s = 0.0f;
-    for (int j = 0; j < 16; j++) s += acc[j];
+    for (int j = 0; j < 64; j++) s += acc[j];
     for (; k < K; k++) s += a[k] * b[k];
     return s;
 }
