@@ -1,0 +1,122 @@
+/* The fused GRU/LSTM sequence ops (core/ops/rnn.c) against central finite
+ * differences, with variable lengths (a 0 included) in both directions, and
+ * through the multi-layer bidirectional module; the batch split across
+ * threads must not change a bit. The PyTorch comparisons are in
+ * tests/nn/test_layers.c. */
+#include <string.h>
+
+#include "core/ops/rnn.h"
+#include "mml/alloc.h"
+#include "mml/nn.h"
+#include "mml/threads.h"
+#include "test.h"
+
+static mml_tensor *random_tensor(int ndim, const int64_t *shape, float scale, mml_rng *r)
+{
+    mml_tensor *t = mml_tensor_create(MML_F32, ndim, shape, true);
+    for (int64_t i = 0; i < t->numel; i++) mml_f32(t)[i] = (2.0f * mml_rng_uniform(r) - 1.0f) * scale;
+    return t;
+}
+
+typedef struct seq_case {
+    bool lstm, reverse;
+    const mml_tensor *lengths;
+} seq_case;
+
+static mml_tensor *run_seq(mml_ctx *ctx, mml_tensor **in, void *arg)
+{
+    const seq_case *c = arg;
+    return c->lstm ? mml_lstm_seq(ctx, in[0], in[1], in[2], c->lengths, c->reverse)
+                   : mml_gru_seq(ctx, in[0], in[1], in[2], c->lengths, c->reverse);
+}
+
+TEST(rnn_seq_ops_match_finite_differences_with_lengths)
+{
+    const int64_t B = 3, T = 5, H = 4;
+    mml_tensor *lengths = mml_tensor_create(MML_I32, 1, &B, false);
+    static const int32_t lens[] = { 5, 2, 0 };
+    memcpy(mml_i32(lengths), lens, sizeof lens);
+    mml_rng r;
+    mml_rng_seed(&r, 7);
+    for (int k = 0; k < 8; k++) {
+        seq_case c = { .lstm = k & 1, .reverse = k & 2, .lengths = k & 4 ? lengths : NULL };
+        int64_t GH = (c.lstm ? 4 : 3) * H;
+        mml_tensor *in[3] = { random_tensor(3, (int64_t[]){ B, T, GH }, 1.5f, &r),
+                              random_tensor(2, (int64_t[]){ GH, H }, 0.8f, &r), random_tensor(1, &GH, 0.5f, &r) };
+        char what[64];
+        snprintf(what, sizeof what, "%s%s%s", c.lstm ? "lstm_seq" : "gru_seq", c.reverse ? " reverse" : "",
+                 c.lengths ? " with lengths" : "");
+        CHECK_GRAD(what, run_seq, in, 3, &c);
+        for (int i = 0; i < 3; i++) mml_tensor_free(in[i]);
+    }
+    mml_tensor_free(lengths);
+}
+
+typedef struct module_case {
+    mml_nn_rnn rnn;
+    const mml_tensor *lengths;
+} module_case;
+
+/* y and h_n, flattened and joined, so both outputs' gradients are checked. */
+static mml_tensor *run_module(mml_ctx *ctx, mml_tensor **in, void *arg)
+{
+    const module_case *c = arg;
+    mml_tensor *h_n = NULL, *y = mml_nn_rnn_forward(ctx, &c->rnn, in[0], c->lengths, &h_n);
+    if (!y || !h_n) return NULL;
+    mml_tensor *parts[2] = { mml_reshape(ctx, y, 1, (int64_t[]){ -1 }), mml_reshape(ctx, h_n, 1, (int64_t[]){ -1 }) };
+    return mml_concat(ctx, parts, 2, 0);
+}
+
+TEST(rnn_module_bidirectional_two_layers_matches_finite_differences)
+{
+    const int64_t B = 3, T = 4, I = 3, H = 3;
+    mml_tensor *lengths = mml_tensor_create(MML_I32, 1, &B, false);
+    static const int32_t lens[] = { 2, 4, 1 };
+    memcpy(mml_i32(lengths), lens, sizeof lens);
+    for (int kind = 0; kind < 2; kind++) {
+        mml_rng r;
+        mml_rng_seed(&r, 3);
+        mml_params *ps = mml_params_create();
+        module_case c = { .lengths = lengths };
+        CHECK_OK(mml_nn_rnn_init(&c.rnn, ps, "rnn", (mml_rnn_kind)kind, I, H, 2, true, &r));
+        /* the input and every parameter */
+        mml_tensor *in[1 + 8 * 2] = { random_tensor(3, (int64_t[]){ B, T, I }, 1.0f, &r) };
+        int n = 1;
+        for (int i = 0; i < mml_params_count(ps); i++) in[n++] = mml_params_at(ps, i);
+        CHECK_GRAD(kind ? "lstm module" : "gru module", run_module, in, n, &c);
+        mml_tensor_free(in[0]);
+        mml_params_free(ps);
+    }
+    mml_tensor_free(lengths);
+}
+
+/* Rows go to threads in blocks; a row's arithmetic must not depend on that. */
+TEST(rnn_seq_results_do_not_depend_on_thread_count)
+{
+    const int64_t B = 40, T = 6, H = 24, GH = 3 * H;
+    mml_rng r;
+    mml_rng_seed(&r, 11);
+    mml_tensor *in[3] = { random_tensor(3, (int64_t[]){ B, T, GH }, 1.0f, &r),
+                          random_tensor(2, (int64_t[]){ GH, H }, 0.3f, &r), random_tensor(1, &GH, 0.3f, &r) };
+    int saved = mml_threads_get();
+    float *ref[4] = { 0 };
+    for (int threads = 1; threads <= 2; threads++) {
+        mml_threads_set(threads);
+        mml_ctx *ctx = mml_ctx_create();
+        for (int i = 0; i < 3; i++) memset(in[i]->grad, 0, (size_t)in[i]->numel * sizeof(float));
+        mml_tensor *y = mml_gru_seq(ctx, in[0], in[1], in[2], NULL, true);
+        CHECK_OK(mml_backward(ctx, mml_sum(ctx, mml_mul(ctx, y, y), MML_AXIS_ALL, false)));
+        const float *got[4] = { mml_f32(y), in[0]->grad, in[1]->grad, in[2]->grad };
+        int64_t sizes[4] = { y->numel, in[0]->numel, in[1]->numel, in[2]->numel };
+        for (int k = 0; k < 4; k++) {
+            if (threads == 1) {
+                ref[k] = mml_malloc((size_t)sizes[k] * sizeof(float));
+                memcpy(ref[k], got[k], (size_t)sizes[k] * sizeof(float));
+            } else CHECK_MSG(!memcmp(ref[k], got[k], (size_t)sizes[k] * sizeof(float)), "output %d differs", k);
+        }
+        mml_ctx_free(ctx);
+    }
+    mml_threads_set(saved);
+    for (int k = 0; k < 4; k++) mml_free(ref[k]);
+    for (int i = 0; i < 3; i++) mml_tensor_free(in[i]);
+}
