@@ -8,7 +8,6 @@
  * synchronisation per step; per-row results do not depend on the split.
  * Backward through time keeps the gate gradients of all steps, so dW_hh and
  * db_hh come from one GEMM and one column sum after the loop. */
-#include <math.h>
 #include <string.h>
 
 #include "core/kernels/gemm.h"
@@ -16,7 +15,7 @@
 #include "core/ops/rnn.h"
 #include "mml/threads.h"
 
-#define ROW_GRAIN 16 /* fewer rows per thread cost more in GEMM packing than they save */
+#define ROW_GRAIN 16 /* rows per thread at least: fewer underuse the GEMM's 12-row register tile */
 
 /* iarg: 0 LSTM, 1 reverse. Buffers live in the step arena. */
 typedef struct rnn_seq {
@@ -24,7 +23,7 @@ typedef struct rnn_seq {
     bool lstm, reverse;
     const int32_t *len;    /* NULL: every sequence has length T */
     const float *gi, *b_hh;
-    const float *w;        /* forward: W_hh^T [H, G*H]; backward: W_hh [G*H, H] */
+    mml_sgemm_packed w;    /* forward: W_hh^T [H, G*H]; backward: W_hh [G*H, H] */
     float *y;
     float *hs, *cs;        /* [T+1, B, H]: the state entering each step, in step order */
     float *act;            /* [T, B, A*H] gate activations, or one step's worth without a tape */
@@ -160,8 +159,7 @@ static void forward_rows(void *arg, int64_t lo, int64_t hi, int thread)
     const rnn_seq *q = arg;
     int64_t B = q->B, H = q->H, GH = q->G * H;
     for (int64_t s = 0; s < q->T; s++) {
-        mml_sgemm(false, false, hi - lo, GH, H, 1.0f, q->hs + (s * B + lo) * H, H, q->w, GH, 0.0f, q->gh + lo * GH,
-                  GH);
+        mml_sgemm_packed_b(false, hi - lo, 1.0f, q->hs + (s * B + lo) * H, H, &q->w, 0.0f, q->gh + lo * GH, GH);
         for (int64_t b = lo; b < hi; b++) forward_row(q, s, step_time(q, s), b);
     }
 }
@@ -191,11 +189,9 @@ static void seq_forward(mml_ctx *ctx, mml_node *n)
     q->cs = lstm ? arena_floats(ctx, states, false) : NULL;
     q->act = arena_floats(ctx, tape ? T * q->act_step : B * q->A * H, false);
     q->gh = arena_floats(ctx, B * GH, false);
-    float *wt = arena_floats(ctx, H * GH, false); /* contiguous rows pack faster than W_hh's columns */
-    if (!q->hs || (lstm && !q->cs) || !q->act || !q->gh || !wt) return;
-    for (int64_t g = 0; g < GH; g++)
-        for (int64_t k = 0; k < H; k++) wt[k * GH + g] = mml_f32(w)[g * H + k];
-    q->w = wt;
+    float *panels = arena_floats(ctx, (int64_t)mml_sgemm_packed_floats(H, GH), false);
+    if (!q->hs || (lstm && !q->cs) || !q->act || !q->gh || !panels) return;
+    q->w = mml_sgemm_pack_b(true, H, GH, mml_f32(w), H, panels); /* once, not at every step */
     memset(q->hs, 0, (size_t)(B * H) * sizeof(float));
     if (lstm) memset(q->cs, 0, (size_t)(B * H) * sizeof(float));
     mml_parallel_for(B, ROW_GRAIN, forward_rows, q);
@@ -272,7 +268,7 @@ static void backward_rows(void *arg, int64_t lo, int64_t hi, int thread)
     for (int64_t s = q->T - 1; s >= 0; s--) {
         for (int64_t b = lo; b < hi; b++) backward_row(q, s, step_time(q, s), b, dh + (b - lo) * H, dh_next + (b - lo) * H);
         /* dh_{s-1} = direct part + dgates_s W_hh */
-        mml_sgemm(false, false, hi - lo, H, GH, 1.0f, q->dgates + (s * B + lo) * GH, GH, q->w, H, 1.0f, dh_next, H);
+        mml_sgemm_packed_b(false, hi - lo, 1.0f, q->dgates + (s * B + lo) * GH, GH, &q->w, 1.0f, dh_next, H);
         float *tmp = dh;
         dh = dh_next;
         dh_next = tmp;
@@ -285,14 +281,15 @@ static void seq_backward(mml_ctx *ctx, mml_node *n)
     mml_tensor *gi = n->in[0], *w = n->in[1], *b = n->in[2];
     if (!q) return; /* forward ran out of memory */
     int64_t B = q->B, T = q->T, H = q->H, GH = q->G * H;
-    q->w = mml_f32(w);
     q->dy = n->out->grad;
     q->dgi = mml_wants_grad(gi) ? mml_grad_buf(ctx, gi) : arena_floats(ctx, B * T * GH, true);
     q->dgates = arena_floats(ctx, T * B * GH, false);
     q->dh = arena_floats(ctx, B * H, true);
     q->dh_next = arena_floats(ctx, B * H, false);
     q->dc = q->lstm ? arena_floats(ctx, B * H, true) : NULL;
-    if (!q->dgi || !q->dgates || !q->dh || !q->dh_next || (q->lstm && !q->dc)) return;
+    float *panels = arena_floats(ctx, (int64_t)mml_sgemm_packed_floats(GH, H), false);
+    if (!q->dgi || !q->dgates || !q->dh || !q->dh_next || (q->lstm && !q->dc) || !panels) return;
+    q->w = mml_sgemm_pack_b(false, GH, H, mml_f32(w), H, panels);
     mml_parallel_for(B, ROW_GRAIN, backward_rows, q);
     if (mml_wants_grad(w)) /* dW_hh += dgates^T [GH, T*B] @ h_prev [T*B, H] */
         mml_sgemm(true, false, GH, H, T * B, 1.0f, q->dgates, GH, q->hs, H, 1.0f, mml_grad_buf(ctx, w), H);
