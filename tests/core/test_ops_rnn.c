@@ -90,7 +90,8 @@ TEST(rnn_module_bidirectional_two_layers_matches_finite_differences)
     mml_tensor_free(lengths);
 }
 
-/* Rows go to threads in blocks; a row's arithmetic must not depend on that. */
+/* Rows go to threads in blocks; a row's arithmetic must not depend on that.
+ * Weight gradients are per-thread partials summed in order: close, not equal. */
 TEST(rnn_seq_results_do_not_depend_on_thread_count)
 {
     const int64_t B = 40, T = 6, H = 24, GH = 3 * H;
@@ -112,7 +113,8 @@ TEST(rnn_seq_results_do_not_depend_on_thread_count)
             if (threads == 1) {
                 ref[k] = mml_malloc((size_t)sizes[k] * sizeof(float));
                 memcpy(ref[k], got[k], (size_t)sizes[k] * sizeof(float));
-            } else CHECK_MSG(!memcmp(ref[k], got[k], (size_t)sizes[k] * sizeof(float)), "output %d differs", k);
+            } else if (k < 2) CHECK_MSG(!memcmp(ref[k], got[k], (size_t)sizes[k] * sizeof(float)), "output %d differs", k);
+            else CHECK_CLOSE("weight gradient", got[k], ref[k], sizes[k], 1e-5, 1e-6);
         }
         mml_ctx_free(ctx);
     }

@@ -6,8 +6,11 @@
  * Batch rows never interact inside the recurrence, so each thread runs every
  * step on its own rows (one GEMM and one gate loop per step) with no
  * synchronisation per step; per-row results do not depend on the split.
- * Backward through time keeps the gate gradients of all steps, so dW_hh and
- * db_hh come from one GEMM and one column sum after the loop. */
+ * Backward through time adds each step's dW_hh and db_hh while its gate
+ * gradients are still in cache (one GEMM over all steps afterwards read them
+ * back from memory, which cost more than the GEMM's larger K saved); threads
+ * keep partials, summed in thread order, so results are deterministic for a
+ * given thread count. */
 #include <string.h>
 
 #include "core/kernels/gemm.h"
@@ -31,7 +34,8 @@ typedef struct rnn_seq {
     float *gh;             /* forward scratch [B, G*H]: h W_hh^T */
     const float *dy;       /* backward */
     float *dgi;            /* [B, T, G*H] */
-    float *dgates;         /* [T, B, G*H]: gradient of W_hh h + b_hh, in step order */
+    float *dgates;         /* [B, G*H]: one step's gradient of W_hh h + b_hh */
+    float *dw, *db;        /* per thread: dW_hh [G*H, H] and db_hh [G*H] partials, or NULL */
     float *dh, *dh_next, *dc; /* [B, H] carries */
 } rnn_seq;
 
@@ -248,7 +252,7 @@ static void lstm_grad_row(const float *act, const float *c, const float *dh, con
 static void backward_row(const rnn_seq *q, int64_t s, int64_t t, int64_t b, const float *dh, float *dh_next)
 {
     int64_t B = q->B, H = q->H, GH = q->G * H, cur = (s * B + b) * H;
-    float *dg = q->dgates + (s * B + b) * GH;
+    float *dg = q->dgates + b * GH;
     if (!active(q, b, t)) { /* the state passed through unchanged */
         memset(dg, 0, (size_t)GH * sizeof(float));
         memcpy(dh_next, dh, (size_t)H * sizeof(float));
@@ -264,15 +268,27 @@ static void backward_rows(void *arg, int64_t lo, int64_t hi, int thread)
 {
     const rnn_seq *q = arg;
     int64_t B = q->B, H = q->H, GH = q->G * H;
-    float *dh = q->dh + lo * H, *dh_next = q->dh_next + lo * H;
+    float *dh = q->dh + lo * H, *dh_next = q->dh_next + lo * H, *dg = q->dgates + lo * GH;
+    float *dw = q->dw ? q->dw + thread * GH * H : NULL, *db = q->db ? q->db + thread * GH : NULL;
     for (int64_t s = q->T - 1; s >= 0; s--) {
         for (int64_t b = lo; b < hi; b++) backward_row(q, s, step_time(q, s), b, dh + (b - lo) * H, dh_next + (b - lo) * H);
         /* dh_{s-1} = direct part + dgates_s W_hh */
-        mml_sgemm_packed_b(false, hi - lo, 1.0f, q->dgates + (s * B + lo) * GH, GH, &q->w, 1.0f, dh_next, H);
+        mml_sgemm_packed_b(false, hi - lo, 1.0f, dg, GH, &q->w, 1.0f, dh_next, H);
+        if (dw) /* dW_hh += dgates_s^T h_{s-1} */
+            mml_sgemm(true, false, GH, H, hi - lo, 1.0f, dg, GH, q->hs + (s * B + lo) * H, H, 1.0f, dw, H);
+        for (int64_t r = 0; db && r < hi - lo; r++)
+            for (int64_t j = 0; j < GH; j++) db[j] += dg[r * GH + j];
         float *tmp = dh;
         dh = dh_next;
         dh_next = tmp;
     }
+}
+
+static void add_partials(float *grad, const float *parts, int n_parts, int64_t size)
+{
+    if (!grad) return;
+    for (int p = 0; p < n_parts; p++)
+        for (int64_t i = 0; i < size; i++) grad[i] += parts[p * size + i];
 }
 
 static void seq_backward(mml_ctx *ctx, mml_node *n)
@@ -283,21 +299,21 @@ static void seq_backward(mml_ctx *ctx, mml_node *n)
     int64_t B = q->B, T = q->T, H = q->H, GH = q->G * H;
     q->dy = n->out->grad;
     q->dgi = mml_wants_grad(gi) ? mml_grad_buf(ctx, gi) : arena_floats(ctx, B * T * GH, true);
-    q->dgates = arena_floats(ctx, T * B * GH, false);
+    q->dgates = arena_floats(ctx, B * GH, false);
+    int parts = mml_threads_get();
+    q->dw = mml_wants_grad(w) ? arena_floats(ctx, parts * GH * H, true) : NULL;
+    q->db = mml_wants_grad(b) ? arena_floats(ctx, parts * GH, true) : NULL;
     q->dh = arena_floats(ctx, B * H, true);
     q->dh_next = arena_floats(ctx, B * H, false);
     q->dc = q->lstm ? arena_floats(ctx, B * H, true) : NULL;
     float *panels = arena_floats(ctx, (int64_t)mml_sgemm_packed_floats(GH, H), false);
-    if (!q->dgi || !q->dgates || !q->dh || !q->dh_next || (q->lstm && !q->dc) || !panels) return;
+    if (!q->dgi || !q->dgates || !q->dh || !q->dh_next || (q->lstm && !q->dc) || !panels ||
+        (mml_wants_grad(w) && !q->dw) || (mml_wants_grad(b) && !q->db))
+        return;
     q->w = mml_sgemm_pack_b(false, GH, H, mml_f32(w), H, panels);
     mml_parallel_for(B, ROW_GRAIN, backward_rows, q);
-    if (mml_wants_grad(w)) /* dW_hh += dgates^T [GH, T*B] @ h_prev [T*B, H] */
-        mml_sgemm(true, false, GH, H, T * B, 1.0f, q->dgates, GH, q->hs, H, 1.0f, mml_grad_buf(ctx, w), H);
-    if (mml_wants_grad(b)) {
-        float *gb = mml_grad_buf(ctx, b);
-        for (int64_t r = 0; r < T * B; r++)
-            for (int64_t j = 0; j < GH; j++) gb[j] += q->dgates[r * GH + j];
-    }
+    if (q->dw) add_partials(mml_grad_buf(ctx, w), q->dw, parts, GH * H);
+    if (q->db) add_partials(mml_grad_buf(ctx, b), q->db, parts, GH);
 }
 
 static const mml_op_def op_gru_seq = { "gru_seq", seq_infer, seq_forward, seq_backward, .optional_inputs = 8 };
