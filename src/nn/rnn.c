@@ -1,7 +1,7 @@
 /* GRU and LSTM as torch defines them, batch-first, multi-layer,
- * bidirectional. Per layer and direction: the input projection of all time
- * steps is one GEMM, then one fused node runs the recurrence
- * (core/ops/rnn.c). Per-sequence lengths are honoured with a mask
+ * bidirectional. Each layer and direction is one fused node
+ * (core/ops/rnn.c): the input projection of all time steps as one GEMM, then
+ * the recurrence. Per-sequence lengths are honoured with a mask
  * m_t = [t < length]: the state only moves where m_t = 1 and the output is
  * m_t * h_t, which equals running each sequence alone to its length (the
  * reverse direction then starts at length - 1). */
@@ -48,9 +48,8 @@ mml_status mml_nn_rnn_init(mml_nn_rnn *r, mml_params *ps, const char *prefix, mm
 static mml_tensor *run_direction(mml_ctx *ctx, const mml_nn_rnn *r, int l, int d, mml_tensor *x,
                                  const mml_tensor *lengths)
 {
-    mml_tensor *gi = mml_linear(ctx, x, r->w_ih[l][d], r->b_ih[l][d]); /* [B, T, G*H] */
-    return r->kind == MML_RNN_GRU ? mml_gru_seq(ctx, gi, r->w_hh[l][d], r->b_hh[l][d], lengths, d)
-                                  : mml_lstm_seq(ctx, gi, r->w_hh[l][d], r->b_hh[l][d], lengths, d);
+    mml_rnn_weights w = { r->w_ih[l][d], r->b_ih[l][d], r->w_hh[l][d], r->b_hh[l][d] };
+    return r->kind == MML_RNN_GRU ? mml_gru_layer(ctx, &w, x, lengths, d) : mml_lstm_layer(ctx, &w, x, lengths, d);
 }
 
 /* The final state of a direction is its output at the last step it ran:

@@ -1,4 +1,4 @@
-/* The fused GRU/LSTM sequence ops (core/ops/rnn.c) against central finite
+/* The fused GRU/LSTM layer ops (core/ops/rnn.c) against central finite
  * differences, with variable lengths (a 0 included) in both directions, and
  * through the multi-layer bidirectional module; the batch split across
  * threads must not change a bit. The PyTorch comparisons are in
@@ -23,16 +23,28 @@ typedef struct seq_case {
     const mml_tensor *lengths;
 } seq_case;
 
-static mml_tensor *run_seq(mml_ctx *ctx, mml_tensor **in, void *arg)
+/* in: x, w_ih, b_ih, w_hh, b_hh */
+static mml_tensor *run_layer(mml_ctx *ctx, mml_tensor **in, void *arg)
 {
     const seq_case *c = arg;
-    return c->lstm ? mml_lstm_seq(ctx, in[0], in[1], in[2], c->lengths, c->reverse)
-                   : mml_gru_seq(ctx, in[0], in[1], in[2], c->lengths, c->reverse);
+    mml_rnn_weights w = { in[1], in[2], in[3], in[4] };
+    return c->lstm ? mml_lstm_layer(ctx, &w, in[0], c->lengths, c->reverse)
+                   : mml_gru_layer(ctx, &w, in[0], c->lengths, c->reverse);
 }
 
-TEST(rnn_seq_ops_match_finite_differences_with_lengths)
+static void random_layer(mml_tensor **in, int64_t B, int64_t T, int64_t I, int64_t H, int64_t G, float scale, mml_rng *r)
 {
-    const int64_t B = 3, T = 5, H = 4;
+    int64_t GH = G * H;
+    in[0] = random_tensor(3, (int64_t[]){ B, T, I }, 1.0f, r);
+    in[1] = random_tensor(2, (int64_t[]){ GH, I }, scale, r);
+    in[2] = random_tensor(1, &GH, scale, r);
+    in[3] = random_tensor(2, (int64_t[]){ GH, H }, scale, r);
+    in[4] = random_tensor(1, &GH, scale, r);
+}
+
+TEST(rnn_layer_ops_match_finite_differences_with_lengths)
+{
+    const int64_t B = 3, T = 5, I = 3, H = 4;
     mml_tensor *lengths = mml_tensor_create(MML_I32, 1, &B, false);
     static const int32_t lens[] = { 5, 2, 0 };
     memcpy(mml_i32(lengths), lens, sizeof lens);
@@ -40,14 +52,13 @@ TEST(rnn_seq_ops_match_finite_differences_with_lengths)
     mml_rng_seed(&r, 7);
     for (int k = 0; k < 8; k++) {
         seq_case c = { .lstm = k & 1, .reverse = k & 2, .lengths = k & 4 ? lengths : NULL };
-        int64_t GH = (c.lstm ? 4 : 3) * H;
-        mml_tensor *in[3] = { random_tensor(3, (int64_t[]){ B, T, GH }, 1.5f, &r),
-                              random_tensor(2, (int64_t[]){ GH, H }, 0.8f, &r), random_tensor(1, &GH, 0.5f, &r) };
+        mml_tensor *in[5];
+        random_layer(in, B, T, I, H, c.lstm ? 4 : 3, 0.8f, &r);
         char what[64];
-        snprintf(what, sizeof what, "%s%s%s", c.lstm ? "lstm_seq" : "gru_seq", c.reverse ? " reverse" : "",
+        snprintf(what, sizeof what, "%s%s%s", c.lstm ? "lstm_layer" : "gru_layer", c.reverse ? " reverse" : "",
                  c.lengths ? " with lengths" : "");
-        CHECK_GRAD(what, run_seq, in, 3, &c);
-        for (int i = 0; i < 3; i++) mml_tensor_free(in[i]);
+        CHECK_GRAD(what, run_layer, in, 5, &c);
+        for (int i = 0; i < 5; i++) mml_tensor_free(in[i]);
     }
     mml_tensor_free(lengths);
 }
@@ -92,24 +103,24 @@ TEST(rnn_module_bidirectional_two_layers_matches_finite_differences)
 
 /* Rows go to threads in blocks; a row's arithmetic must not depend on that.
  * Weight gradients are per-thread partials summed in order: close, not equal. */
-TEST(rnn_seq_results_do_not_depend_on_thread_count)
+TEST(rnn_layer_results_do_not_depend_on_thread_count)
 {
-    const int64_t B = 40, T = 6, H = 24, GH = 3 * H;
+    const int64_t B = 40, T = 6, I = 5, H = 24;
     mml_rng r;
     mml_rng_seed(&r, 11);
-    mml_tensor *in[3] = { random_tensor(3, (int64_t[]){ B, T, GH }, 1.0f, &r),
-                          random_tensor(2, (int64_t[]){ GH, H }, 0.3f, &r), random_tensor(1, &GH, 0.3f, &r) };
+    mml_tensor *in[5];
+    random_layer(in, B, T, I, H, 3, 0.3f, &r);
     int saved = mml_threads_get();
-    float *ref[4] = { 0 };
+    float *ref[6] = { 0 };
     for (int threads = 1; threads <= 2; threads++) {
         mml_threads_set(threads);
         mml_ctx *ctx = mml_ctx_create();
-        for (int i = 0; i < 3; i++) memset(in[i]->grad, 0, (size_t)in[i]->numel * sizeof(float));
-        mml_tensor *y = mml_gru_seq(ctx, in[0], in[1], in[2], NULL, true);
+        for (int i = 0; i < 5; i++) memset(in[i]->grad, 0, (size_t)in[i]->numel * sizeof(float));
+        mml_tensor *y = mml_gru_layer(ctx, &(mml_rnn_weights){ in[1], in[2], in[3], in[4] }, in[0], NULL, true);
         CHECK_OK(mml_backward(ctx, mml_sum(ctx, mml_mul(ctx, y, y), MML_AXIS_ALL, false)));
-        const float *got[4] = { mml_f32(y), in[0]->grad, in[1]->grad, in[2]->grad };
-        int64_t sizes[4] = { y->numel, in[0]->numel, in[1]->numel, in[2]->numel };
-        for (int k = 0; k < 4; k++) {
+        const float *got[6] = { mml_f32(y), in[0]->grad, in[1]->grad, in[2]->grad, in[3]->grad, in[4]->grad };
+        int64_t sizes[6] = { y->numel, in[0]->numel, in[1]->numel, in[2]->numel, in[3]->numel, in[4]->numel };
+        for (int k = 0; k < 6; k++) {
             if (threads == 1) {
                 ref[k] = mml_malloc((size_t)sizes[k] * sizeof(float));
                 memcpy(ref[k], got[k], (size_t)sizes[k] * sizeof(float));
@@ -119,6 +130,6 @@ TEST(rnn_seq_results_do_not_depend_on_thread_count)
         mml_ctx_free(ctx);
     }
     mml_threads_set(saved);
-    for (int k = 0; k < 4; k++) mml_free(ref[k]);
-    for (int i = 0; i < 3; i++) mml_tensor_free(in[i]);
+    for (int k = 0; k < 6; k++) mml_free(ref[k]);
+    for (int i = 0; i < 5; i++) mml_tensor_free(in[i]);
 }

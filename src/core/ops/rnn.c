@@ -1,16 +1,17 @@
-/* Fused GRU and LSTM sequences (see rnn.h for the contract). Per step:
+/* Fused GRU and LSTM layers (see rnn.h for the contract). Per step:
  *   GRU:  r = σ(gi_r + W_hr h + b_hr), z = σ(gi_z + W_hz h + b_hz),
  *         n = tanh(gi_n + r (W_hn h + b_hn)), h' = (1 - z) n + z h
  *   LSTM: i, f, o = σ(.), g = tanh(.) of gi + W_hh h + b_hh; c' = f c + i g,
  *         h' = o tanh(c')
+ * with gi = x W_ih^T + b_ih, one GEMM over all steps before the recurrence.
  * Batch rows never interact inside the recurrence, so each thread runs every
  * step on its own rows (one GEMM and one gate loop per step) with no
  * synchronisation per step; per-row results do not depend on the split.
- * Backward through time adds each step's dW_hh and db_hh while its gate
- * gradients are still in cache (one GEMM over all steps afterwards read them
- * back from memory, which cost more than the GEMM's larger K saved); threads
- * keep partials, summed in thread order, so results are deterministic for a
- * given thread count. */
+ * Backward through time finishes each step at once while its gate gradients
+ * are in cache: dx rows, and dW_ih, dW_hh and the biases as per-thread
+ * partials (summed in thread order, so deterministic for a given thread
+ * count). Stacking them for GEMMs over all steps afterwards read megabytes
+ * back from memory, which cost more than the longer GEMMs saved. */
 #include <string.h>
 
 #include "core/kernels/gemm.h"
@@ -22,20 +23,24 @@
 
 /* iarg: 0 LSTM, 1 reverse. Buffers live in the step arena. */
 typedef struct rnn_seq {
-    int64_t B, T, H, G, A; /* A: activations kept per row, in units of H */
+    int64_t B, T, I, H, G, A; /* A: activations kept per row, in units of H */
     bool lstm, reverse;
     const int32_t *len;    /* NULL: every sequence has length T */
-    const float *gi, *b_hh;
+    const float *x, *b_ih, *b_hh;
+    float *gi;             /* [B, T, G*H]: x W_ih^T, without b_ih */
     mml_sgemm_packed w;    /* forward: W_hh^T [H, G*H]; backward: W_hh [G*H, H] */
     float *y;
     float *hs, *cs;        /* [T+1, B, H]: the state entering each step, in step order */
     float *act;            /* [T, B, A*H] gate activations, or one step's worth without a tape */
     int64_t act_step;      /* floats between steps in act: B*A*H, or 0 */
     float *gh;             /* forward scratch [B, G*H]: h W_hh^T */
-    const float *dy;       /* backward */
-    float *dgi;            /* [B, T, G*H] */
-    float *dgates;         /* [B, G*H]: one step's gradient of W_hh h + b_hh */
-    float *dw, *db;        /* per thread: dW_hh [G*H, H] and db_hh [G*H] partials, or NULL */
+    /* backward */
+    const float *dy;
+    float *dx;             /* [B, T, I], or NULL */
+    mml_sgemm_packed w_ih; /* W_ih [G*H, I], for dx */
+    float *dgi, *dgh;      /* [B, G*H]: one step's gradient of gi and of W_hh h + b_hh */
+    float *partials;       /* per thread: dW_ih [G*H, I], dW_hh [G*H, H], db_ih, db_hh [G*H] */
+    bool want[4];          /* which of those the inputs need */
     float *dh, *dh_next, *dc; /* [B, H] carries */
 } rnn_seq;
 
@@ -72,20 +77,24 @@ static inline float tanh_approx(float x)
 
 static int64_t step_time(const rnn_seq *q, int64_t s) { return q->reverse ? q->T - 1 - s : s; }
 static bool active(const rnn_seq *q, int64_t b, int64_t t) { return !q->len || t < q->len[b]; }
+static int64_t partial_size(const rnn_seq *q) { return q->G * q->H * (q->I + q->H + 2); }
 
 static mml_status seq_infer(const mml_node *n, mml_tensor *out)
 {
-    const mml_tensor *gi = n->in[0], *w = n->in[1], *b = n->in[2], *len = n->in[3];
+    const mml_tensor *x = n->in[0], *w_ih = n->in[1], *b_ih = n->in[2], *w_hh = n->in[3], *b_hh = n->in[4];
+    const mml_tensor *len = n->in[5];
     int64_t G = n->iarg[0] ? 4 : 3;
-    if (gi->dtype != MML_F32 || w->dtype != MML_F32 || b->dtype != MML_F32)
-        return mml_op_error(n, "inputs must be float32");
-    if (w->ndim != 2 || w->shape[0] != G * w->shape[1])
+    for (int i = 0; i < 5; i++)
+        if (n->in[i]->dtype != MML_F32) return mml_op_error(n, "inputs must be float32");
+    if (w_hh->ndim != 2 || w_hh->shape[0] != G * w_hh->shape[1])
         return mml_op_error(n, "w_hh must be [%lld*H, H]", (long long)G);
-    int64_t H = w->shape[1];
-    if (gi->ndim != 3 || gi->shape[2] != G * H)
-        return mml_op_error(n, "gi must be [batch, time, %lld]", (long long)(G * H));
-    if (b->ndim != 1 || b->shape[0] != G * H) return mml_op_error(n, "b_hh must be [%lld]", (long long)(G * H));
-    int64_t B = gi->shape[0], T = gi->shape[1];
+    int64_t H = w_hh->shape[1], GH = G * H;
+    if (x->ndim != 3) return mml_op_error(n, "x must be [batch, time, features]");
+    if (w_ih->ndim != 2 || w_ih->shape[0] != GH || w_ih->shape[1] != x->shape[2])
+        return mml_op_error(n, "w_ih must be [%lld, %lld]", (long long)GH, (long long)x->shape[2]);
+    if (b_ih->ndim != 1 || b_ih->shape[0] != GH || b_hh->ndim != 1 || b_hh->shape[0] != GH)
+        return mml_op_error(n, "biases must be [%lld]", (long long)GH);
+    int64_t B = x->shape[0], T = x->shape[1];
     if (len && (len->dtype != MML_I32 || len->ndim != 1 || len->shape[0] != B))
         return mml_op_error(n, "lengths must be int32 [%lld]", (long long)B);
     for (int64_t i = 0; len && i < B; i++)
@@ -100,18 +109,19 @@ static mml_status seq_infer(const mml_node *n, mml_tensor *out)
 
 /* The row loops read and write gate slices at offsets in unknown multiples of
  * H; without ivdep GCC wants more run-time overlap checks than it will emit and
- * leaves them scalar. The slices never overlap. */
+ * leaves them scalar. The slices never overlap. gi + b_ih is rounded before
+ * adding W_hh h + b_hh, as torch's linear then add does. */
 
 /* act receives r, z, n and W_hn h + b_hn (backward needs all four). */
-static void gru_cell_row(const float *gi, const float *gh, const float *bh, const float *h, float *h_out, float *act,
-                         int64_t H)
+static void gru_cell_row(const float *gi, const float *bi, const float *gh, const float *bh, const float *h,
+                         float *h_out, float *act, int64_t H)
 {
 #pragma GCC ivdep
     for (int64_t j = 0; j < H; j++) {
-        float r = sigm(gi[j] + (gh[j] + bh[j]));
-        float z = sigm(gi[H + j] + (gh[H + j] + bh[H + j]));
+        float r = sigm((gi[j] + bi[j]) + (gh[j] + bh[j]));
+        float z = sigm((gi[H + j] + bi[H + j]) + (gh[H + j] + bh[H + j]));
         float hn = gh[2 * H + j] + bh[2 * H + j];
-        float n = tanh_approx(gi[2 * H + j] + r * hn);
+        float n = tanh_approx((gi[2 * H + j] + bi[2 * H + j]) + r * hn);
         h_out[j] = n + z * (h[j] - n);
         act[j] = r;
         act[H + j] = z;
@@ -121,15 +131,15 @@ static void gru_cell_row(const float *gi, const float *gh, const float *bh, cons
 }
 
 /* act receives i, f, g, o and tanh(c'). */
-static void lstm_cell_row(const float *gi, const float *gh, const float *bh, const float *c, float *h_out,
-                          float *c_out, float *act, int64_t H)
+static void lstm_cell_row(const float *gi, const float *bi, const float *gh, const float *bh, const float *c,
+                          float *h_out, float *c_out, float *act, int64_t H)
 {
 #pragma GCC ivdep
     for (int64_t j = 0; j < H; j++) {
-        float i = sigm(gi[j] + (gh[j] + bh[j]));
-        float f = sigm(gi[H + j] + (gh[H + j] + bh[H + j]));
-        float g = tanh_approx(gi[2 * H + j] + (gh[2 * H + j] + bh[2 * H + j]));
-        float o = sigm(gi[3 * H + j] + (gh[3 * H + j] + bh[3 * H + j]));
+        float i = sigm((gi[j] + bi[j]) + (gh[j] + bh[j]));
+        float f = sigm((gi[H + j] + bi[H + j]) + (gh[H + j] + bh[H + j]));
+        float g = tanh_approx((gi[2 * H + j] + bi[2 * H + j]) + (gh[2 * H + j] + bh[2 * H + j]));
+        float o = sigm((gi[3 * H + j] + bi[3 * H + j]) + (gh[3 * H + j] + bh[3 * H + j]));
         float cn = f * c[j] + i * g, tc = tanh_approx(cn);
         c_out[j] = cn;
         h_out[j] = o * tc;
@@ -153,8 +163,8 @@ static void forward_row(const rnn_seq *q, int64_t s, int64_t t, int64_t b)
     }
     const float *gi = q->gi + (b * q->T + t) * GH, *gh = q->gh + b * GH;
     float *act = q->act + s * q->act_step + b * q->A * H;
-    if (q->lstm) lstm_cell_row(gi, gh, q->b_hh, q->cs + cur, q->hs + next, q->cs + next, act, H);
-    else gru_cell_row(gi, gh, q->b_hh, q->hs + cur, q->hs + next, act, H);
+    if (q->lstm) lstm_cell_row(gi, q->b_ih, gh, q->b_hh, q->cs + cur, q->hs + next, q->cs + next, act, H);
+    else gru_cell_row(gi, q->b_ih, gh, q->b_hh, q->hs + cur, q->hs + next, act, H);
     memcpy(y, q->hs + next, (size_t)H * sizeof(float));
 }
 
@@ -177,25 +187,29 @@ static float *arena_floats(mml_ctx *ctx, int64_t n, bool zero)
 
 static void seq_forward(mml_ctx *ctx, mml_node *n)
 {
-    const mml_tensor *gi = n->in[0], *w = n->in[1];
+    const mml_tensor *x = n->in[0], *w_hh = n->in[3];
     rnn_seq *q = mml_arena_alloc(ctx, sizeof *q);
     if (!q) return;
-    int64_t B = gi->shape[0], T = gi->shape[1], H = w->shape[1];
+    int64_t B = x->shape[0], T = x->shape[1], I = x->shape[2], H = w_hh->shape[1];
     bool lstm = n->iarg[0];
-    *q = (rnn_seq){ .B = B, .T = T, .H = H, .G = lstm ? 4 : 3, .A = lstm ? 5 : 4, .lstm = lstm,
-                    .reverse = n->iarg[1], .len = n->in[3] ? mml_i32(n->in[3]) : NULL, .gi = mml_f32(gi),
-                    .b_hh = mml_f32(n->in[2]), .y = mml_f32(n->out) };
+    *q = (rnn_seq){ .B = B, .T = T, .I = I, .H = H, .G = lstm ? 4 : 3, .A = lstm ? 5 : 4, .lstm = lstm,
+                    .reverse = n->iarg[1], .len = n->in[5] ? mml_i32(n->in[5]) : NULL, .x = mml_f32(x),
+                    .b_ih = mml_f32(n->in[2]), .b_hh = mml_f32(n->in[4]), .y = mml_f32(n->out) };
     /* the same test mml_op_run uses to put the node on the tape */
-    bool tape = mml_grad_enabled(ctx) && (gi->requires_grad || w->requires_grad || n->in[2]->requires_grad);
+    bool any = false;
+    for (int i = 0; i < 5; i++) any |= n->in[i]->requires_grad;
+    bool tape = mml_grad_enabled(ctx) && any;
     int64_t GH = q->G * H, states = (T + 1) * B * H;
     q->act_step = tape ? B * q->A * H : 0;
+    q->gi = arena_floats(ctx, B * T * GH, false);
     q->hs = arena_floats(ctx, states, false);
     q->cs = lstm ? arena_floats(ctx, states, false) : NULL;
     q->act = arena_floats(ctx, tape ? T * q->act_step : B * q->A * H, false);
     q->gh = arena_floats(ctx, B * GH, false);
     float *panels = arena_floats(ctx, (int64_t)mml_sgemm_packed_floats(H, GH), false);
-    if (!q->hs || (lstm && !q->cs) || !q->act || !q->gh || !panels) return;
-    q->w = mml_sgemm_pack_b(true, H, GH, mml_f32(w), H, panels); /* once, not at every step */
+    if (!q->gi || !q->hs || (lstm && !q->cs) || !q->act || !q->gh || !panels) return;
+    mml_sgemm(false, true, B * T, GH, I, 1.0f, q->x, I, mml_f32(n->in[1]), I, 0.0f, q->gi, GH);
+    q->w = mml_sgemm_pack_b(true, H, GH, mml_f32(w_hh), H, panels); /* once, not at every step */
     memset(q->hs, 0, (size_t)(B * H) * sizeof(float));
     if (lstm) memset(q->cs, 0, (size_t)(B * H) * sizeof(float));
     mml_parallel_for(B, ROW_GRAIN, forward_rows, q);
@@ -205,9 +219,9 @@ static void seq_forward(mml_ctx *ctx, mml_node *n)
 /* ---- backward through time ---- */
 
 /* For one row: dh is the carry reaching h', dy the output's gradient; writes
- * dg (of W_hh h + b_hh), adds to dgi (of gi), writes dh_next (the part of
- * dh_prev that does not pass through W_hh). */
-static void gru_grad_row(const float *act, const float *h, const float *dh, const float *dy, float *dg, float *dgi,
+ * dgi (of gi), dg (of W_hh h + b_hh) and dh_next (the part of dh_prev that
+ * does not pass through W_hh). */
+static void gru_grad_row(const float *act, const float *h, const float *dh, const float *dy, float *dgi, float *dg,
                          float *dh_next, int64_t H)
 {
 #pragma GCC ivdep
@@ -216,34 +230,26 @@ static void gru_grad_row(const float *act, const float *h, const float *dh, cons
         float dan = g * (1.0f - z) * (1.0f - n * n);
         float daz = g * (h[j] - n) * z * (1.0f - z);
         float dar = dan * hn * r * (1.0f - r);
-        dg[j] = dar;
-        dg[H + j] = daz;
+        dgi[j] = dg[j] = dar;
+        dgi[H + j] = dg[H + j] = daz;
+        dgi[2 * H + j] = dan;
         dg[2 * H + j] = dan * r;
-        dgi[j] += dar;
-        dgi[H + j] += daz;
-        dgi[2 * H + j] += dan;
         dh_next[j] = g * z;
     }
 }
 
 /* As gru_grad_row; dc, the cell-state carry, is updated in place. */
-static void lstm_grad_row(const float *act, const float *c, const float *dh, const float *dy, float *dc, float *dg,
-                          float *dgi, float *dh_next, int64_t H)
+static void lstm_grad_row(const float *act, const float *c, const float *dh, const float *dy, float *dc, float *dgi,
+                          float *dg, float *dh_next, int64_t H)
 {
 #pragma GCC ivdep
     for (int64_t j = 0; j < H; j++) {
         float i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j], tc = act[4 * H + j];
         float dhj = dh[j] + dy[j], dct = dc[j] + dhj * o * (1.0f - tc * tc);
-        float dai = dct * g * i * (1.0f - i), daf = dct * c[j] * f * (1.0f - f);
-        float dag = dct * i * (1.0f - g * g), dao = dhj * tc * o * (1.0f - o);
-        dg[j] = dai;
-        dg[H + j] = daf;
-        dg[2 * H + j] = dag;
-        dg[3 * H + j] = dao;
-        dgi[j] += dai;
-        dgi[H + j] += daf;
-        dgi[2 * H + j] += dag;
-        dgi[3 * H + j] += dao;
+        dgi[j] = dg[j] = dct * g * i * (1.0f - i);
+        dgi[H + j] = dg[H + j] = dct * c[j] * f * (1.0f - f);
+        dgi[2 * H + j] = dg[2 * H + j] = dct * i * (1.0f - g * g);
+        dgi[3 * H + j] = dg[3 * H + j] = dhj * tc * o * (1.0f - o);
         dc[j] = dct * f;
         dh_next[j] = 0.0f; /* all of it comes through W_hh */
     }
@@ -252,89 +258,113 @@ static void lstm_grad_row(const float *act, const float *c, const float *dh, con
 static void backward_row(const rnn_seq *q, int64_t s, int64_t t, int64_t b, const float *dh, float *dh_next)
 {
     int64_t B = q->B, H = q->H, GH = q->G * H, cur = (s * B + b) * H;
-    float *dg = q->dgates + b * GH;
+    float *dgi = q->dgi + b * GH, *dg = q->dgh + b * GH;
     if (!active(q, b, t)) { /* the state passed through unchanged */
+        memset(dgi, 0, (size_t)GH * sizeof(float));
         memset(dg, 0, (size_t)GH * sizeof(float));
         memcpy(dh_next, dh, (size_t)H * sizeof(float));
         return;
     }
     const float *act = q->act + s * q->act_step + b * q->A * H, *dy = q->dy + (b * q->T + t) * H;
-    float *dgi = q->dgi + (b * q->T + t) * GH;
-    if (q->lstm) lstm_grad_row(act, q->cs + cur, dh, dy, q->dc + b * H, dg, dgi, dh_next, H);
-    else gru_grad_row(act, q->hs + cur, dh, dy, dg, dgi, dh_next, H);
+    if (q->lstm) lstm_grad_row(act, q->cs + cur, dh, dy, q->dc + b * H, dgi, dg, dh_next, H);
+    else gru_grad_row(act, q->hs + cur, dh, dy, dgi, dg, dh_next, H);
+}
+
+static void add_column_sums(float *acc, const float *m, int64_t rows, int64_t cols)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < cols; j++) acc[j] += m[r * cols + j];
+}
+
+/* Everything step s contributes besides the carries, for rows [lo, hi):
+ * dx rows, and the parameter gradients into this thread's partials. */
+static void backward_step_rest(const rnn_seq *q, int64_t s, int64_t lo, int64_t hi, float *part)
+{
+    int64_t B = q->B, T = q->T, I = q->I, H = q->H, GH = q->G * H, rows = hi - lo, t = step_time(q, s);
+    const float *dgi = q->dgi + lo * GH, *dg = q->dgh + lo * GH, *x = q->x + (lo * T + t) * I;
+    if (q->dx) /* rows of one time step lie T*I apart */
+        mml_sgemm_packed_b(false, rows, 1.0f, dgi, GH, &q->w_ih, 1.0f, q->dx + (lo * T + t) * I, T * I);
+    if (q->want[0]) mml_sgemm(true, false, GH, I, rows, 1.0f, dgi, GH, x, T * I, 1.0f, part, I);
+    if (q->want[1])
+        mml_sgemm(true, false, GH, H, rows, 1.0f, dg, GH, q->hs + (s * B + lo) * H, H, 1.0f, part + GH * I, H);
+    if (q->want[2]) add_column_sums(part + GH * (I + H), dgi, rows, GH);
+    if (q->want[3]) add_column_sums(part + GH * (I + H + 1), dg, rows, GH);
 }
 
 static void backward_rows(void *arg, int64_t lo, int64_t hi, int thread)
 {
     const rnn_seq *q = arg;
-    int64_t B = q->B, H = q->H, GH = q->G * H;
-    float *dh = q->dh + lo * H, *dh_next = q->dh_next + lo * H, *dg = q->dgates + lo * GH;
-    float *dw = q->dw ? q->dw + thread * GH * H : NULL, *db = q->db ? q->db + thread * GH : NULL;
+    int64_t H = q->H, GH = q->G * H;
+    float *dh = q->dh + lo * H, *dh_next = q->dh_next + lo * H, *part = q->partials + thread * partial_size(q);
     for (int64_t s = q->T - 1; s >= 0; s--) {
         for (int64_t b = lo; b < hi; b++) backward_row(q, s, step_time(q, s), b, dh + (b - lo) * H, dh_next + (b - lo) * H);
-        /* dh_{s-1} = direct part + dgates_s W_hh */
-        mml_sgemm_packed_b(false, hi - lo, 1.0f, dg, GH, &q->w, 1.0f, dh_next, H);
-        if (dw) /* dW_hh += dgates_s^T h_{s-1} */
-            mml_sgemm(true, false, GH, H, hi - lo, 1.0f, dg, GH, q->hs + (s * B + lo) * H, H, 1.0f, dw, H);
-        for (int64_t r = 0; db && r < hi - lo; r++)
-            for (int64_t j = 0; j < GH; j++) db[j] += dg[r * GH + j];
+        /* dh_{s-1} = direct part + dgh_s W_hh */
+        mml_sgemm_packed_b(false, hi - lo, 1.0f, q->dgh + lo * GH, GH, &q->w, 1.0f, dh_next, H);
+        backward_step_rest(q, s, lo, hi, part);
         float *tmp = dh;
         dh = dh_next;
         dh_next = tmp;
     }
 }
 
-static void add_partials(float *grad, const float *parts, int n_parts, int64_t size)
+static void add_partials(mml_ctx *ctx, mml_tensor *t, const float *partials, int n_parts, int64_t stride)
 {
+    float *grad = mml_grad_buf(ctx, t);
     if (!grad) return;
     for (int p = 0; p < n_parts; p++)
-        for (int64_t i = 0; i < size; i++) grad[i] += parts[p * size + i];
+        for (int64_t i = 0; i < t->numel; i++) grad[i] += partials[p * stride + i];
 }
 
 static void seq_backward(mml_ctx *ctx, mml_node *n)
 {
     rnn_seq *q = n->saved;
-    mml_tensor *gi = n->in[0], *w = n->in[1], *b = n->in[2];
     if (!q) return; /* forward ran out of memory */
-    int64_t B = q->B, T = q->T, H = q->H, GH = q->G * H;
-    q->dy = n->out->grad;
-    q->dgi = mml_wants_grad(gi) ? mml_grad_buf(ctx, gi) : arena_floats(ctx, B * T * GH, true);
-    q->dgates = arena_floats(ctx, B * GH, false);
+    mml_tensor *x = n->in[0], *w_ih = n->in[1];
+    int64_t B = q->B, H = q->H, I = q->I, GH = q->G * H;
     int parts = mml_threads_get();
-    q->dw = mml_wants_grad(w) ? arena_floats(ctx, parts * GH * H, true) : NULL;
-    q->db = mml_wants_grad(b) ? arena_floats(ctx, parts * GH, true) : NULL;
+    q->dy = n->out->grad;
+    q->dx = mml_wants_grad(x) ? mml_grad_buf(ctx, x) : NULL;
+    q->dgi = arena_floats(ctx, B * GH, false);
+    q->dgh = arena_floats(ctx, B * GH, false);
+    q->partials = arena_floats(ctx, parts * partial_size(q), true);
     q->dh = arena_floats(ctx, B * H, true);
     q->dh_next = arena_floats(ctx, B * H, false);
     q->dc = q->lstm ? arena_floats(ctx, B * H, true) : NULL;
     float *panels = arena_floats(ctx, (int64_t)mml_sgemm_packed_floats(GH, H), false);
-    if (!q->dgi || !q->dgates || !q->dh || !q->dh_next || (q->lstm && !q->dc) || !panels ||
-        (mml_wants_grad(w) && !q->dw) || (mml_wants_grad(b) && !q->db))
+    float *ih_panels = q->dx ? arena_floats(ctx, (int64_t)mml_sgemm_packed_floats(GH, I), false) : NULL;
+    if ((mml_wants_grad(x) && (!q->dx || !ih_panels)) || !q->dgi || !q->dgh || !q->partials || !q->dh ||
+        !q->dh_next || (q->lstm && !q->dc) || !panels)
         return;
-    q->w = mml_sgemm_pack_b(false, GH, H, mml_f32(w), H, panels);
+    q->w = mml_sgemm_pack_b(false, GH, H, mml_f32(n->in[3]), H, panels);
+    if (q->dx) q->w_ih = mml_sgemm_pack_b(false, GH, I, mml_f32(w_ih), I, ih_panels);
+    static const int slot[4] = { 1, 3, 2, 4 }; /* partials order: dW_ih, dW_hh, db_ih, db_hh */
+    for (int k = 0; k < 4; k++) q->want[k] = mml_wants_grad(n->in[slot[k]]);
     mml_parallel_for(B, ROW_GRAIN, backward_rows, q);
-    if (q->dw) add_partials(mml_grad_buf(ctx, w), q->dw, parts, GH * H);
-    if (q->db) add_partials(mml_grad_buf(ctx, b), q->db, parts, GH);
+    int64_t offset[4] = { 0, GH * I, GH * (I + H), GH * (I + H + 1) };
+    for (int k = 0; k < 4; k++)
+        if (q->want[k]) add_partials(ctx, n->in[slot[k]], q->partials + offset[k], parts, partial_size(q));
 }
 
-static const mml_op_def op_gru_seq = { "gru_seq", seq_infer, seq_forward, seq_backward, .optional_inputs = 8 };
-static const mml_op_def op_lstm_seq = { "lstm_seq", seq_infer, seq_forward, seq_backward, .optional_inputs = 8 };
+static const mml_op_def op_gru_layer = { "gru_layer", seq_infer, seq_forward, seq_backward, .optional_inputs = 32 };
+static const mml_op_def op_lstm_layer = { "lstm_layer", seq_infer, seq_forward, seq_backward, .optional_inputs = 32 };
 
-static mml_tensor *seq(mml_ctx *ctx, const mml_op_def *op, bool lstm, mml_tensor *gi, mml_tensor *w_hh,
-                       mml_tensor *b_hh, const mml_tensor *lengths, bool reverse)
+static mml_tensor *layer(mml_ctx *ctx, const mml_op_def *op, bool lstm, const mml_rnn_weights *w, mml_tensor *x,
+                         const mml_tensor *lengths, bool reverse)
 {
     /* lengths is only read; the node's input slots are not const */
-    mml_node n = { .op = op, .in = { gi, w_hh, b_hh, (mml_tensor *)lengths }, .n_in = 4, .iarg = { lstm, reverse } };
+    mml_node n = { .op = op, .in = { x, w->w_ih, w->b_ih, w->w_hh, w->b_hh, (mml_tensor *)lengths }, .n_in = 6,
+                   .iarg = { lstm, reverse } };
     return mml_op_run(ctx, &n);
 }
 
-mml_tensor *mml_gru_seq(mml_ctx *ctx, mml_tensor *gi, mml_tensor *w_hh, mml_tensor *b_hh, const mml_tensor *lengths,
-                        bool reverse)
+mml_tensor *mml_gru_layer(mml_ctx *ctx, const mml_rnn_weights *w, mml_tensor *x, const mml_tensor *lengths,
+                          bool reverse)
 {
-    return seq(ctx, &op_gru_seq, false, gi, w_hh, b_hh, lengths, reverse);
+    return layer(ctx, &op_gru_layer, false, w, x, lengths, reverse);
 }
 
-mml_tensor *mml_lstm_seq(mml_ctx *ctx, mml_tensor *gi, mml_tensor *w_hh, mml_tensor *b_hh, const mml_tensor *lengths,
-                         bool reverse)
+mml_tensor *mml_lstm_layer(mml_ctx *ctx, const mml_rnn_weights *w, mml_tensor *x, const mml_tensor *lengths,
+                           bool reverse)
 {
-    return seq(ctx, &op_lstm_seq, true, gi, w_hh, b_hh, lengths, reverse);
+    return layer(ctx, &op_lstm_layer, true, w, x, lengths, reverse);
 }
