@@ -133,3 +133,34 @@ TEST(rnn_layer_results_do_not_depend_on_thread_count)
     for (int k = 0; k < 6; k++) mml_free(ref[k]);
     for (int i = 0; i < 5; i++) mml_tensor_free(in[i]);
 }
+
+/* Without a tape the layer keeps one step of activations; outputs must match. */
+TEST(rnn_layer_inference_matches_training_forward)
+{
+    const int64_t B = 4, T = 7, I = 3, H = 5;
+    mml_tensor *lengths = mml_tensor_create(MML_I32, 1, &B, false);
+    static const int32_t lens[] = { 7, 3, 1, 6 };
+    memcpy(mml_i32(lengths), lens, sizeof lens);
+    mml_rng r;
+    mml_rng_seed(&r, 5);
+    for (int k = 0; k < 4; k++) {
+        bool lstm = k & 1, reverse = k & 2;
+        mml_tensor *in[5];
+        random_layer(in, B, T, I, H, lstm ? 4 : 3, 0.5f, &r);
+        mml_rnn_weights w = { in[1], in[2], in[3], in[4] };
+        mml_ctx *ctx = mml_ctx_create();
+        mml_tensor *y[2];
+        for (int grad = 0; grad < 2; grad++) {
+            mml_set_grad_enabled(ctx, grad);
+            y[grad] = lstm ? mml_lstm_layer(ctx, &w, in[0], lengths, reverse)
+                           : mml_gru_layer(ctx, &w, in[0], lengths, reverse);
+        }
+        CHECK(y[0] && y[1] && !y[0]->requires_grad && y[1]->requires_grad);
+        if (y[0] && y[1])
+            CHECK_MSG(!memcmp(mml_f32(y[0]), mml_f32(y[1]), (size_t)y[0]->numel * sizeof(float)),
+                      "%s reverse=%d: inference and training outputs differ", lstm ? "lstm" : "gru", reverse);
+        mml_ctx_free(ctx);
+        for (int i = 0; i < 5; i++) mml_tensor_free(in[i]);
+    }
+    mml_tensor_free(lengths);
+}
