@@ -32,7 +32,8 @@ static mml_tensor *run_layer(mml_ctx *ctx, mml_tensor **in, void *arg)
                    : mml_gru_layer(ctx, &w, in[0], c->lengths, c->reverse);
 }
 
-static void random_layer(mml_tensor **in, int64_t B, int64_t T, int64_t I, int64_t H, int64_t G, float scale, mml_rng *r)
+static void random_layer(mml_tensor **in, int64_t B, int64_t T, int64_t I, int64_t H, int64_t G, float scale,
+                         mml_rng *r)
 {
     int64_t GH = G * H;
     in[0] = random_tensor(3, (int64_t[]){ B, T, I }, 1.0f, r);
@@ -124,7 +125,8 @@ TEST(rnn_layer_results_do_not_depend_on_thread_count)
             if (threads == 1) {
                 ref[k] = mml_malloc((size_t)sizes[k] * sizeof(float));
                 memcpy(ref[k], got[k], (size_t)sizes[k] * sizeof(float));
-            } else if (k < 2) CHECK_MSG(!memcmp(ref[k], got[k], (size_t)sizes[k] * sizeof(float)), "output %d differs", k);
+            } else if (k < 2)
+                CHECK_MSG(!memcmp(ref[k], got[k], (size_t)sizes[k] * sizeof(float)), "output %d differs", k);
             else CHECK_CLOSE("weight gradient", got[k], ref[k], sizes[k], 1e-5, 1e-6);
         }
         mml_ctx_free(ctx);

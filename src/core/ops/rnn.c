@@ -22,7 +22,7 @@
 #define ROW_GRAIN 16 /* rows per thread at least: fewer underuse the GEMM's 12-row register tile */
 
 /* iarg: 0 LSTM, 1 reverse. Buffers live in the step arena. */
-typedef struct rnn_seq {
+typedef struct rnn_run {
     int64_t B, T, I, H, G, A; /* A: activations kept per row, in units of H */
     bool lstm, reverse;
     const int32_t *len;    /* NULL: every sequence has length T */
@@ -42,7 +42,7 @@ typedef struct rnn_seq {
     float *partials;       /* per thread: dW_ih [G*H, I], dW_hh [G*H, H], db_ih, db_hh [G*H] */
     bool want[4];          /* which of those the inputs need */
     float *dh, *dh_next, *dc; /* [B, H] carries */
-} rnn_seq;
+} rnn_run;
 
 /* exp, sigmoid and tanh in plain arithmetic (Cephes' polynomials, about 2 ulp)
  * so the gate loops vectorise; libm's calls do not and were half the time. */
@@ -75,11 +75,11 @@ static inline float tanh_approx(float x)
     return ax < 0.625f ? small : x < 0.0f ? -big : big;
 }
 
-static int64_t step_time(const rnn_seq *q, int64_t s) { return q->reverse ? q->T - 1 - s : s; }
-static bool active(const rnn_seq *q, int64_t b, int64_t t) { return !q->len || t < q->len[b]; }
-static int64_t partial_size(const rnn_seq *q) { return q->G * q->H * (q->I + q->H + 2); }
+static int64_t step_time(const rnn_run *q, int64_t s) { return q->reverse ? q->T - 1 - s : s; }
+static bool active(const rnn_run *q, int64_t b, int64_t t) { return !q->len || t < q->len[b]; }
+static int64_t partial_size(const rnn_run *q) { return q->G * q->H * (q->I + q->H + 2); }
 
-static mml_status seq_infer(const mml_node *n, mml_tensor *out)
+static mml_status layer_infer(const mml_node *n, mml_tensor *out)
 {
     const mml_tensor *x = n->in[0], *w_ih = n->in[1], *b_ih = n->in[2], *w_hh = n->in[3], *b_hh = n->in[4];
     const mml_tensor *len = n->in[5];
@@ -151,7 +151,7 @@ static void lstm_cell_row(const float *gi, const float *bi, const float *gh, con
     }
 }
 
-static void forward_row(const rnn_seq *q, int64_t s, int64_t t, int64_t b)
+static void forward_row(const rnn_run *q, int64_t s, int64_t t, int64_t b)
 {
     int64_t B = q->B, H = q->H, GH = q->G * H, cur = (s * B + b) * H, next = ((s + 1) * B + b) * H;
     float *y = q->y + (b * q->T + t) * H;
@@ -170,7 +170,7 @@ static void forward_row(const rnn_seq *q, int64_t s, int64_t t, int64_t b)
 
 static void forward_rows(void *arg, int64_t lo, int64_t hi, int thread)
 {
-    const rnn_seq *q = arg;
+    const rnn_run *q = arg;
     int64_t B = q->B, H = q->H, GH = q->G * H;
     for (int64_t s = 0; s < q->T; s++) {
         mml_sgemm_packed_b(false, hi - lo, 1.0f, q->hs + (s * B + lo) * H, H, &q->w, 0.0f, q->gh + lo * GH, GH);
@@ -185,14 +185,14 @@ static float *arena_floats(mml_ctx *ctx, int64_t n, bool zero)
     return p;
 }
 
-static void seq_forward(mml_ctx *ctx, mml_node *n)
+static void layer_forward(mml_ctx *ctx, mml_node *n)
 {
     const mml_tensor *x = n->in[0], *w_hh = n->in[3];
-    rnn_seq *q = mml_arena_alloc(ctx, sizeof *q);
+    rnn_run *q = mml_arena_alloc(ctx, sizeof *q);
     if (!q) return;
     int64_t B = x->shape[0], T = x->shape[1], I = x->shape[2], H = w_hh->shape[1];
     bool lstm = n->iarg[0];
-    *q = (rnn_seq){ .B = B, .T = T, .I = I, .H = H, .G = lstm ? 4 : 3, .A = lstm ? 5 : 4, .lstm = lstm,
+    *q = (rnn_run){ .B = B, .T = T, .I = I, .H = H, .G = lstm ? 4 : 3, .A = lstm ? 5 : 4, .lstm = lstm,
                     .reverse = n->iarg[1], .len = n->in[5] ? mml_i32(n->in[5]) : NULL, .x = mml_f32(x),
                     .b_ih = mml_f32(n->in[2]), .b_hh = mml_f32(n->in[4]), .y = mml_f32(n->out) };
     /* the same test mml_op_run uses to put the node on the tape */
@@ -255,7 +255,7 @@ static void lstm_grad_row(const float *act, const float *c, const float *dh, con
     }
 }
 
-static void backward_row(const rnn_seq *q, int64_t s, int64_t t, int64_t b, const float *dh, float *dh_next)
+static void backward_row(const rnn_run *q, int64_t s, int64_t t, int64_t b, const float *dh, float *dh_next)
 {
     int64_t B = q->B, H = q->H, GH = q->G * H, cur = (s * B + b) * H;
     float *dgi = q->dgi + b * GH, *dg = q->dgh + b * GH;
@@ -278,7 +278,7 @@ static void add_column_sums(float *acc, const float *m, int64_t rows, int64_t co
 
 /* Everything step s contributes besides the carries, for rows [lo, hi):
  * dx rows, and the parameter gradients into this thread's partials. */
-static void backward_step_rest(const rnn_seq *q, int64_t s, int64_t lo, int64_t hi, float *part)
+static void backward_step_rest(const rnn_run *q, int64_t s, int64_t lo, int64_t hi, float *part)
 {
     int64_t B = q->B, T = q->T, I = q->I, H = q->H, GH = q->G * H, rows = hi - lo, t = step_time(q, s);
     const float *dgi = q->dgi + lo * GH, *dg = q->dgh + lo * GH, *x = q->x + (lo * T + t) * I;
@@ -293,11 +293,12 @@ static void backward_step_rest(const rnn_seq *q, int64_t s, int64_t lo, int64_t 
 
 static void backward_rows(void *arg, int64_t lo, int64_t hi, int thread)
 {
-    const rnn_seq *q = arg;
+    const rnn_run *q = arg;
     int64_t H = q->H, GH = q->G * H;
     float *dh = q->dh + lo * H, *dh_next = q->dh_next + lo * H, *part = q->partials + thread * partial_size(q);
     for (int64_t s = q->T - 1; s >= 0; s--) {
-        for (int64_t b = lo; b < hi; b++) backward_row(q, s, step_time(q, s), b, dh + (b - lo) * H, dh_next + (b - lo) * H);
+        for (int64_t b = lo; b < hi; b++)
+            backward_row(q, s, step_time(q, s), b, dh + (b - lo) * H, dh_next + (b - lo) * H);
         /* dh_{s-1} = direct part + dgh_s W_hh */
         mml_sgemm_packed_b(false, hi - lo, 1.0f, q->dgh + lo * GH, GH, &q->w, 1.0f, dh_next, H);
         backward_step_rest(q, s, lo, hi, part);
@@ -315,9 +316,9 @@ static void add_partials(mml_ctx *ctx, mml_tensor *t, const float *partials, int
         for (int64_t i = 0; i < t->numel; i++) grad[i] += partials[p * stride + i];
 }
 
-static void seq_backward(mml_ctx *ctx, mml_node *n)
+static void layer_backward(mml_ctx *ctx, mml_node *n)
 {
-    rnn_seq *q = n->saved;
+    rnn_run *q = n->saved;
     if (!q) return; /* forward ran out of memory */
     mml_tensor *x = n->in[0], *w_ih = n->in[1];
     int64_t B = q->B, H = q->H, I = q->I, GH = q->G * H;
@@ -345,8 +346,8 @@ static void seq_backward(mml_ctx *ctx, mml_node *n)
         if (q->want[k]) add_partials(ctx, n->in[slot[k]], q->partials + offset[k], parts, partial_size(q));
 }
 
-static const mml_op_def op_gru_layer = { "gru_layer", seq_infer, seq_forward, seq_backward, .optional_inputs = 32 };
-static const mml_op_def op_lstm_layer = { "lstm_layer", seq_infer, seq_forward, seq_backward, .optional_inputs = 32 };
+static const mml_op_def op_gru_layer = { "gru_layer", layer_infer, layer_forward, layer_backward, .optional_inputs = 32 };
+static const mml_op_def op_lstm_layer = { "lstm_layer", layer_infer, layer_forward, layer_backward, .optional_inputs = 32 };
 
 static mml_tensor *layer(mml_ctx *ctx, const mml_op_def *op, bool lstm, const mml_rnn_weights *w, mml_tensor *x,
                          const mml_tensor *lengths, bool reverse)
