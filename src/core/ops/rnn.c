@@ -39,7 +39,7 @@ typedef struct rnn_run {
     float *dx;             /* [B, T, I], or NULL */
     mml_sgemm_packed w_ih; /* W_ih [G*H, I], for dx */
     float *dgi, *dgh;      /* [B, G*H]: one step's gradient of gi and of W_hh h + b_hh */
-    float *partials;       /* per thread: dW_ih [G*H, I], dW_hh [G*H, H], db_ih, db_hh [G*H] */
+    float *partials;       /* per thread: dW_ih^T [I, G*H], dW_hh [G*H, H], db_ih, db_hh [G*H] */
     bool want[4];          /* which of those the inputs need */
     float *dh, *dh_next, *dc; /* [B, H] carries */
 } rnn_run;
@@ -284,7 +284,8 @@ static void backward_step_rest(const rnn_run *q, int64_t s, int64_t lo, int64_t 
     const float *dgi = q->dgi + lo * GH, *dg = q->dgh + lo * GH, *x = q->x + (lo * T + t) * I;
     if (q->dx) /* rows of one time step lie T*I apart */
         mml_sgemm_packed_b(false, rows, 1.0f, dgi, GH, &q->w_ih, 1.0f, q->dx + (lo * T + t) * I, T * I);
-    if (q->want[0]) mml_sgemm(true, false, GH, I, rows, 1.0f, dgi, GH, x, T * I, 1.0f, part, I);
+    /* dW_ih transposed: I (40 features, say) as the GEMM's N would mostly pad its 32-wide tiles */
+    if (q->want[0]) mml_sgemm(true, false, I, GH, rows, 1.0f, x, T * I, dgi, GH, 1.0f, part, GH);
     if (q->want[1])
         mml_sgemm(true, false, GH, H, rows, 1.0f, dg, GH, q->hs + (s * B + lo) * H, H, 1.0f, part + GH * I, H);
     if (q->want[2]) add_column_sums(part + GH * (I + H), dgi, rows, GH);
@@ -308,12 +309,19 @@ static void backward_rows(void *arg, int64_t lo, int64_t hi, int thread)
     }
 }
 
-static void add_partials(mml_ctx *ctx, mml_tensor *t, const float *partials, int n_parts, int64_t stride)
+/* grad(t) += the threads' partials, in thread order; transposed: each is t^T. */
+static void add_partials(mml_ctx *ctx, mml_tensor *t, const float *partials, int n_parts, int64_t stride,
+                         bool transposed)
 {
     float *grad = mml_grad_buf(ctx, t);
     if (!grad) return;
-    for (int p = 0; p < n_parts; p++)
-        for (int64_t i = 0; i < t->numel; i++) grad[i] += partials[p * stride + i];
+    int64_t rows = t->ndim == 2 ? t->shape[0] : 1, cols = t->numel / rows;
+    for (int p = 0; p < n_parts; p++) {
+        const float *part = partials + p * stride;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++)
+                grad[r * cols + c] += transposed ? part[c * rows + r] : part[r * cols + c];
+    }
 }
 
 static void layer_backward(mml_ctx *ctx, mml_node *n)
@@ -343,11 +351,13 @@ static void layer_backward(mml_ctx *ctx, mml_node *n)
     mml_parallel_for(B, ROW_GRAIN, backward_rows, q);
     int64_t offset[4] = { 0, GH * I, GH * (I + H), GH * (I + H + 1) };
     for (int k = 0; k < 4; k++)
-        if (q->want[k]) add_partials(ctx, n->in[slot[k]], q->partials + offset[k], parts, partial_size(q));
+        if (q->want[k]) add_partials(ctx, n->in[slot[k]], q->partials + offset[k], parts, partial_size(q), k == 0);
 }
 
-static const mml_op_def op_gru_layer = { "gru_layer", layer_infer, layer_forward, layer_backward, .optional_inputs = 32 };
-static const mml_op_def op_lstm_layer = { "lstm_layer", layer_infer, layer_forward, layer_backward, .optional_inputs = 32 };
+static const mml_op_def op_gru_layer = { "gru_layer", layer_infer, layer_forward, layer_backward,
+                                         .optional_inputs = 1u << 5 };
+static const mml_op_def op_lstm_layer = { "lstm_layer", layer_infer, layer_forward, layer_backward,
+                                          .optional_inputs = 1u << 5 };
 
 static mml_tensor *layer(mml_ctx *ctx, const mml_op_def *op, bool lstm, const mml_rnn_weights *w, mml_tensor *x,
                          const mml_tensor *lengths, bool reverse)
