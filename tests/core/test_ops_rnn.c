@@ -166,3 +166,35 @@ TEST(rnn_layer_inference_matches_training_forward)
     }
     mml_tensor_free(lengths);
 }
+
+/* After warm-up, a forward and backward pass of the module allocates nothing:
+ * every buffer comes from the step arena. */
+TEST(rnn_module_steady_state_does_not_allocate)
+{
+    const int64_t B = 40, T = 6, I = 5, H = 8;
+    mml_tensor *lengths = mml_tensor_create(MML_I32, 1, &B, false);
+    for (int64_t b = 0; b < B; b++) mml_i32(lengths)[b] = (int32_t)(1 + b % T);
+    for (int kind = 0; kind < 2; kind++) {
+        mml_rng r;
+        mml_rng_seed(&r, 9);
+        mml_params *ps = mml_params_create();
+        mml_nn_rnn rnn;
+        CHECK_OK(mml_nn_rnn_init(&rnn, ps, "rnn", (mml_rnn_kind)kind, I, H, 2, true, &r));
+        mml_tensor *x = random_tensor(3, (int64_t[]){ B, T, I }, 1.0f, &r);
+        mml_ctx *ctx = mml_ctx_create();
+        uint64_t before = 0;
+        for (int step = 0; step < 5; step++) {
+            if (step == 3) before = mml_alloc_count();
+            mml_ctx_reset(ctx);
+            mml_tensor *h_n = NULL, *y = mml_nn_rnn_forward(ctx, &rnn, x, lengths, &h_n);
+            CHECK_OK(mml_backward(ctx, mml_add(ctx, mml_sum(ctx, y, MML_AXIS_ALL, false),
+                                               mml_sum(ctx, h_n, MML_AXIS_ALL, false))));
+        }
+        CHECK_MSG(mml_alloc_count() == before, "%s: steps 3..4 allocated %llu times", kind ? "lstm" : "gru",
+                  (unsigned long long)(mml_alloc_count() - before));
+        mml_ctx_free(ctx);
+        mml_tensor_free(x);
+        mml_params_free(ps);
+    }
+    mml_tensor_free(lengths);
+}
