@@ -173,7 +173,9 @@ static void forward_rows(void *arg, int64_t lo, int64_t hi, int thread)
     const rnn_run *q = arg;
     int64_t B = q->B, H = q->H, GH = q->G * H;
     for (int64_t s = 0; s < q->T; s++) {
-        mml_sgemm_packed_b(false, hi - lo, 1.0f, q->hs + (s * B + lo) * H, H, &q->w, 0.0f, q->gh + lo * GH, GH);
+        if (s == 0) /* the initial state is zero */
+            memset(q->gh + lo * GH, 0, (size_t)((hi - lo) * GH) * sizeof(float));
+        else mml_sgemm_packed_b(false, hi - lo, 1.0f, q->hs + (s * B + lo) * H, H, &q->w, 0.0f, q->gh + lo * GH, GH);
         for (int64_t b = lo; b < hi; b++) forward_row(q, s, step_time(q, s), b);
     }
 }
@@ -286,7 +288,7 @@ static void backward_step_rest(const rnn_run *q, int64_t s, int64_t lo, int64_t 
         mml_sgemm_packed_b(false, rows, 1.0f, dgi, GH, &q->w_ih, 1.0f, q->dx + (lo * T + t) * I, T * I);
     /* dW_ih transposed: I (40 features, say) as the GEMM's N would mostly pad its 32-wide tiles */
     if (q->want[0]) mml_sgemm(true, false, I, GH, rows, 1.0f, x, T * I, dgi, GH, 1.0f, part, GH);
-    if (q->want[1])
+    if (q->want[1] && s > 0) /* the initial state is zero */
         mml_sgemm(true, false, GH, H, rows, 1.0f, dg, GH, q->hs + (s * B + lo) * H, H, 1.0f, part + GH * I, H);
     if (q->want[2]) add_column_sums(part + GH * (I + H), dgi, rows, GH);
     if (q->want[3]) add_column_sums(part + GH * (I + H + 1), dg, rows, GH);
@@ -300,8 +302,8 @@ static void backward_rows(void *arg, int64_t lo, int64_t hi, int thread)
     for (int64_t s = q->T - 1; s >= 0; s--) {
         for (int64_t b = lo; b < hi; b++)
             backward_row(q, s, step_time(q, s), b, dh + (b - lo) * H, dh_next + (b - lo) * H);
-        /* dh_{s-1} = direct part + dgh_s W_hh */
-        mml_sgemm_packed_b(false, hi - lo, 1.0f, q->dgh + lo * GH, GH, &q->w, 1.0f, dh_next, H);
+        /* dh_{s-1} = direct part + dgh_s W_hh; nothing needs the initial state's */
+        if (s > 0) mml_sgemm_packed_b(false, hi - lo, 1.0f, q->dgh + lo * GH, GH, &q->w, 1.0f, dh_next, H);
         backward_step_rest(q, s, lo, hi, part);
         float *tmp = dh;
         dh = dh_next;
