@@ -66,6 +66,7 @@ static mml_tensor *final_state(mml_ctx *ctx, mml_tensor *y, const mml_tensor *le
     return mml_reshape(ctx, mml_gather(ctx, y, 1, idx), 3, (int64_t[]){ 1, B, H });
 }
 
+/* Lengths from 1: the final state is read at length - 1 (the op itself allows 0). */
 static mml_status check_lengths(const mml_tensor *lengths, int64_t B, int64_t T)
 {
     if (!lengths) return MML_OK;
