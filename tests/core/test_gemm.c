@@ -1,6 +1,6 @@
 /* The packed SIMD GEMM against the reference triple loop, for every SIMD
  * level the CPU has, 1 and 2 threads, all transposes, odd shapes, strides,
- * alpha/beta (beta 0 must ignore NaN garbage in C). */
+ * alpha/beta (beta 0 must ignore NaN garbage in C), B packed per call or once. */
 #include <math.h>
 #include <string.h>
 
@@ -16,29 +16,35 @@ static void fill(float *v, int64_t n, mml_rng *r)
     for (int64_t i = 0; i < n; i++) v[i] = mml_rng_uniform(r) * 2.0f - 1.0f;
 }
 
+/* packed: B goes through mml_sgemm_pack_b and mml_sgemm_packed_b. */
 static bool check_case(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha, float beta, int pad,
-                       mml_rng *r)
+                       bool packed, mml_rng *r)
 {
     int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
     int64_t arows = ta ? K : M, brows = tb ? N : K;
     float *A = mml_malloc((size_t)(arows * lda + 1) * 4), *B = mml_malloc((size_t)(brows * ldb + 1) * 4);
     float *C = mml_malloc((size_t)(M * ldc + 1) * 4), *R = mml_malloc((size_t)(M * ldc + 1) * 4);
+    float *panels = mml_aligned_alloc(mml_sgemm_packed_floats(K, N) * 4 + 4);
     fill(A, arows * lda, r);
     fill(B, brows * ldb, r);
     fill(C, M * ldc, r);
     if (beta == 0.0f)
         for (int64_t i = 0; i < M * ldc; i++) C[i] = NAN;
     memcpy(R, C, (size_t)(M * ldc) * 4);
-    mml_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (packed) {
+        mml_sgemm_packed bp = mml_sgemm_pack_b(tb, K, N, B, ldb, panels);
+        mml_sgemm_packed_b(ta, M, alpha, A, lda, &bp, beta, C, ldc);
+    } else mml_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     mml_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
     bool ok = true;
     for (int64_t i = 0; i < M && ok; i++)
         for (int64_t j = 0; j < N && ok; j++) {
             float g = C[i * ldc + j], w = R[i * ldc + j];
             if (!(fabsf(g - w) <= 1e-4f * (1.0f + sqrtf((float)K)) + 1e-5f * fabsf(w))) {
-                tst_fail(__FILE__, __LINE__, "gemm %s M=%lld N=%lld K=%lld ta=%d tb=%d alpha=%g beta=%g pad=%d: "
-                         "C[%lld,%lld] = %g, want %g", mml_simd_name(mml_cpu_simd()), (long long)M, (long long)N,
-                         (long long)K, ta, tb, alpha, beta, pad, (long long)i, (long long)j, g, w);
+                tst_fail(__FILE__, __LINE__, "gemm %s%s M=%lld N=%lld K=%lld ta=%d tb=%d alpha=%g beta=%g pad=%d: "
+                         "C[%lld,%lld] = %g, want %g", mml_simd_name(mml_cpu_simd()), packed ? " packed" : "",
+                         (long long)M, (long long)N, (long long)K, ta, tb, alpha, beta, pad, (long long)i,
+                         (long long)j, g, w);
                 ok = false;
             }
         }
@@ -46,6 +52,7 @@ static bool check_case(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float 
     mml_free(B);
     mml_free(C);
     mml_free(R);
+    mml_free(panels);
     return ok;
 }
 
@@ -56,6 +63,7 @@ TEST(gemm_matches_reference_all_paths)
     static const int64_t sizes[][3] = {
         { 1, 1, 1 }, { 1, 37, 300 }, { 3, 1, 5 }, { 13, 33, 7 }, { 12, 32, 192 }, { 25, 65, 193 },
         { 64, 10, 128 }, { 97, 130, 61 }, { 200, 3, 401 }, { 7, 300, 260 }, { 250, 250, 250 }, { 5, 5, 0 },
+        { 5, 3100, 200 }, /* more than one column block (NC) and depth block (KC) */
     };
     int saved_threads = mml_threads_get();
     for (int simd = MML_SIMD_SCALAR; simd <= MML_SIMD_AVX512; simd++) {
@@ -64,10 +72,11 @@ TEST(gemm_matches_reference_all_paths)
         for (int threads = 1; threads <= 2; threads++) {
             mml_threads_set(threads);
             for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
-                for (int t = 0; t < 4; t++) {
-                    bool ta = t & 1, tb = t & 2;
+                for (int t = 0; t < 8; t++) {
+                    bool ta = t & 1, tb = t & 2, packed = t & 4;
                     float alpha = s % 3 == 0 ? 1.0f : -0.75f, beta = s % 2 ? 0.0f : 0.5f;
-                    if (!check_case(sizes[s][0], sizes[s][1], sizes[s][2], ta, tb, alpha, beta, (int)(s % 3), &r))
+                    if (!check_case(sizes[s][0], sizes[s][1], sizes[s][2], ta, tb, alpha, beta, (int)(s % 3),
+                                    packed, &r))
                         goto done;
                 }
         }

@@ -204,9 +204,18 @@ static void gemm_small_m(bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
     }
 }
 
+/* Where the packed panels of B's block (jc, pc) start: every column block
+ * before jc is NC wide (a multiple of nr), so it holds K * NC floats. */
+static int64_t packed_offset(int64_t jc, int64_t pc, int64_t K, int64_t nc, int nr)
+{
+    return jc * K + pc * ((nc + nr - 1) / nr * nr);
+}
+
+/* bp: B already packed by mml_sgemm_pack_b (then B, ldb, tb are its source),
+ * or NULL to pack each block here. */
 static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                        float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                        float *C, int64_t ldc)
+                        float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                        const mml_sgemm_packed *bp, float beta, float *C, int64_t ldc)
 {
     if (M == 0 || N == 0) return;
     if (K == 0 || alpha == 0.0f) {
@@ -221,18 +230,18 @@ static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M
     const int64_t mc_max = (int64_t)MC_PANELS * mr;
     int64_t nc_max = N < NC ? (N + nr - 1) / nr * nr : NC;
     int64_t kc_step = k_block(K);
-    float *abuf = thread_buffer((size_t)(mc_max * kc_step + nc_max * kc_step) + 64);
+    float *abuf = thread_buffer((size_t)(mc_max * kc_step + (bp ? 0 : nc_max * kc_step)) + 64);
     if (!abuf) { /* out of memory: the reference is slow but needs nothing */
         mml_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    float *bbuf = abuf + mc_max * kc_step;
     for (int64_t jc = 0; jc < N; jc += NC) {
         int64_t nc = N - jc < NC ? N - jc : NC;
         for (int64_t pc = 0; pc < K; pc += kc_step) {
             int64_t kc = K - pc < kc_step ? K - pc : kc_step;
             float b_eff = pc == 0 ? beta : 1.0f;
-            pack_b(kern, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tb, kc, nc, bbuf);
+            const float *bbuf = bp ? bp->panels + packed_offset(jc, pc, K, nc, nr) : abuf + mc_max * kc_step;
+            if (!bp) pack_b(kern, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tb, kc, nc, abuf + mc_max * kc_step);
             for (int64_t ic = 0; ic < M; ic += mc_max) {
                 int64_t mc = M - ic < mc_max ? M - ic : mc_max;
                 pack_a(kern, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, mc, kc, abuf);
@@ -251,6 +260,7 @@ typedef struct gemm_job {
     int64_t M, N, K, lda, ldb, ldc, unit;
     float alpha, beta;
     const float *A, *B;
+    const mml_sgemm_packed *bp; /* split_n is false when set */
     float *C;
 } gemm_job;
 
@@ -261,11 +271,11 @@ static void gemm_part(void *arg, int64_t b, int64_t e, int thread)
     if (j->split_n) {
         if (hi > j->N) hi = j->N;
         gemm_serial(&j->kern, j->ta, j->tb, j->M, hi - lo, j->K, j->alpha, j->A, j->lda,
-                    j->tb ? j->B + lo * j->ldb : j->B + lo, j->ldb, j->beta, j->C + lo, j->ldc);
+                    j->tb ? j->B + lo * j->ldb : j->B + lo, j->ldb, NULL, j->beta, j->C + lo, j->ldc);
     } else {
         if (hi > j->M) hi = j->M;
         gemm_serial(&j->kern, j->ta, j->tb, hi - lo, j->N, j->K, j->alpha, j->ta ? j->A + lo : j->A + lo * j->lda,
-                    j->lda, j->B, j->ldb, j->beta, j->C + lo * j->ldc, j->ldc);
+                    j->lda, j->B, j->ldb, j->bp, j->beta, j->C + lo * j->ldc, j->ldc);
     }
 }
 
@@ -276,13 +286,57 @@ void mml_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
     mml_gemm_kernel kern = pick_kernel();
     int threads = mml_threads_get();
     if (threads <= 1 || 2.0 * M * N * K < PARALLEL_MIN_FLOPS) {
-        gemm_serial(&kern, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_serial(&kern, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta, C, ldc);
         return;
     }
     /* Split the longer side of C into strips aligned to the register tile. */
     bool split_n = N >= M;
     int64_t unit = split_n ? kern.nr : kern.mr, len = split_n ? N : M;
-    gemm_job j = { kern, trans_a, trans_b, split_n, M, N, K, lda, ldb, ldc, unit, alpha, beta, A, B, C };
+    gemm_job j = { kern, trans_a, trans_b, split_n, M, N, K, lda, ldb, ldc, unit, alpha, beta, A, B, NULL, C };
     int64_t units = (len + unit - 1) / unit;
+    mml_parallel_for(units, (units + threads - 1) / threads, gemm_part, &j);
+}
+
+/* ---- a right operand packed once, for many products ---- */
+
+size_t mml_sgemm_packed_floats(int64_t K, int64_t N)
+{
+    int nr = pick_kernel().nr;
+    return (size_t)(K * ((N + nr - 1) / nr * nr));
+}
+
+mml_sgemm_packed mml_sgemm_pack_b(bool trans_b, int64_t K, int64_t N, const float *B, int64_t ldb, float *panels)
+{
+    mml_gemm_kernel kern = pick_kernel();
+    int64_t kc_step = k_block(K); /* the blocks gemm_serial walks */
+    for (int64_t jc = 0; jc < N; jc += NC) {
+        int64_t nc = N - jc < NC ? N - jc : NC;
+        for (int64_t pc = 0; pc < K; pc += kc_step) {
+            int64_t kc = K - pc < kc_step ? K - pc : kc_step;
+            pack_b(&kern, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, trans_b, kc, nc,
+                   panels + packed_offset(jc, pc, K, nc, kern.nr));
+        }
+    }
+    return (mml_sgemm_packed){ .B = B, .ldb = ldb, .trans_b = trans_b, .K = K, .N = N, .nr = kern.nr,
+                               .panels = panels };
+}
+
+void mml_sgemm_packed_b(bool trans_a, int64_t M, float alpha, const float *A, int64_t lda,
+                        const mml_sgemm_packed *B, float beta, float *C, int64_t ldc)
+{
+    mml_gemm_kernel kern = pick_kernel();
+    if (kern.nr != B->nr) { /* the kernel changed since packing (tests force SIMD levels) */
+        mml_sgemm(trans_a, B->trans_b, M, B->N, B->K, alpha, A, lda, B->B, B->ldb, beta, C, ldc);
+        return;
+    }
+    int threads = mml_threads_get();
+    if (threads <= 1 || 2.0 * M * B->N * B->K < PARALLEL_MIN_FLOPS) {
+        gemm_serial(&kern, trans_a, B->trans_b, M, B->N, B->K, alpha, A, lda, B->B, B->ldb, B, beta, C, ldc);
+        return;
+    }
+    /* Row strips: the packed panels are shared by every thread. */
+    gemm_job j = { kern, trans_a, B->trans_b, false, M, B->N, B->K, lda, B->ldb, ldc, kern.mr, alpha, beta,
+                   A, B->B, B, C };
+    int64_t units = (M + kern.mr - 1) / kern.mr;
     mml_parallel_for(units, (units + threads - 1) / threads, gemm_part, &j);
 }
