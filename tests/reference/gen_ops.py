@@ -123,18 +123,25 @@ CASES = {
                             [rnd(6, 4), rnd(4), rnd(4)]),
 }
 
+
+
+def record(cases, out):
+    """Each case's inputs, output, a random upstream gradient r and the inputs' gradients of sum(y * r)."""
+    for name, (fn, inputs) in cases.items():
+        xs = [x.clone().requires_grad_(x.is_floating_point()) for x in inputs]
+        y = fn(*xs)
+        r = torch.rand(y.shape) * 2 - 1
+        (y * r).sum().backward()
+        for k, x in enumerate(xs):
+            out[f"{name}.in{k}"] = x.detach() if x.is_floating_point() else x.to(torch.int64)
+            if x.is_floating_point():
+                out[f"{name}.grad{k}"] = x.grad
+        out[f"{name}.r"] = r
+        out[f"{name}.out"] = y.detach()
+
+
 out = {}
-for name, (fn, inputs) in CASES.items():
-    xs = [x.clone().requires_grad_(x.is_floating_point()) for x in inputs]
-    y = fn(*xs)
-    r = torch.rand(y.shape) * 2 - 1
-    (y * r).sum().backward()
-    for k, x in enumerate(xs):
-        out[f"{name}.in{k}"] = x.detach() if x.is_floating_point() else x.to(torch.int64)
-        if x.is_floating_point():
-            out[f"{name}.grad{k}"] = x.grad
-    out[f"{name}.r"] = r
-    out[f"{name}.out"] = y.detach()
+record(CASES, out)
 
 x = rnd(3, 5)
 out["argmax.in0"] = x
@@ -182,16 +189,6 @@ ATTENTION = {
                         [rnd(2, 3, 8), rnd(2, 6, 16), torch.tensor([[0, 0, 0, 0, 1, 1], [0] * 6], dtype=torch.int32)]),
     "attention_separate": (lambda q, k, v: attention(q, k, v, 3, (0, 0, 0), 6), [rnd(1, 4, 6), rnd(1, 3, 6), rnd(1, 3, 6)]),
 }
-for name, (fn, inputs) in ATTENTION.items():
-    xs = [x.clone().requires_grad_(x.is_floating_point()) for x in inputs]
-    y = fn(*xs)
-    r = torch.rand(y.shape) * 2 - 1
-    (y * r).sum().backward()
-    for k, x in enumerate(xs):
-        out[f"{name}.in{k}"] = x.detach() if x.is_floating_point() else x.to(torch.int64)
-        if x.is_floating_point():
-            out[f"{name}.grad{k}"] = x.grad
-    out[f"{name}.r"] = r
-    out[f"{name}.out"] = y.detach()
+record(ATTENTION, out)
 fixtures.save("ops", out)
 print(f"wrote {len(CASES) + len(ATTENTION) + 1} cases")
