@@ -121,6 +121,7 @@ mml_tensor *mml_dropout(mml_ctx *ctx, mml_tensor *x, float p, mml_rng *rng);
 typedef struct mml_conv_args {
     int stride[2], padding[2], dilation[2], output_padding[2];
     int groups;
+    bool relu; /* ReLU applied in the same pass, as conv then mml_relu (not for transposed convs) */
 } mml_conv_args;
 /* Defaults: stride 1, padding 0, dilation 1, output_padding 0, groups 1. */
 mml_conv_args mml_conv_args_default(void);

@@ -162,6 +162,60 @@ TEST(conv2d_batched_gradients_equal_per_sample)
     mml_threads_set(saved);
 }
 
+/* conv with a fused ReLU is conv then mml_relu: same output, same gradients. */
+TEST(conv2d_fused_relu_equals_conv_then_relu)
+{
+    mml_rng r;
+    mml_rng_seed(&r, 3);
+    mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ 5, 4, 9, 9 }, true);
+    mml_tensor *w = mml_tensor_create(MML_F32, 4, (int64_t[]){ 6, 2, 3, 3 }, true);
+    mml_tensor *b = mml_tensor_create(MML_F32, 1, (int64_t[]){ 6 }, true);
+    fill_normal(x, &r);
+    fill_normal(w, &r);
+    fill_normal(b, &r);
+    mml_conv_args a = mml_conv_args_default();
+    a.padding[0] = a.padding[1] = 1;
+    a.groups = 2;
+    float *grads[2][3];
+    mml_tensor *outs[2] = { NULL, NULL };
+    mml_ctx *ctx[2] = { mml_ctx_create(), mml_ctx_create() };
+    for (int fused = 0; fused < 2; fused++) {
+        mml_tensor *t[3] = { x, w, b };
+        for (int k = 0; k < 3; k++) memset(t[k]->grad, 0, (size_t)t[k]->numel * sizeof(float));
+        a.relu = fused;
+        mml_tensor *y = mml_conv2d(ctx[fused], x, w, b, &a);
+        if (!fused) y = mml_relu(ctx[fused], y);
+        CHECK(y != NULL);
+        if (!y) break;
+        float *seed = mml_malloc((size_t)y->numel * sizeof(float));
+        mml_rng_seed(&r, 9);
+        for (int64_t i = 0; i < y->numel; i++) seed[i] = mml_rng_normal(&r);
+        CHECK_OK(mml_backward_seeded(ctx[fused], y, seed));
+        mml_free(seed);
+        outs[fused] = y;
+        for (int k = 0; k < 3; k++) {
+            grads[fused][k] = mml_malloc((size_t)t[k]->numel * sizeof(float));
+            memcpy(grads[fused][k], t[k]->grad, (size_t)t[k]->numel * sizeof(float));
+        }
+    }
+    if (outs[0] && outs[1]) {
+        CHECK_CLOSE("fused output", mml_f32(outs[1]), mml_f32(outs[0]), outs[0]->numel, 0, 0);
+        CHECK_CLOSE("fused dx", grads[1][0], grads[0][0], x->numel, 1e-6, 1e-6);
+        CHECK_CLOSE("fused dw", grads[1][1], grads[0][1], w->numel, 1e-5, 1e-5);
+        CHECK_CLOSE("fused db", grads[1][2], grads[0][2], b->numel, 1e-5, 1e-5);
+        for (int f = 0; f < 2; f++)
+            for (int k = 0; k < 3; k++) mml_free(grads[f][k]);
+    }
+    a.relu = true;
+    mml_tensor *wt = mml_tensor_create(MML_F32, 4, (int64_t[]){ 4, 3, 3, 3 }, false);
+    CHECK(mml_conv_transpose2d(ctx[0], x, wt, NULL, &a) == NULL); /* not for transposed convs */
+    mml_tensor_free(wt);
+    for (int f = 0; f < 2; f++) mml_ctx_free(ctx[f]);
+    mml_tensor_free(x);
+    mml_tensor_free(w);
+    mml_tensor_free(b);
+}
+
 TEST(conv_and_pool_shape_errors_name_the_op)
 {
     mml_ctx *ctx = mml_ctx_create();

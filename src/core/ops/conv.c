@@ -20,7 +20,7 @@ mml_conv_args mml_conv_args_default(void)
 }
 
 /* iarg layout: 0 transposed, 1 spatial dims (1 or 2), 2..3 stride, 4..5 padding,
- * 6..7 dilation, 8..9 output_padding, 10 groups. */
+ * 6..7 dilation, 8..9 output_padding, 10 groups, 11 fused ReLU. */
 static mml_conv_geom geom_of(const mml_node *n)
 {
     const mml_tensor *x = n->in[0], *w = n->in[1];
@@ -69,6 +69,7 @@ static mml_status conv_infer(const mml_node *n, mml_tensor *out)
         if (used && n->iarg[2 + i] < (positive ? 1 : 0)) return mml_op_error(n, "bad stride, padding or dilation");
     }
     if (groups < 1) return mml_op_error(n, "groups must be positive");
+    if (tr && n->iarg[11]) return mml_op_error(n, "a fused ReLU is for convolutions, not transposed ones");
     int64_t cin = x->shape[1];
     if (!tr && (cin != w->shape[1] * groups || w->shape[0] % groups))
         return mml_op_error(n, "input has %lld channels; weight expects %lld x %lld groups (output channels "
@@ -147,22 +148,55 @@ static void plain_forward_chunk(const conv_job *j, int64_t s0, int64_t S, float 
                 float *restrict y = mml_f32(n->out) + ((s0 + s) * g->O + gi * Og + o) * P;
                 const float *restrict m = mat + o * S * P + s * P;
                 float bias = b ? b[gi * Og + o] : 0.0f;
-                for (int64_t p = 0; p < P; p++) y[p] = m[p] + bias;
+                if (n->iarg[11])
+                    for (int64_t p = 0; p < P; p++) y[p] = m[p] + bias > 0.0f ? m[p] + bias : 0.0f;
+                else
+                    for (int64_t p = 0; p < P; p++) y[p] = m[p] + bias;
             }
     }
 }
 
-static void plain_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float *work, float *wgrad)
+/* dY of group gi for samples s0.. side by side in dmat [Og, S*P]; with a fused
+ * ReLU, zero where the output is (relu'(x) = 0 at x <= 0, as mml_relu). */
+static void gather_dout(const conv_job *j, int64_t s0, int64_t S, int64_t gi, float *dmat)
+{
+    const mml_conv_geom *g = &j->g;
+    int64_t Og = g->O / g->groups, P = g->OH * g->OW;
+    for (int64_t s = 0; s < S; s++)
+        for (int64_t o = 0; o < Og; o++) {
+            int64_t at = ((s0 + s) * g->O + gi * Og + o) * P;
+            float *restrict d = dmat + o * S * P + s * P;
+            const float *restrict src = j->dout + at, *restrict y = mml_f32(j->n->out) + at;
+            if (j->n->iarg[11])
+                for (int64_t p = 0; p < P; p++) d[p] = y[p] > 0.0f ? src[p] : 0.0f;
+            else memcpy(d, src, (size_t)P * sizeof(float));
+        }
+}
+
+/* Adds each row of m [rows, cols] into gb (vectorised over eight partial sums per row). */
+static void row_sums(const float *m, int64_t rows, int64_t cols, float *gb)
+{
+    for (int64_t o = 0; o < rows; o++) {
+        const float *d = m + o * cols;
+        float acc[8] = { 0 };
+        int64_t p = 0;
+        for (; p + 8 <= cols; p += 8)
+            for (int i = 0; i < 8; i++) acc[i] += d[p + i];
+        float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        for (; p < cols; p++) sum += d[p];
+        gb[o] += sum;
+    }
+}
+
+static void plain_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float *work, float *wgrad, float *bgrad)
 {
     const mml_conv_geom *g = &j->g;
     const float *x = mml_f32(j->n->in[0]), *w = mml_f32(j->n->in[1]);
     int64_t Cg = g->C / g->groups, Og = g->O / g->groups, P = g->OH * g->OW, K = Cg * g->kh * g->kw;
     float *col = work, *dmat = work + K * S * P;
     for (int64_t gi = 0; gi < g->groups; gi++) {
-        for (int64_t s = 0; s < S; s++) /* dY of the group, samples side by side */
-            for (int64_t o = 0; o < Og; o++)
-                memcpy(dmat + o * S * P + s * P, j->dout + ((s0 + s) * g->O + gi * Og + o) * P,
-                       (size_t)P * sizeof(float));
+        gather_dout(j, s0, S, gi, dmat);
+        if (bgrad) row_sums(dmat, Og, S * P, bgrad + gi * Og);
         if (wgrad) { /* dW_g += dY_g @ col^T */
             unfold_chunk(g, x, s0, S, gi, col);
             mml_sgemm(false, true, Og, K, S * P, 1.0f, dmat, S * P, col, S * P, 1.0f, wgrad + gi * Og * K, K);
@@ -257,32 +291,20 @@ static void conv_forward(mml_ctx *ctx, mml_node *n)
     if (tasks) mml_parallel_for(tasks, 1, conv_forward_range, &j);
 }
 
-/* Sums each output channel of sample s's gradient into gb (vectorised over
- * eight partial sums per channel). */
-static void bias_grad_sample(const conv_job *j, int64_t s, float *gb)
-{
-    int64_t O = j->g.O, P = j->g.OH * j->g.OW;
-    for (int64_t o = 0; o < O; o++) {
-        const float *d = j->dout + (s * O + o) * P;
-        float acc[8] = { 0 };
-        int64_t p = 0;
-        for (; p + 8 <= P; p += 8)
-            for (int i = 0; i < 8; i++) acc[i] += d[p + i];
-        float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        for (; p < P; p++) sum += d[p];
-        gb[o] += sum;
-    }
-}
-
 static void conv_backward_range(void *arg, int64_t lo, int64_t hi, int thread)
 {
     const conv_job *j = arg;
     float *work = j->work + thread * j->work_size, *wgrad = j->wgrad ? j->wgrad + thread * j->wsize : NULL;
+    float *bgrad = j->bgrad ? j->bgrad + thread * j->g.O : NULL;
+    int64_t P = j->g.OH * j->g.OW;
     for (int64_t t = lo; t < hi; t++) {
         int64_t s0 = t * j->chunk, S = j->g.N - s0 < j->chunk ? j->g.N - s0 : j->chunk;
-        if (transposed(j)) transposed_backward_sample(j, t, work, wgrad);
-        else plain_backward_chunk(j, s0, S, work, wgrad);
-        for (int64_t s = s0; j->bgrad && s < s0 + S; s++) bias_grad_sample(j, s, j->bgrad + thread * j->g.O);
+        if (!transposed(j)) {
+            plain_backward_chunk(j, s0, S, work, wgrad, bgrad);
+            continue;
+        }
+        transposed_backward_sample(j, t, work, wgrad);
+        if (bgrad) row_sums(j->dout + t * j->g.O * P, j->g.O, P, bgrad);
     }
 }
 
@@ -329,7 +351,7 @@ static mml_tensor *conv(mml_ctx *ctx, const mml_op_def *op, bool tr, int sd, mml
     if (!a) a = &d;
     mml_node n = { .op = op, .in = { x, w, b }, .n_in = 3,
                    .iarg = { tr, sd, a->stride[0], a->stride[1], a->padding[0], a->padding[1], a->dilation[0],
-                             a->dilation[1], a->output_padding[0], a->output_padding[1], a->groups } };
+                             a->dilation[1], a->output_padding[0], a->output_padding[1], a->groups, a->relu } };
     return mml_op_run(ctx, &n);
 }
 
