@@ -16,8 +16,8 @@
 #include "mml/cpu.h"
 #include "mml/threads.h"
 
-#define KC 192
-#define KC_MAX 256 /* one K block up to this depth, rather than a sliver after a full one */
+#define KC 256
+#define KC_MAX 320 /* one K block up to this depth, rather than a sliver after a full one */
 #define MC_PANELS 20
 #define NC 3072
 #define SCALAR_MR 4
@@ -149,8 +149,8 @@ static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc)
         for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
 }
 
-/* Equal K blocks near KC deep: K = 196 is one block of 196, not 192 + 4,
- * whose second pass would load and store all of C for four products. */
+/* Equal K blocks near KC deep: K = 288 is one block of 288, not 256 + 32,
+ * whose second pass would load and store all of C for a few products. */
 static int64_t k_block(int64_t K)
 {
     if (K <= KC_MAX) return K;
