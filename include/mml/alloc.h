@@ -11,6 +11,11 @@ void *mml_calloc(size_t count, size_t size);
 void *mml_realloc(void *p, size_t n);
 void *mml_aligned_alloc(size_t n);      /* 64-byte aligned; free with mml_free */
 void mml_free(void *p);
+/* Whole pages from the system (page-aligned, zeroed), given back by
+ * mml_pages_free(p, n) with the same n: big buffers that are replaced, such
+ * as the step arena's warm-up chunks, do not stay resident in malloc's heap. */
+void *mml_pages_alloc(size_t n);
+void mml_pages_free(void *p, size_t n);
 char *mml_strdup(const char *s);
 
 /* Number of successful allocations since the process started (all threads). */

@@ -1,6 +1,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "mml/alloc.h"
 #include "mml/error.h"
@@ -41,6 +42,17 @@ void *mml_aligned_alloc(size_t n)
 }
 
 void mml_free(void *p) { free(p); }
+
+void *mml_pages_alloc(size_t n)
+{
+    void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return counted(p == MAP_FAILED ? NULL : p, n);
+}
+
+void mml_pages_free(void *p, size_t n)
+{
+    if (p) munmap(p, n ? n : 1);
+}
 
 char *mml_strdup(const char *s)
 {

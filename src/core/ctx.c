@@ -33,7 +33,7 @@ static chunk *chunk_new(size_t cap)
 {
     chunk *c = mml_malloc(sizeof *c);
     if (!c) return NULL;
-    c->mem = mml_aligned_alloc(cap);
+    c->mem = mml_pages_alloc(cap);
     if (!c->mem) {
         mml_free(c);
         return NULL;
@@ -48,7 +48,7 @@ static void chunks_free(chunk *c)
 {
     while (c) {
         chunk *n = c->next;
-        mml_free(c->mem);
+        mml_pages_free(c->mem, c->cap);
         mml_free(c);
         c = n;
     }

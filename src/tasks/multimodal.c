@@ -768,7 +768,9 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
     mml_rng_seed(&r, p ? p->seed : 0);
     mml_ce_options ce = mml_ce_defaults();
     double t0 = mml_now(), loss_sum = 0;
-    const int64_t B = 256;
+    /* Batches of 64: the evaluation arena lives as long as the model, and at 256 it
+     * outweighed the training step's (which holds gradients too). */
+    const int64_t B = 64;
     double task_correct[MML_MM_MAX_TASKS] = { 0 };
     for (int64_t s = 0; s < ds->n && rc == MML_OK; s += B) {
         mml_ctx_reset(ctx);
