@@ -92,8 +92,8 @@ static mml_status build_embedding(const mml_cfg_node *n, mml_encoder *e, mml_par
 
 static mml_status build_rnn(const mml_cfg_node *n, mml_encoder *e, mml_params *ps, const char *prefix)
 {
-    int64_t T = 0, feat = 0, hidden, layers, embed;
-    bool bidir;
+    int64_t T = 0, feat = 0, hidden = 0, layers = 0, embed = 0;
+    bool bidir = false;
     int cell;
     static const char *const cells[] = { "gru", "lstm", NULL };
     char buf[160];
