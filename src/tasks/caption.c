@@ -352,12 +352,48 @@ mml_status mml_caption_train(mml_caption_model *m, const mml_mm_data *d, const m
 
 /* ---- generation ---- */
 
+/* The image is encoded once per caption (encode_image); each beam step
+ * repeats its encoding for every hypothesis instead of re-running the encoder. */
 typedef struct step_state {
     mml_caption_model *m;
     mml_ctx *ctx;
-    const mml_dataset *ds;
-    int64_t row;
+    float *pooled, *seq, *pad; /* the image's [D], [N, Ds] and [N] (pad may be NULL), heap copies */
+    int64_t D, N, Ds;
 } step_state;
+
+static float *heap_copy(const mml_tensor *t)
+{
+    float *p = mml_malloc((size_t)t->numel * sizeof(float));
+    if (p) memcpy(p, mml_f32(t), (size_t)t->numel * sizeof(float));
+    return p;
+}
+
+static mml_status encode_image(step_state *st, const mml_dataset *ds, int64_t row)
+{
+    mml_ctx_reset(st->ctx);
+    mml_batch b;
+    mml_encoding img;
+    mml_status rc = mml_dataset_batch(st->ctx, ds, &row, 1, &b);
+    if (rc == MML_OK) rc = mml_encoder_forward(st->ctx, st->m->enc, b.x[MML_MOD_IMAGE], NULL, &img);
+    if (rc != MML_OK) return rc;
+    st->D = img.pooled->shape[1];
+    st->N = img.seq->shape[1];
+    st->Ds = img.seq->shape[2];
+    st->pooled = heap_copy(img.pooled);
+    st->seq = heap_copy(img.seq);
+    st->pad = img.pad ? heap_copy(img.pad) : NULL;
+    return st->pooled && st->seq && (st->pad || !img.pad) ? MML_OK : MML_ERR_NOMEM;
+}
+
+/* A step tensor [n, shape...] holding `one` (numel values) n times. */
+static mml_tensor *repeated(mml_ctx *ctx, const float *one, int n, int ndim, const int64_t *shape)
+{
+    int64_t full[3] = { n, shape[0], shape[1] };
+    mml_tensor *t = mml_new(ctx, MML_F32, ndim + 1, full);
+    int64_t numel = t ? t->numel / n : 0;
+    for (int i = 0; t && i < n; i++) memcpy(mml_f32(t) + i * numel, one, (size_t)numel * sizeof(float));
+    return t;
+}
 
 static mml_status step(void *user, const int32_t *const *seqs, int n, int len, float *logp)
 {
@@ -365,27 +401,29 @@ static mml_status step(void *user, const int32_t *const *seqs, int n, int len, f
     mml_caption_model *m = st->m;
     mml_ctx *ctx = st->ctx;
     mml_ctx_reset(ctx);
-    int64_t rows[64];
-    for (int i = 0; i < n; i++) rows[i] = st->row; /* the image, once per hypothesis */
-    mml_batch b;
-    mml_encoding img;
-    mml_status rc = mml_dataset_batch(ctx, st->ds, rows, n, &b);
-    if (rc == MML_OK) rc = mml_encoder_forward(ctx, m->enc, b.x[MML_MOD_IMAGE], NULL, &img);
-    mml_tensor *in = rc == MML_OK ? mml_new(ctx, MML_I32, 2, (int64_t[]){ n, len }) : NULL;
+    mml_encoding img = { repeated(ctx, st->pooled, n, 1, (int64_t[]){ st->D, 0 }),
+                         repeated(ctx, st->seq, n, 2, (int64_t[]){ st->N, st->Ds }),
+                         st->pad ? repeated(ctx, st->pad, n, 1, (int64_t[]){ st->N, 0 }) : NULL };
+    mml_tensor *in = img.pooled && img.seq ? mml_new(ctx, MML_I32, 2, (int64_t[]){ n, len }) : NULL;
     for (int i = 0; in && i < n; i++) memcpy(mml_i32(in) + i * len, seqs[i], (size_t)len * sizeof(int32_t));
     mml_tensor *logits = in ? decode(ctx, m, &img, in) : NULL;
     mml_tensor *last = logits ? mml_log_softmax(ctx, mml_slice(ctx, logits, 1, len - 1, len, 1), 2) : NULL;
-    if (!last) return rc != MML_OK ? rc : mml_last_status();
+    if (!last) return mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
     memcpy(logp, mml_f32(last), (size_t)(n * m->V) * sizeof *logp);
     return MML_OK;
 }
 
 static char *caption_row(mml_caption_model *m, const mml_mm_data *d, const mml_dataset *ds, int64_t row, int beam, mml_ctx *ctx)
 {
-    step_state st = { m, ctx, ds, row };
+    step_state st = { .m = m, .ctx = ctx };
     mml_decode_options o = { beam, (int)m->context - 1, m->sot, m->eot, 1.0f };
     int32_t ids[4096], clip[4096];
-    int n = mml_decode_beam(step, &st, (int)m->V, &o, ids, (int)(sizeof ids / sizeof ids[0]), NULL);
+    int n = encode_image(&st, ds, row) == MML_OK
+                ? mml_decode_beam(step, &st, (int)m->V, &o, ids, (int)(sizeof ids / sizeof ids[0]), NULL)
+                : -1;
+    mml_free(st.pooled);
+    mml_free(st.seq);
+    mml_free(st.pad);
     if (n < 0) return NULL;
     int k = 0;
     for (int i = 0; i < n; i++)
