@@ -1,3 +1,4 @@
+#include <math.h>
 #include <string.h>
 
 #include "core/kernels/conv.h"
@@ -214,6 +215,39 @@ TEST(conv2d_fused_relu_equals_conv_then_relu)
     mml_tensor_free(x);
     mml_tensor_free(w);
     mml_tensor_free(b);
+}
+
+/* torch's max pooling: a NaN in a window wins (and its gradient goes there),
+ * equal values keep the first. Both tiled kernels: 2 x 2 and 1 x 2. */
+TEST(max_pool_nan_wins_and_ties_keep_the_first)
+{
+    static const float in[8] = { 1, 1, NAN, 0, 0, 1, 5, 6 }; /* one 2 x 4 plane */
+    static const int kernels[2][2] = { { 2, 2 }, { 1, 2 } };
+    /* 2 x 2: windows {1,1,0,1} -> 1 at index 0, {nan,0,5,6} -> nan at 2;
+     * 1 x 2: {1,1} -> 0, {nan,0} -> 2, {0,1} -> 5, {5,6} -> 7 */
+    static const int64_t argmax[2][4] = { { 0, 2 }, { 0, 2, 5, 7 } };
+    for (int k = 0; k < 2; k++) {
+        mml_ctx *ctx = mml_ctx_create();
+        mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ 1, 1, 2, 4 }, true);
+        memcpy(mml_f32(x), in, sizeof in);
+        mml_tensor *y = mml_max_pool2d(ctx, x, kernels[k], NULL, NULL);
+        CHECK(y != NULL);
+        int64_t n = y ? y->numel : 0;
+        CHECK(n == (k ? 4 : 2));
+        float ones[4] = { 1, 1, 1, 1 };
+        if (y) CHECK_OK(mml_backward_seeded(ctx, y, ones));
+        for (int64_t o = 0; o < n; o++) {
+            float want = in[argmax[k][o]];
+            CHECK(isnan(want) ? isnan(mml_f32(y)[o]) : mml_f32(y)[o] == want);
+        }
+        for (int64_t i = 0; y && i < 8; i++) {
+            bool chosen = false;
+            for (int64_t o = 0; o < n; o++) chosen |= argmax[k][o] == i;
+            CHECK(x->grad[i] == (chosen ? 1.0f : 0.0f));
+        }
+        mml_ctx_free(ctx);
+        mml_tensor_free(x);
+    }
 }
 
 TEST(conv_and_pool_shape_errors_name_the_op)

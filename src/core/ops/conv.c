@@ -252,6 +252,13 @@ static void transposed_backward_sample(const conv_job *j, int64_t s, float *col,
 
 static bool transposed(const conv_job *j) { return j->n->iarg[0]; }
 
+/* Task t's samples: s0 .. s0 + S - 1 (the last chunk may be short). */
+static int64_t chunk_span(const conv_job *j, int64_t t, int64_t *s0)
+{
+    *s0 = t * j->chunk;
+    return j->g.N - *s0 < j->chunk ? j->g.N - *s0 : j->chunk;
+}
+
 static void conv_forward_range(void *arg, int64_t lo, int64_t hi, int thread)
 {
     const conv_job *j = arg;
@@ -261,7 +268,7 @@ static void conv_forward_range(void *arg, int64_t lo, int64_t hi, int thread)
             transposed_forward_sample(j, t, work);
             continue;
         }
-        int64_t s0 = t * j->chunk, S = j->g.N - s0 < j->chunk ? j->g.N - s0 : j->chunk;
+        int64_t s0, S = chunk_span(j, t, &s0);
         plain_forward_chunk(j, s0, S, work);
     }
 }
@@ -298,7 +305,7 @@ static void conv_backward_range(void *arg, int64_t lo, int64_t hi, int thread)
     float *bgrad = j->bgrad ? j->bgrad + thread * j->g.O : NULL;
     int64_t P = j->g.OH * j->g.OW;
     for (int64_t t = lo; t < hi; t++) {
-        int64_t s0 = t * j->chunk, S = j->g.N - s0 < j->chunk ? j->g.N - s0 : j->chunk;
+        int64_t s0, S = chunk_span(j, t, &s0);
         if (!transposed(j)) {
             plain_backward_chunk(j, s0, S, work, wgrad, bgrad);
             continue;
