@@ -51,6 +51,12 @@ mml_tensor *mml_causal_mask(mml_ctx *ctx, int64_t T);
 mml_tensor *mml_matmul(mml_ctx *ctx, mml_tensor *a, mml_tensor *b, bool trans_a, bool trans_b);
 /* x: [..., in], w: [out, in], b: [out] or NULL -> [..., out] (nn.Linear). */
 mml_tensor *mml_linear(mml_ctx *ctx, mml_tensor *x, mml_tensor *w, mml_tensor *b);
+/* mml_relu(mml_linear(...)) in one op: the same values and gradients without
+ * the pre-activation tensor and its gradient (half the memory of the pair). */
+mml_tensor *mml_linear_relu(mml_ctx *ctx, mml_tensor *x, mml_tensor *w, mml_tensor *b);
+/* res + mml_linear(x, w, b) in one op (a residual connection): the linear's
+ * own output, which nothing needs for the gradients, is never stored. */
+mml_tensor *mml_linear_add(mml_ctx *ctx, mml_tensor *x, mml_tensor *w, mml_tensor *b, mml_tensor *res);
 /* Batched outer product: a [B, m], b [B, n] -> [B, m, n]. */
 mml_tensor *mml_outer(mml_ctx *ctx, mml_tensor *a, mml_tensor *b);
 

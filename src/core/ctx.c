@@ -2,7 +2,12 @@
  *
  * The arena grows by chunks during warm-up; on reset, if more than one chunk
  * was used, they are replaced by one chunk of the total size, so from the next
- * step on a step of the same shape never calls malloc. */
+ * step on a step of the same shape never calls malloc.
+ *
+ * The reverse pass hands an intermediate's gradient back once the node that
+ * produced it has run (nothing reads it after that), and later gradients of
+ * the same size take those blocks: the gradients alive at once are a few
+ * layers' worth, not the whole graph's, as PyTorch frees them. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,8 +24,17 @@ typedef struct chunk {
     unsigned char *mem;
 } chunk;
 
+/* The ALIGN-sized header before every gradient block: its size, so a block
+ * handed back can serve any later gradient that fits, and while it is free,
+ * the next free block. */
+typedef struct grad_block {
+    size_t bytes;
+    struct grad_block *next;
+} grad_block;
+
 struct mml_ctx {
     chunk *head;        /* current chunk; older ones follow */
+    grad_block *free_grads;
     size_t peak;        /* largest total used in one step */
     size_t used_total;  /* bytes used this step */
     mml_node *tape;     /* newest node */
@@ -81,6 +95,7 @@ void mml_ctx_reset(mml_ctx *ctx)
     }
     if (ctx->head) ctx->head->used = 0;
     ctx->used_total = 0;
+    ctx->free_grads = NULL;
     ctx->tape = NULL;
     ctx->tape_len = 0;
 }
@@ -268,13 +283,46 @@ mml_tensor *mml_op_run(mml_ctx *ctx, const mml_node *proto)
     return out;
 }
 
+static grad_block *block_of(float *grad) { return (grad_block *)(void *)((unsigned char *)grad - ALIGN); }
+static float *grad_of(grad_block *b) { return (float *)(void *)((unsigned char *)b + ALIGN); }
+
+/* The smallest free block that fits and is less than twice the size. */
+static float *take_free_block(mml_ctx *ctx, size_t bytes)
+{
+    grad_block **best = NULL;
+    for (grad_block **p = &ctx->free_grads; *p; p = &(*p)->next)
+        if ((*p)->bytes >= bytes && (*p)->bytes <= 2 * bytes && (!best || (*p)->bytes < (*best)->bytes)) best = p;
+    if (!best) return NULL;
+    grad_block *b = *best;
+    *best = b->next;
+    return grad_of(b);
+}
+
+static float *new_block(mml_ctx *ctx, size_t bytes)
+{
+    grad_block *b = mml_arena_alloc(ctx, ALIGN + bytes);
+    if (!b) return NULL;
+    b->bytes = bytes;
+    return grad_of(b);
+}
+
 float *mml_grad_buf(mml_ctx *ctx, mml_tensor *t)
 {
     if (!t->grad) {
-        t->grad = mml_arena_alloc(ctx, (size_t)t->numel * sizeof(float));
-        if (t->grad) memset(t->grad, 0, (size_t)t->numel * sizeof(float));
+        size_t bytes = (size_t)t->numel * sizeof(float);
+        t->grad = take_free_block(ctx, bytes);
+        if (!t->grad) t->grad = new_block(ctx, bytes);
+        if (t->grad) memset(t->grad, 0, bytes);
     }
     return t->grad;
+}
+
+static void release_grad(mml_ctx *ctx, mml_tensor *t)
+{
+    grad_block *b = block_of(t->grad);
+    b->next = ctx->free_grads;
+    ctx->free_grads = b;
+    t->grad = NULL;
 }
 
 mml_status mml_backward(mml_ctx *ctx, mml_tensor *loss)
@@ -298,6 +346,7 @@ mml_status mml_backward_seeded(mml_ctx *ctx, mml_tensor *out, const float *seed)
     for (mml_node *n = ctx->tape; n; n = n->prev) {
         if (!n->out->grad) continue; /* nothing flows back through this node */
         n->op->backward(ctx, n);
+        release_grad(ctx, n->out);
     }
     return MML_OK;
 }

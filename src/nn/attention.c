@@ -46,9 +46,9 @@ static mml_tensor *project(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *x, int
     return mml_linear(ctx, x, w, b);
 }
 
-mml_tensor *mml_nn_mha_forward(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *q, mml_tensor *k, mml_tensor *v,
-                               mml_tensor *key_padding_mask, mml_tensor *attn_mask, mml_rng *rng,
-                               mml_tensor **weights)
+/* Attention up to the output projection: the heads, merged. */
+static mml_tensor *attend(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *q, mml_tensor *k, mml_tensor *v,
+                          mml_tensor *key_padding_mask, mml_tensor *attn_mask, mml_rng *rng, mml_tensor **weights)
 {
     if (!q || !k || !v) return NULL;
     if (q->ndim != 3 || k->ndim != 3 || v->ndim != 3 || q->shape[2] != a->embed || k->shape[2] != a->embed ||
@@ -75,8 +75,29 @@ mml_tensor *mml_nn_mha_forward(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *q,
         K = project(ctx, a, k, 1, 1);
         V = project(ctx, a, v, 2, 1);
     }
-    mml_tensor *out = mml_attention(ctx, Q, K, V, &args, weights);
-    return mml_nn_linear_forward(ctx, &a->out_proj, out);
+    return mml_attention(ctx, Q, K, V, &args, weights);
+}
+
+mml_tensor *mml_nn_mha_forward(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *q, mml_tensor *k, mml_tensor *v,
+                               mml_tensor *key_padding_mask, mml_tensor *attn_mask, mml_rng *rng,
+                               mml_tensor **weights)
+{
+    return mml_nn_linear_forward(ctx, &a->out_proj, attend(ctx, a, q, k, v, key_padding_mask, attn_mask, rng, weights));
+}
+
+/* res + dropout(l(h)): without dropout, one op that never stores l(h). */
+static mml_tensor *residual_linear(mml_ctx *ctx, const mml_nn_linear *l, mml_tensor *h, float p, mml_tensor *res,
+                                   mml_rng *rng)
+{
+    if (p == 0.0f || !mml_training(ctx)) return mml_linear_add(ctx, h, l->weight, l->bias, res);
+    return mml_add(ctx, res, mml_dropout(ctx, mml_nn_linear_forward(ctx, l, h), p, rng));
+}
+
+/* res + dropout(attention(q, kv, kv)). */
+static mml_tensor *residual_attention(mml_ctx *ctx, const mml_nn_mha *a, mml_tensor *q, mml_tensor *kv,
+                                      mml_tensor *pad, mml_tensor *mask, float p, mml_tensor *res, mml_rng *rng)
+{
+    return residual_linear(ctx, &a->out_proj, attend(ctx, a, q, kv, kv, pad, mask, rng, NULL), p, res, rng);
 }
 
 static mml_tensor *activate(mml_ctx *ctx, mml_activation act, mml_tensor *x)
@@ -84,11 +105,13 @@ static mml_tensor *activate(mml_ctx *ctx, mml_activation act, mml_tensor *x)
     return act == MML_ACT_GELU ? mml_gelu(ctx, x) : mml_relu(ctx, x);
 }
 
+/* res + dropout(l2(dropout(act(l1(x))))). */
 static mml_tensor *feed_forward(mml_ctx *ctx, const mml_nn_linear *l1, const mml_nn_linear *l2, mml_activation act,
-                                float p, mml_tensor *x, mml_rng *rng)
+                                float p, mml_tensor *x, mml_tensor *res, mml_rng *rng)
 {
-    mml_tensor *h = mml_dropout(ctx, activate(ctx, act, mml_nn_linear_forward(ctx, l1, x)), p, rng);
-    return mml_dropout(ctx, mml_nn_linear_forward(ctx, l2, h), p, rng);
+    mml_tensor *h = act == MML_ACT_RELU ? mml_linear_relu(ctx, x, l1->weight, l1->bias)
+                                        : activate(ctx, act, mml_nn_linear_forward(ctx, l1, x));
+    return residual_linear(ctx, l2, mml_dropout(ctx, h, p, rng), p, res, rng);
 }
 
 static mml_status init_ff(mml_params *ps, const char *prefix, mml_nn_linear *l1, mml_nn_linear *l2, int64_t d,
@@ -137,15 +160,14 @@ mml_tensor *mml_nn_encoder_layer_forward(mml_ctx *ctx, const mml_nn_encoder_laye
 {
     if (l->pre_norm) {
         mml_tensor *n1 = mml_nn_layer_norm_forward(ctx, &l->norm1, x);
-        mml_tensor *sa = mml_nn_mha_forward(ctx, &l->self_attn, n1, n1, n1, key_padding_mask, attn_mask, rng, NULL);
-        x = mml_add(ctx, x, mml_dropout(ctx, sa, l->dropout, rng));
+        x = residual_attention(ctx, &l->self_attn, n1, n1, key_padding_mask, attn_mask, l->dropout, x, rng);
         mml_tensor *n2 = mml_nn_layer_norm_forward(ctx, &l->norm2, x);
-        return mml_add(ctx, x, feed_forward(ctx, &l->linear1, &l->linear2, l->activation, l->dropout, n2, rng));
+        return feed_forward(ctx, &l->linear1, &l->linear2, l->activation, l->dropout, n2, x, rng);
     }
-    mml_tensor *sa = mml_nn_mha_forward(ctx, &l->self_attn, x, x, x, key_padding_mask, attn_mask, rng, NULL);
-    x = mml_nn_layer_norm_forward(ctx, &l->norm1, mml_add(ctx, x, mml_dropout(ctx, sa, l->dropout, rng)));
-    mml_tensor *ffo = feed_forward(ctx, &l->linear1, &l->linear2, l->activation, l->dropout, x, rng);
-    return mml_nn_layer_norm_forward(ctx, &l->norm2, mml_add(ctx, x, ffo));
+    x = mml_nn_layer_norm_forward(
+        ctx, &l->norm1, residual_attention(ctx, &l->self_attn, x, x, key_padding_mask, attn_mask, l->dropout, x, rng));
+    return mml_nn_layer_norm_forward(ctx, &l->norm2,
+                                     feed_forward(ctx, &l->linear1, &l->linear2, l->activation, l->dropout, x, x, rng));
 }
 
 mml_status mml_nn_decoder_layer_init(mml_nn_decoder_layer *l, mml_params *ps, const char *prefix, int64_t d,
@@ -170,15 +192,13 @@ mml_tensor *mml_nn_decoder_layer_forward(mml_ctx *ctx, const mml_nn_decoder_laye
     float p = l->dropout;
     if (l->pre_norm) {
         mml_tensor *n1 = mml_nn_layer_norm_forward(ctx, &l->norm1, x);
-        x = mml_add(ctx, x, mml_dropout(ctx, mml_nn_mha_forward(ctx, &l->self_attn, n1, n1, n1, tgt_pad, tgt_mask, rng, NULL), p, rng));
+        x = residual_attention(ctx, &l->self_attn, n1, n1, tgt_pad, tgt_mask, p, x, rng);
         mml_tensor *n2 = mml_nn_layer_norm_forward(ctx, &l->norm2, x);
-        x = mml_add(ctx, x, mml_dropout(ctx, mml_nn_mha_forward(ctx, &l->cross_attn, n2, mem, mem, mem_pad, NULL, rng, NULL), p, rng));
+        x = residual_attention(ctx, &l->cross_attn, n2, mem, mem_pad, NULL, p, x, rng);
         mml_tensor *n3 = mml_nn_layer_norm_forward(ctx, &l->norm3, x);
-        return mml_add(ctx, x, feed_forward(ctx, &l->linear1, &l->linear2, l->activation, p, n3, rng));
+        return feed_forward(ctx, &l->linear1, &l->linear2, l->activation, p, n3, x, rng);
     }
-    mml_tensor *sa = mml_nn_mha_forward(ctx, &l->self_attn, x, x, x, tgt_pad, tgt_mask, rng, NULL);
-    x = mml_nn_layer_norm_forward(ctx, &l->norm1, mml_add(ctx, x, mml_dropout(ctx, sa, p, rng)));
-    mml_tensor *ca = mml_nn_mha_forward(ctx, &l->cross_attn, x, mem, mem, mem_pad, NULL, rng, NULL);
-    x = mml_nn_layer_norm_forward(ctx, &l->norm2, mml_add(ctx, x, mml_dropout(ctx, ca, p, rng)));
-    return mml_nn_layer_norm_forward(ctx, &l->norm3, mml_add(ctx, x, feed_forward(ctx, &l->linear1, &l->linear2, l->activation, p, x, rng)));
+    x = mml_nn_layer_norm_forward(ctx, &l->norm1, residual_attention(ctx, &l->self_attn, x, x, tgt_pad, tgt_mask, p, x, rng));
+    x = mml_nn_layer_norm_forward(ctx, &l->norm2, residual_attention(ctx, &l->cross_attn, x, mem, mem_pad, NULL, p, x, rng));
+    return mml_nn_layer_norm_forward(ctx, &l->norm3, feed_forward(ctx, &l->linear1, &l->linear2, l->activation, p, x, x, rng));
 }

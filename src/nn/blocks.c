@@ -142,11 +142,11 @@ mml_status mml_nn_mlp_init(mml_nn_mlp *m, mml_params *ps, const char *prefix, co
 mml_tensor *mml_nn_mlp_forward(mml_ctx *ctx, const mml_nn_mlp *m, mml_tensor *x, mml_rng *rng)
 {
     for (int i = 0; i < m->n && x; i++) {
-        x = mml_nn_linear_forward(ctx, &m->layers[i], x);
-        if (i + 1 < m->n) {
-            x = m->act == MML_ACT_GELU ? mml_gelu(ctx, x) : mml_relu(ctx, x);
-            x = mml_dropout(ctx, x, m->dropout, rng);
-        }
+        const mml_nn_linear *l = &m->layers[i];
+        if (i + 1 == m->n) return mml_nn_linear_forward(ctx, l, x);
+        x = m->act == MML_ACT_GELU ? mml_gelu(ctx, mml_nn_linear_forward(ctx, l, x))
+                                   : mml_linear_relu(ctx, x, l->weight, l->bias);
+        x = mml_dropout(ctx, x, m->dropout, rng);
     }
     return x;
 }

@@ -373,7 +373,7 @@ static mml_tensor *layer_forward(mml_ctx *ctx, mml_model *m, layer *l, mml_tenso
 static bool fuses_relu(const mml_model *m, int i)
 {
     int t = m->layers[i].type;
-    return (t == L_CONV1D || t == L_CONV2D) && i + 1 < m->n && m->layers[i + 1].type == L_RELU;
+    return (t == L_CONV1D || t == L_CONV2D || t == L_LINEAR) && i + 1 < m->n && m->layers[i + 1].type == L_RELU;
 }
 
 mml_tensor *mml_model_forward_seq(mml_ctx *ctx, mml_model *m, mml_tensor *x, mml_tensor **seq)
@@ -390,10 +390,12 @@ mml_tensor *mml_model_forward_seq(mml_ctx *ctx, mml_model *m, mml_tensor *x, mml
     for (int i = 0; i < m->n && x; i++) {
         if (seq && x->ndim > 2) *seq = x;
         layer *l = &m->layers[i];
-        if (fuses_relu(m, i)) { /* conv then ReLU in one pass: same values, one tensor less */
+        if (fuses_relu(m, i)) { /* conv or linear then ReLU in one pass: same values, one tensor less */
             mml_conv_args a = l->conv;
             a.relu = true;
-            x = l->type == L_CONV2D ? mml_conv2d(ctx, x, l->w, l->b, &a) : mml_conv1d(ctx, x, l->w, l->b, &a);
+            x = l->type == L_LINEAR   ? mml_linear_relu(ctx, x, l->w, l->b)
+              : l->type == L_CONV2D ? mml_conv2d(ctx, x, l->w, l->b, &a)
+                                    : mml_conv1d(ctx, x, l->w, l->b, &a);
             i++;
             continue;
         }

@@ -1,8 +1,10 @@
 /* A small CNN trained with plain SGD through the engine: the loss falls, and
  * after warm-up a whole step (forward, backward, update) performs no heap
  * allocation. Also split and causal masks, used by later layers. */
+#include <math.h>
 #include <string.h>
 
+#include "core/op.h"
 #include "mml/alloc.h"
 #include "mml/ops.h"
 #include "mml/params.h"
@@ -112,4 +114,70 @@ TEST(split_and_causal_mask)
     CHECK_CLOSE("causal mask", mml_f32(m), want, 9, 0, 0);
     mml_tensor_free(x);
     mml_ctx_free(ctx);
+}
+
+/* The reverse pass hands each intermediate's gradient back once its node has
+ * run: a chain of 16 ops on one shape ends with 16 outputs in the arena but
+ * only a couple of gradient blocks, and the input's gradient is still right. */
+TEST(backward_reuses_released_gradients)
+{
+    enum { N = 64 * 64, DEPTH = 16 };
+    mml_ctx *ctx = mml_ctx_create();
+    mml_tensor *x = mml_tensor_create(MML_F32, 2, (int64_t[]){ 64, 64 }, true);
+    for (int i = 0; i < N; i++) mml_f32(x)[i] = 0.001f * (float)(i % 97);
+    mml_tensor *h = x;
+    for (int d = 0; d < DEPTH; d++) h = mml_mul_scalar(ctx, h, 1.1f);
+    size_t forward = mml_arena_used(ctx);
+    CHECK_OK(mml_backward(ctx, mml_sum(ctx, h, MML_AXIS_ALL, false)));
+    size_t block = N * sizeof(float);
+    CHECK_MSG(mml_arena_used(ctx) - forward <= 3 * block, "backward took %zu bytes for %d gradients of %zu",
+              mml_arena_used(ctx) - forward, DEPTH, block);
+    float want = 1.0f;
+    for (int d = 0; d < DEPTH; d++) want *= 1.1f;
+    CHECK(fabsf(x->grad[5] - want) < 1e-5f * want);
+    mml_tensor_free(x);
+    mml_ctx_free(ctx);
+}
+
+/* mml_linear_relu is mml_relu(mml_linear(...)): same output and gradients. */
+TEST(linear_relu_equals_linear_then_relu)
+{
+    mml_rng r;
+    mml_rng_seed(&r, 5);
+    mml_tensor *t[3] = { mml_tensor_create(MML_F32, 3, (int64_t[]){ 3, 7, 20 }, true),
+                         mml_tensor_create(MML_F32, 2, (int64_t[]){ 33, 20 }, true),
+                         mml_tensor_create(MML_F32, 1, (int64_t[]){ 33 }, true) };
+    for (int k = 0; k < 3; k++)
+        for (int64_t i = 0; i < t[k]->numel; i++) mml_f32(t[k])[i] = mml_rng_normal(&r);
+    float *grads[2][3] = { { NULL } };
+    mml_ctx *ctx[2] = { mml_ctx_create(), mml_ctx_create() };
+    mml_tensor *outs[2];
+    for (int fused = 0; fused < 2; fused++) {
+        for (int k = 0; k < 3; k++) memset(t[k]->grad, 0, (size_t)t[k]->numel * sizeof(float));
+        mml_tensor *y = fused ? mml_linear_relu(ctx[fused], t[0], t[1], t[2])
+                              : mml_relu(ctx[fused], mml_linear(ctx[fused], t[0], t[1], t[2]));
+        CHECK(y != NULL);
+        if (!y) break;
+        float *seed = mml_malloc((size_t)y->numel * sizeof(float));
+        mml_rng_seed(&r, 9);
+        for (int64_t i = 0; i < y->numel; i++) seed[i] = mml_rng_normal(&r);
+        CHECK_OK(mml_backward_seeded(ctx[fused], y, seed));
+        mml_free(seed);
+        outs[fused] = y;
+        for (int k = 0; k < 3; k++) {
+            grads[fused][k] = mml_malloc((size_t)t[k]->numel * sizeof(float));
+            memcpy(grads[fused][k], t[k]->grad, (size_t)t[k]->numel * sizeof(float));
+        }
+    }
+    if (grads[1][2]) {
+        CHECK_CLOSE("fused output", mml_f32(outs[1]), mml_f32(outs[0]), outs[0]->numel, 0, 0);
+        CHECK_CLOSE("fused dx", grads[1][0], grads[0][0], t[0]->numel, 0, 0);
+        CHECK_CLOSE("fused dw", grads[1][1], grads[0][1], t[1]->numel, 0, 0);
+        CHECK_CLOSE("fused db", grads[1][2], grads[0][2], t[2]->numel, 0, 0);
+    }
+    for (int f = 0; f < 2; f++) {
+        mml_ctx_free(ctx[f]);
+        for (int k = 0; k < 3; k++) mml_free(grads[f][k]);
+    }
+    for (int k = 0; k < 3; k++) mml_tensor_free(t[k]);
 }

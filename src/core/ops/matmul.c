@@ -116,6 +116,10 @@ static mml_status linear_infer(const mml_node *n, mml_tensor *out)
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = w->shape[0];
     mml_set_shape(out, MML_F32, x->ndim, shape);
+    const mml_tensor *res = n->in[3];
+    if (res && (res->dtype != MML_F32 || res->ndim != out->ndim ||
+                memcmp(res->shape, out->shape, (size_t)out->ndim * sizeof *shape)))
+        return mml_op_error(n, "the residual must have the output's shape");
     return MML_OK;
 }
 
@@ -123,17 +127,27 @@ static void linear_forward(mml_ctx *ctx, mml_node *n)
 {
     const mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int64_t in = w->shape[1], out = w->shape[0], rows = in ? x->numel / in : 0;
+    const mml_tensor *res = n->in[3];
     float *y = mml_f32(n->out);
-    if (b)
+    if (res)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t o = 0; o < out; o++) y[r * out + o] = mml_f32(res)[r * out + o] + (b ? mml_f32(b)[o] : 0.0f);
+    else if (b)
         for (int64_t r = 0; r < rows; r++) memcpy(y + r * out, b->data, (size_t)out * sizeof(float));
-    mml_sgemm(false, true, rows, out, in, 1.0f, mml_f32(x), in, mml_f32(w), in, b ? 1.0f : 0.0f, y, out);
+    mml_sgemm(false, true, rows, out, in, 1.0f, mml_f32(x), in, mml_f32(w), in, b || res ? 1.0f : 0.0f, y, out);
+    if (n->iarg[0])
+        for (int64_t i = 0; i < n->out->numel; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
 }
 
 static void linear_backward(mml_ctx *ctx, mml_node *n)
 {
     mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int64_t in = w->shape[1], out = w->shape[0], rows = in ? x->numel / in : 0;
-    const float *g = n->out->grad;
+    float *g = n->out->grad;
+    if (n->iarg[0]) { /* ReLU's mask, in place: nothing reads this gradient after this node */
+        const float *y = mml_f32(n->out);
+        for (int64_t i = 0; i < n->out->numel; i++) g[i] = y[i] > 0.0f ? g[i] : 0.0f;
+    }
     if (mml_wants_grad(x))
         mml_sgemm(false, false, rows, in, out, 1.0f, g, out, mml_f32(w), in, 1.0f, mml_grad_buf(ctx, x), in);
     if (mml_wants_grad(w))
@@ -143,14 +157,32 @@ static void linear_backward(mml_ctx *ctx, mml_node *n)
         for (int64_t r = 0; r < rows; r++)
             for (int64_t o = 0; o < out; o++) gb[o] += g[r * out + o];
     }
+    if (mml_wants_grad(n->in[3])) {
+        float *gr = mml_grad_buf(ctx, n->in[3]);
+        for (int64_t i = 0; i < n->out->numel; i++) gr[i] += g[i];
+    }
 }
 
+/* Inputs x, w, b (optional), residual (optional); iarg[0]: ReLU applied. */
 static const mml_op_def op_linear = { "linear", linear_infer, linear_forward, linear_backward,
-                                      .optional_inputs = 1u << 2 };
+                                      .optional_inputs = 1u << 2 | 1u << 3 };
 
 mml_tensor *mml_linear(mml_ctx *ctx, mml_tensor *x, mml_tensor *w, mml_tensor *b)
 {
     mml_node n = { .op = &op_linear, .in = { x, w, b }, .n_in = 3 };
+    return mml_op_run(ctx, &n);
+}
+
+mml_tensor *mml_linear_relu(mml_ctx *ctx, mml_tensor *x, mml_tensor *w, mml_tensor *b)
+{
+    mml_node n = { .op = &op_linear, .in = { x, w, b }, .n_in = 3, .iarg = { 1 } };
+    return mml_op_run(ctx, &n);
+}
+
+mml_tensor *mml_linear_add(mml_ctx *ctx, mml_tensor *x, mml_tensor *w, mml_tensor *b, mml_tensor *res)
+{
+    if (!res) return NULL; /* an optional slot must not hide an earlier failure */
+    mml_node n = { .op = &op_linear, .in = { x, w, b, res }, .n_in = 4 };
     return mml_op_run(ctx, &n);
 }
 
