@@ -81,24 +81,45 @@ static inline void take(float v, int32_t at, float *best, int32_t *besti)
     *besti = win ? at : *besti;
 }
 
-/* 2 x 2 windows, stride 2: the shape of almost every CNN. Branch-free, with
- * v != v for isnan, so the compiler vectorises the row loop. */
+/* 2 x 2 windows, stride 2: the shape of almost every CNN. Branch-free ('|',
+ * not '||'; v != v for isnan), so the compiler keeps it in vector registers. */
+static inline void max_pool_2x2_one(const float *restrict r0, const float *restrict r1, float *restrict y,
+                                    int32_t *restrict arg, int64_t ox, int32_t row0, int32_t row1)
+{
+    float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+    int32_t ia = row0 + (int32_t)(2 * ox), ic = row1 + (int32_t)(2 * ox);
+    bool wb = (b > a) | (b != b);
+    float m = wb ? b : a;
+    int32_t im = wb ? ia + 1 : ia;
+    bool wc = (c > m) | (c != c);
+    m = wc ? c : m;
+    im = wc ? ic : im;
+    bool wd = (d > m) | (d != d);
+    y[ox] = wd ? d : m;
+    arg[ox] = wd ? ic + 1 : im;
+}
+
+/* Eight outputs with a constant trip count: one vector pass. */
+#define POOL_LANES 8
+static inline void max_pool_2x2_block(const float *restrict r0, const float *restrict r1, float *restrict y,
+                                      int32_t *restrict arg, int64_t ox0, int32_t row0, int32_t row1)
+{
+    for (int k = 0; k < POOL_LANES; k++) max_pool_2x2_one(r0, r1, y, arg, ox0 + k, row0, row1);
+}
+
+/* Rows of 14 or 7 outputs are shorter than a vectorised loop's main body, so
+ * a row is whole blocks of eight, the last one overlapping its predecessor
+ * (rewriting the same values), rather than a vector body and a scalar tail. */
 static void max_pool_2x2_row(const float *restrict r0, const float *restrict r1, float *restrict y,
                              int32_t *restrict arg, int64_t OW, int32_t row0, int32_t row1)
 {
-    for (int64_t ox = 0; ox < OW; ox++) {
-        float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-        int32_t ia = row0 + (int32_t)(2 * ox), ic = row1 + (int32_t)(2 * ox);
-        bool wb = b > a || b != b;
-        float m = wb ? b : a;
-        int32_t im = wb ? ia + 1 : ia;
-        bool wc = c > m || c != c;
-        m = wc ? c : m;
-        im = wc ? ic : im;
-        bool wd = d > m || d != d;
-        y[ox] = wd ? d : m;
-        arg[ox] = wd ? ic + 1 : im;
+    if (OW < POOL_LANES) {
+        for (int64_t ox = 0; ox < OW; ox++) max_pool_2x2_one(r0, r1, y, arg, ox, row0, row1);
+        return;
     }
+    int64_t ox = 0;
+    for (; ox + POOL_LANES <= OW; ox += POOL_LANES) max_pool_2x2_block(r0, r1, y, arg, ox, row0, row1);
+    if (ox < OW) max_pool_2x2_block(r0, r1, y, arg, OW - POOL_LANES, row0, row1);
 }
 
 static void max_pool_2x2_plane(const pgeom *g, const float *xc, float *y, int32_t *arg)
