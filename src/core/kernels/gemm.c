@@ -23,6 +23,14 @@
 #define SCALAR_MR 4
 #define SCALAR_NR 8
 #define PARALLEL_MIN_FLOPS (2.0 * 96 * 96 * 96)
+/* Packed panels are kc * w floats, a multiple of 4 KiB for the usual kc and
+ * widths: packing writes one value run to every panel in turn, and with
+ * panels 4 KiB apart all those writes fall in one L1 set (8 ways), so a
+ * cache line of padding between panels (2-3x faster packing for the dW
+ * products, whose K is the batch). */
+#define PANEL_PAD 16
+
+static inline int64_t panel_floats(int64_t kc, int w) { return kc * w + PANEL_PAD; }
 
 static void kernel_scalar(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                           float alpha, float beta, int mr, int nr)
@@ -104,18 +112,29 @@ static void pack_rows(const float *src, int64_t ld, int rows, int64_t kc, int w,
 }
 
 /* Packs an n-wide, kc-deep block whose k-th values are contiguous in row k
- * (stride ld) into w-wide panels: one long read of each source row across all
- * panels, rather than a short copy per (panel, k). A partial last panel is
- * zero-padded. */
-static void pack_contiguous(const float *src, int64_t ld, int64_t n, int64_t kc, int w, float *dst)
+ * (stride ld) into w-wide panels ps floats apart: one long read of each
+ * source row across all panels, rather than a short copy per (panel, k). A
+ * partial last panel is zero-padded. Inlined with w a constant for the
+ * kernels' widths: a panel row is then a few whole-vector moves (restrict:
+ * not one scalar load and store per value, in case they overlap). */
+static inline void pack_contiguous_w(const float *restrict src, int64_t ld, int64_t n, int64_t kc, int w, int64_t ps,
+                                     float *restrict dst)
 {
     int64_t full = n / w, rest = n % w;
-    if (rest) memset(dst + full * kc * w, 0, (size_t)(kc * w) * sizeof(float));
+    if (rest) memset(dst + full * ps, 0, (size_t)(kc * w) * sizeof(float));
     for (int64_t k = 0; k < kc; k++) {
         const float *s = src + k * ld;
-        for (int64_t p = 0; p < full; p++)
-            for (int j = 0; j < w; j++) dst[(p * kc + k) * w + j] = s[p * w + j];
-        for (int j = 0; j < rest; j++) dst[(full * kc + k) * w + j] = s[full * w + j];
+        for (int64_t p = 0; p < full; p++) memcpy(dst + p * ps + k * w, s + p * w, (size_t)w * sizeof(float));
+        for (int j = 0; j < rest; j++) dst[full * ps + k * w + j] = s[full * w + j];
+    }
+}
+
+static void pack_contiguous(const float *src, int64_t ld, int64_t n, int64_t kc, int w, int64_t ps, float *dst)
+{
+    switch (w) {
+    case MML_GEMM_AVX512_MR: pack_contiguous_w(src, ld, n, kc, MML_GEMM_AVX512_MR, ps, dst); break;
+    case MML_GEMM_AVX512_NR: pack_contiguous_w(src, ld, n, kc, MML_GEMM_AVX512_NR, ps, dst); break;
+    default: pack_contiguous_w(src, ld, n, kc, w, ps, dst);
     }
 }
 
@@ -124,22 +143,23 @@ static void pack_a(const mml_gemm_kernel *kern, const float *A, int64_t lda, boo
 {
     int mr = kern->mr;
     if (ta) {
-        pack_contiguous(A, lda, mc, kc, mr, dst);
+        pack_contiguous(A, lda, mc, kc, mr, panel_floats(kc, mr), dst);
         return;
     }
-    for (int64_t p = 0; p < mc; p += mr, dst += kc * mr)
+    for (int64_t p = 0; p < mc; p += mr, dst += panel_floats(kc, mr))
         kern->pack_rows(A + p * lda, lda, (int)(mc - p < mr ? mc - p : mr), kc, mr, dst);
 }
 
+/* ps: floats from one panel to the next (panel_floats, or kc * nr unpadded). */
 static void pack_b(const mml_gemm_kernel *kern, const float *B, int64_t ldb, bool tb, int64_t kc, int64_t nc,
-                   float *dst)
+                   int64_t ps, float *dst)
 {
     int nr = kern->nr;
     if (!tb) {
-        pack_contiguous(B, ldb, nc, kc, nr, dst);
+        pack_contiguous(B, ldb, nc, kc, nr, ps, dst);
         return;
     }
-    for (int64_t p = 0; p < nc; p += nr, dst += kc * nr)
+    for (int64_t p = 0; p < nc; p += nr, dst += ps)
         kern->pack_rows(B + p * ldb, ldb, (int)(nc - p < nr ? nc - p : nr), kc, nr, dst);
 }
 
@@ -230,7 +250,8 @@ static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M
     const int64_t mc_max = (int64_t)MC_PANELS * mr;
     int64_t nc_max = N < NC ? (N + nr - 1) / nr * nr : NC;
     int64_t kc_step = k_block(K);
-    float *abuf = thread_buffer((size_t)(mc_max * kc_step + (bp ? 0 : nc_max * kc_step)) + 64);
+    int64_t a_size = mc_max / mr * panel_floats(kc_step, mr), b_size = bp ? 0 : nc_max / nr * panel_floats(kc_step, nr);
+    float *abuf = thread_buffer((size_t)(a_size + b_size) + 64);
     if (!abuf) { /* out of memory: the reference is slow but needs nothing */
         mml_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
@@ -240,15 +261,16 @@ static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M
         for (int64_t pc = 0; pc < K; pc += kc_step) {
             int64_t kc = K - pc < kc_step ? K - pc : kc_step;
             float b_eff = pc == 0 ? beta : 1.0f;
-            const float *bbuf = bp ? bp->panels + packed_offset(jc, pc, K, nc, nr) : abuf + mc_max * kc_step;
-            if (!bp) pack_b(kern, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tb, kc, nc, abuf + mc_max * kc_step);
+            const float *bbuf = bp ? bp->panels + packed_offset(jc, pc, K, nc, nr) : abuf + a_size;
+            int64_t a_ps = panel_floats(kc, mr), b_ps = bp ? kc * nr : panel_floats(kc, nr);
+            if (!bp) pack_b(kern, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tb, kc, nc, b_ps, abuf + a_size);
             for (int64_t ic = 0; ic < M; ic += mc_max) {
                 int64_t mc = M - ic < mc_max ? M - ic : mc_max;
                 pack_a(kern, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, mc, kc, abuf);
                 for (int64_t jr = 0; jr < nc; jr += nr)
                     for (int64_t ir = 0; ir < mc; ir += mr)
-                        kern->fn(kc, abuf + ir * kc, bbuf + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, alpha,
-                                 b_eff, (int)(mc - ir < mr ? mc - ir : mr), (int)(nc - jr < nr ? nc - jr : nr));
+                        kern->fn(kc, abuf + ir / mr * a_ps, bbuf + jr / nr * b_ps, C + (ic + ir) * ldc + jc + jr, ldc,
+                                 alpha, b_eff, (int)(mc - ir < mr ? mc - ir : mr), (int)(nc - jr < nr ? nc - jr : nr));
             }
         }
     }
@@ -313,7 +335,7 @@ mml_sgemm_packed mml_sgemm_pack_b(bool trans_b, int64_t K, int64_t N, const floa
         int64_t nc = N - jc < NC ? N - jc : NC;
         for (int64_t pc = 0; pc < K; pc += kc_step) {
             int64_t kc = K - pc < kc_step ? K - pc : kc_step;
-            pack_b(&kern, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, trans_b, kc, nc,
+            pack_b(&kern, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, trans_b, kc, nc, kc * kern.nr,
                    panels + packed_offset(jc, pc, K, nc, kern.nr));
         }
     }

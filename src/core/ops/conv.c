@@ -121,8 +121,8 @@ static int64_t chunk_of(const mml_conv_geom *g, int threads)
 
 static int64_t plain_work_size(const mml_conv_geom *g, int64_t S)
 {
-    int64_t P = g->OH * g->OW, K = g->C / g->groups * g->kh * g->kw;
-    return S * P * (K + g->O / g->groups);
+    int64_t P = g->OH * g->OW, K = g->C / g->groups * g->kh * g->kw, Og = g->O / g->groups;
+    return S * P * (K + Og) + K * Og;
 }
 
 static void unfold_chunk(const mml_conv_geom *g, const float *x, int64_t s0, int64_t S, int64_t gi, float *col)
@@ -188,6 +188,21 @@ static void row_sums(const float *m, int64_t rows, int64_t cols, float *gb)
     }
 }
 
+/* dW [Og, K] += dY [Og, cols] @ col^T. A patch shorter than half the
+ * kernel's 32-wide tile (K = 9 for a 3 x 3 single-channel conv) is computed
+ * as dW^T = col @ dY^T into tmp [K, Og], which fills the tile's width. */
+static void weight_grad(const float *dmat, const float *col, int64_t Og, int64_t K, int64_t cols, float *tmp,
+                        float *dw)
+{
+    if (K >= 16 || Og <= K) {
+        mml_sgemm(false, true, Og, K, cols, 1.0f, dmat, cols, col, cols, 1.0f, dw, K);
+        return;
+    }
+    mml_sgemm(false, true, K, Og, cols, 1.0f, col, cols, dmat, cols, 0.0f, tmp, Og);
+    for (int64_t o = 0; o < Og; o++)
+        for (int64_t k = 0; k < K; k++) dw[o * K + k] += tmp[k * Og + o];
+}
+
 static void plain_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float *work, float *wgrad, float *bgrad)
 {
     const mml_conv_geom *g = &j->g;
@@ -197,9 +212,9 @@ static void plain_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float
     for (int64_t gi = 0; gi < g->groups; gi++) {
         gather_dout(j, s0, S, gi, dmat);
         if (bgrad) row_sums(dmat, Og, S * P, bgrad + gi * Og);
-        if (wgrad) { /* dW_g += dY_g @ col^T */
+        if (wgrad) {
             unfold_chunk(g, x, s0, S, gi, col);
-            mml_sgemm(false, true, Og, K, S * P, 1.0f, dmat, S * P, col, S * P, 1.0f, wgrad + gi * Og * K, K);
+            weight_grad(dmat, col, Og, K, S * P, dmat + Og * S * P, wgrad + gi * Og * K);
         }
         if (j->dx) { /* dX_g += col2im(W_g^T @ dY_g) */
             mml_sgemm(true, false, K, S * P, Og, 1.0f, w + gi * Og * K, K, dmat, S * P, 0.0f, col, S * P);
