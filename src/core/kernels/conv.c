@@ -11,6 +11,35 @@ static void valid_cols(int64_t x0, int64_t s, int64_t W, int64_t OW, int64_t *lo
     if (*hi < *lo) *hi = *lo;
 }
 
+/* Rows of an image are short (14 or 28 values in the usual CNNs): a libc
+ * memcpy call or a vector loop's scalar tail would cost more than the copy.
+ * Blocks of eight with constant trip counts compile to vector moves; a copy
+ * lets the last block overlap, an accumulation steps down to four and one. */
+static inline void copy_row(float *restrict dst, const float *restrict src, int64_t n)
+{
+    if (n < 8) {
+        for (int64_t i = 0; i < n; i++) dst[i] = src[i];
+        return;
+    }
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) dst[i + k] = src[i + k];
+    if (i < n)
+        for (int k = 0; k < 8; k++) dst[n - 8 + k] = src[n - 8 + k];
+}
+
+static inline void add_row(float *restrict dst, const float *restrict src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) dst[i + k] += src[i + k];
+    if (i + 4 <= n) {
+        for (int k = 0; k < 4; k++) dst[i + k] += src[i + k];
+        i += 4;
+    }
+    for (; i < n; i++) dst[i] += src[i];
+}
+
 void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
                 int64_t OW, float *col, int64_t ld)
 {
@@ -29,7 +58,7 @@ void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_con
                     }
                     const float *src = img + (c * H + y) * W; /* column ox reads src[ox * sw + x0] */
                     for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f; /* a pad column or two: no call */
-                    if (g->sw == 1) memcpy(dst + lo, src + lo + x0, (size_t)(hi - lo) * sizeof(float));
+                    if (g->sw == 1) copy_row(dst + lo, src + lo + x0, hi - lo);
                     else
                         for (int64_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * g->sw + x0];
                     for (int64_t ox = hi; ox < OW; ox++) dst[ox] = 0.0f;
@@ -51,8 +80,7 @@ void mml_col2im(const float *col, int64_t ld, int64_t C, int64_t H, int64_t W, c
                     if (y < 0 || y >= H) continue;
                     float *restrict dst = img + (c * H + y) * W;
                     const float *restrict src = row + oy * OW;
-                    if (g->sw == 1)
-                        for (int64_t ox = lo; ox < hi; ox++) dst[ox + x0] += src[ox];
+                    if (g->sw == 1) add_row(dst + lo + x0, src + lo, hi - lo);
                     else
                         for (int64_t ox = lo; ox < hi; ox++) dst[ox * g->sw + x0] += src[ox];
                 }

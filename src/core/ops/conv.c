@@ -106,7 +106,7 @@ typedef struct conv_job {
 
 /* Aim for GEMMs about this wide, with col at most this many floats. */
 #define CHUNK_COLUMNS 2048
-#define CHUNK_MAX_FLOATS (1 << 20)
+#define CHUNK_MAX_FLOATS (1 << 18)
 
 static int64_t chunk_of(const mml_conv_geom *g, int threads)
 {
