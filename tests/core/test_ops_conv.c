@@ -269,3 +269,50 @@ TEST(conv_and_pool_shape_errors_name_the_op)
           strstr(mml_last_error(), "running statistics"));
     mml_ctx_free(ctx);
 }
+
+/* im2col and col2im against their definitions, element by element, on
+ * geometries of both paths: "same" padding with stride 1 (the flat path,
+ * with dilation and a single image row too) and strided ones. */
+TEST(im2col_and_col2im_match_their_definition)
+{
+    static const int cfg[][8] = { /* C H W k stride pad dilation kh */
+        { 2, 7, 7, 3, 1, 1, 1, 3 }, { 1, 9, 6, 3, 1, 2, 2, 3 }, { 3, 6, 8, 5, 1, 2, 1, 5 },
+        { 2, 1, 10, 3, 1, 1, 1, 1 }, { 2, 7, 9, 3, 2, 1, 1, 3 }, { 1, 5, 5, 3, 1, 0, 1, 3 },
+    };
+    mml_rng r;
+    mml_rng_seed(&r, 8);
+    for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+        const int *q = cfg[c];
+        int64_t C = q[0], H = q[1], W = q[2], kh = q[7], kw = q[3];
+        mml_conv_geom g = { .N = 1, .C = C, .H = H, .W = W, .kh = kh, .kw = kw, .sh = q[4], .sw = q[4],
+                            .ph = kh > 1 ? q[5] : 0, .pw = q[5], .dh = q[6], .dw = q[6], .groups = 1 };
+        int64_t OH = (H + 2 * g.ph - g.dh * (kh - 1) - 1) / g.sh + 1, OW = (W + 2 * g.pw - g.dw * (kw - 1) - 1) / g.sw + 1;
+        int64_t K = C * kh * kw, ld = OH * OW + 3, n = K * ld;
+        float *img = mml_malloc((size_t)(C * H * W) * sizeof(float)), *col = mml_malloc((size_t)n * sizeof(float));
+        float *want = mml_calloc((size_t)(C * H * W), sizeof(float)), *got = mml_calloc((size_t)(C * H * W), sizeof(float));
+        float *src = mml_malloc((size_t)n * sizeof(float));
+        for (int64_t i = 0; i < C * H * W; i++) img[i] = mml_rng_normal(&r);
+        for (int64_t i = 0; i < n; i++) src[i] = mml_rng_normal(&r);
+        mml_im2col(img, C, H, W, &g, OH, OW, col, ld);
+        int bad = 0;
+        for (int64_t ch = 0; ch < C; ch++)
+            for (int64_t i = 0; i < kh; i++)
+                for (int64_t j = 0; j < kw; j++)
+                    for (int64_t oy = 0; oy < OH; oy++)
+                        for (int64_t ox = 0; ox < OW; ox++) {
+                            int64_t y = oy * g.sh - g.ph + i * g.dh, x = ox * g.sw - g.pw + j * g.dw;
+                            bool in = y >= 0 && y < H && x >= 0 && x < W;
+                            int64_t at = ((ch * kh + i) * kw + j) * ld + oy * OW + ox;
+                            bad += col[at] != (in ? img[(ch * H + y) * W + x] : 0.0f);
+                            if (in) want[(ch * H + y) * W + x] += src[at];
+                        }
+        CHECK_MSG(bad == 0, "im2col config %zu: %d values differ", c, bad);
+        mml_col2im(src, ld, C, H, W, &g, OH, OW, got);
+        CHECK_CLOSE("col2im", got, want, C * H * W, 1e-6, 1e-6);
+        mml_free(img);
+        mml_free(col);
+        mml_free(want);
+        mml_free(got);
+        mml_free(src);
+    }
+}

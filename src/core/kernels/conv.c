@@ -1,3 +1,4 @@
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/kernels/conv.h"
@@ -40,15 +41,68 @@ static inline void add_row(float *restrict dst, const float *restrict src, int64
     for (; i < n; i++) dst[i] += src[i];
 }
 
+/* Stride 1 and OW == W ("same" padding, the usual case): a patch row is the
+ * image plane shifted by dy rows and x0 columns, so its valid rows are one
+ * flat run, dst[f] = plane[f + dy * W + x0] from (y_lo, lo) to (y_hi - 1, hi),
+ * whose values at pad columns come from the neighbouring image row and are
+ * set to zero after (im2col) or before, in col (col2im): one long copy per
+ * patch row instead of one short one per output row. */
+typedef struct flat_run {
+    int64_t y_lo, y_hi, first, end, shift;
+} flat_run;
+
+static bool flat_applies(const mml_conv_geom *g, int64_t W, int64_t OW) { return g->sh == 1 && g->sw == 1 && OW == W; }
+
+static flat_run flat_run_of(int64_t H, int64_t W, int64_t OH, int64_t dy, int64_t x0, int64_t lo, int64_t hi)
+{
+    flat_run r = { .y_lo = dy < 0 ? -dy : 0, .y_hi = H - dy < OH ? H - dy : OH, .shift = dy * W + x0 };
+    if (r.y_hi < r.y_lo || lo >= hi) r.y_hi = r.y_lo; /* nothing valid */
+    r.first = r.y_lo * W + lo;
+    r.end = r.y_hi > r.y_lo ? (r.y_hi - 1) * W + hi : r.first;
+    return r;
+}
+
+/* Zeroes the pad columns of the valid rows and every value of the others. */
+static void zero_outside(float *dst, const flat_run *r, int64_t OH, int64_t W, int64_t lo, int64_t hi)
+{
+    memset(dst, 0, (size_t)(r->y_lo * W) * sizeof(float));
+    for (int64_t oy = r->y_lo; oy < r->y_hi; oy++) {
+        for (int64_t ox = 0; ox < lo; ox++) dst[oy * W + ox] = 0.0f;
+        for (int64_t ox = hi; ox < W; ox++) dst[oy * W + ox] = 0.0f;
+    }
+    memset(dst + r->y_hi * W, 0, (size_t)((OH - r->y_hi) * W) * sizeof(float));
+}
+
+static void im2col_flat(const float *plane, int64_t H, int64_t W, int64_t OH, int64_t dy, int64_t x0, int64_t lo,
+                        int64_t hi, float *dst)
+{
+    flat_run r = flat_run_of(H, W, OH, dy, x0, lo, hi);
+    copy_row(dst + r.first, plane + r.first + r.shift, r.end - r.first);
+    zero_outside(dst, &r, OH, W, lo, hi);
+}
+
+static void col2im_flat(float *src, int64_t H, int64_t W, int64_t OH, int64_t dy, int64_t x0, int64_t lo, int64_t hi,
+                        float *plane)
+{
+    flat_run r = flat_run_of(H, W, OH, dy, x0, lo, hi);
+    zero_outside(src, &r, OH, W, lo, hi); /* the run's pad values then add nothing */
+    add_row(plane + r.first + r.shift, src + r.first, r.end - r.first);
+}
+
 void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
                 int64_t OW, float *col, int64_t ld)
 {
+    bool flat = flat_applies(g, W, OW);
     for (int64_t c = 0; c < C; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
                 float *row = col + ((c * g->kh + i) * g->kw + j) * ld;
                 int64_t x0 = j * g->dw - g->pw, lo, hi;
                 valid_cols(x0, g->sw, W, OW, &lo, &hi);
+                if (flat) {
+                    im2col_flat(img + c * H * W, H, W, OH, i * g->dh - g->ph, x0, lo, hi, row);
+                    continue;
+                }
                 for (int64_t oy = 0; oy < OH; oy++) {
                     int64_t y = oy * g->sh - g->ph + i * g->dh;
                     float *dst = row + oy * OW;
@@ -66,15 +120,20 @@ void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_con
             }
 }
 
-void mml_col2im(const float *col, int64_t ld, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g,
-                int64_t OH, int64_t OW, float *img)
+void mml_col2im(float *col, int64_t ld, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
+                int64_t OW, float *img)
 {
+    bool flat = flat_applies(g, W, OW);
     for (int64_t c = 0; c < C; c++)
         for (int64_t i = 0; i < g->kh; i++)
             for (int64_t j = 0; j < g->kw; j++) {
-                const float *row = col + ((c * g->kh + i) * g->kw + j) * ld;
+                float *row = col + ((c * g->kh + i) * g->kw + j) * ld;
                 int64_t x0 = j * g->dw - g->pw, lo, hi;
                 valid_cols(x0, g->sw, W, OW, &lo, &hi);
+                if (flat) {
+                    col2im_flat(row, H, W, OH, i * g->dh - g->ph, x0, lo, hi, img + c * H * W);
+                    continue;
+                }
                 for (int64_t oy = 0; oy < OH; oy++) {
                     int64_t y = oy * g->sh - g->ph + i * g->dh;
                     if (y < 0 || y >= H) continue;

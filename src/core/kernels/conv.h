@@ -16,9 +16,9 @@ typedef struct mml_conv_geom {
 /* col's rows are ld apart (ld >= OH*OW: several samples side by side). */
 void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
                 int64_t OW, float *col, int64_t ld);
-/* img += fold(col) */
-void mml_col2im(const float *col, int64_t ld, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g,
-                int64_t OH, int64_t OW, float *img);
+/* img += fold(col). col is scratch: values that fall outside img may be zeroed. */
+void mml_col2im(float *col, int64_t ld, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
+                int64_t OW, float *img);
 /* Direct convolution (plain loops; tests hold the fast path to it). */
 void mml_conv2d_ref(const float *x, const float *w, const float *b, const mml_conv_geom *g, float *y);
 
