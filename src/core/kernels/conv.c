@@ -62,15 +62,29 @@ static flat_run flat_run_of(int64_t H, int64_t W, int64_t OH, int64_t dy, int64_
     return r;
 }
 
+/* A row or two of zeros: inline, as copy_row, not a libc call. */
+static inline void zero_row(float *dst, int64_t n)
+{
+    if (n < 8) {
+        for (int64_t i = 0; i < n; i++) dst[i] = 0.0f;
+        return;
+    }
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) dst[i + k] = 0.0f;
+    if (i < n)
+        for (int k = 0; k < 8; k++) dst[n - 8 + k] = 0.0f;
+}
+
 /* Zeroes the pad columns of the valid rows and every value of the others. */
 static void zero_outside(float *dst, const flat_run *r, int64_t OH, int64_t W, int64_t lo, int64_t hi)
 {
-    memset(dst, 0, (size_t)(r->y_lo * W) * sizeof(float));
+    zero_row(dst, r->y_lo * W);
     for (int64_t oy = r->y_lo; oy < r->y_hi; oy++) {
         for (int64_t ox = 0; ox < lo; ox++) dst[oy * W + ox] = 0.0f;
         for (int64_t ox = hi; ox < W; ox++) dst[oy * W + ox] = 0.0f;
     }
-    memset(dst + r->y_hi * W, 0, (size_t)((OH - r->y_hi) * W) * sizeof(float));
+    zero_row(dst + r->y_hi * W, (OH - r->y_hi) * W);
 }
 
 static void im2col_flat(const float *plane, int64_t H, int64_t W, int64_t OH, int64_t dy, int64_t x0, int64_t lo,

@@ -7,6 +7,7 @@
 
 #include "core/op.h"
 #include "mml/ops.h"
+#include "mml/threads.h"
 
 typedef struct stats {
     float *mean, *rstd;
@@ -97,6 +98,53 @@ static mml_status ln_infer(const mml_node *n, mml_tensor *out)
     return MML_OK;
 }
 
+/* Rows over the threads: forward writes its rows; backward its rows of dx
+ * and, per thread, partial weight and bias gradients added in thread order
+ * after (one thread: exactly the serial sums). */
+typedef struct ln_job {
+    const mml_node *n;
+    int64_t D;
+    const float *x, *w, *b, *dy;
+    float *y, *dx, *dw, *db; /* dw, db: D floats per thread */
+    const stats *st;
+} ln_job;
+
+#define LN_GRAIN_VALUES 16384
+
+static int64_t ln_grain(int64_t D) { return 1 + LN_GRAIN_VALUES / (D + 1); }
+
+static grouping ln_rows(const ln_job *j, int64_t lo, int64_t hi, stats *part)
+{
+    part->mean = j->st->mean + lo;
+    part->rstd = j->st->rstd + lo;
+    return (grouping){ hi - lo, j->D, 0, 0, 0, false };
+}
+
+static void ln_forward_rows(void *arg, int64_t lo, int64_t hi, int thread)
+{
+    const ln_job *j = arg;
+    stats part;
+    grouping g = ln_rows(j, lo, hi, &part);
+    group_stats(&g, j->x + lo * j->D, j->n->farg[0], &part, NULL);
+    normalize(&g, j->x + lo * j->D, &part, j->w, j->b, j->y + lo * j->D);
+}
+
+static void ln_backward_rows(void *arg, int64_t lo, int64_t hi, int thread)
+{
+    const ln_job *j = arg;
+    stats part;
+    grouping g = ln_rows(j, lo, hi, &part);
+    norm_backward_groups(&g, j->x + lo * j->D, j->dy + lo * j->D, &part, j->w, j->dx ? j->dx + lo * j->D : NULL,
+                         j->dw ? j->dw + thread * j->D : NULL, j->db ? j->db + thread * j->D : NULL, true);
+}
+
+static ln_job ln_job_of(const mml_node *n)
+{
+    const mml_tensor *x = n->in[0];
+    return (ln_job){ .n = n, .D = ln_grouping(x).count, .x = mml_f32(x), .w = n->in[1] ? mml_f32(n->in[1]) : NULL,
+                     .b = n->in[2] ? mml_f32(n->in[2]) : NULL, .st = n->saved };
+}
+
 static void ln_forward(mml_ctx *ctx, mml_node *n)
 {
     grouping g = ln_grouping(n->in[0]);
@@ -106,9 +154,22 @@ static void ln_forward(mml_ctx *ctx, mml_node *n)
     st->rstd = mml_arena_alloc(ctx, (size_t)g.groups * sizeof(float) + 4);
     if (!st->mean || !st->rstd) return;
     n->saved = st;
-    group_stats(&g, mml_f32(n->in[0]), n->farg[0], st, NULL);
-    normalize(&g, mml_f32(n->in[0]), st, n->in[1] ? mml_f32(n->in[1]) : NULL, n->in[2] ? mml_f32(n->in[2]) : NULL,
-              mml_f32(n->out));
+    ln_job j = ln_job_of(n);
+    j.y = mml_f32(n->out);
+    mml_parallel_for(g.groups, ln_grain(g.count), ln_forward_rows, &j);
+}
+
+static float *zeroed_partials(mml_ctx *ctx, int threads, int64_t D)
+{
+    float *p = mml_arena_alloc(ctx, (size_t)(threads * D) * sizeof(float));
+    if (p) memset(p, 0, (size_t)(threads * D) * sizeof(float));
+    return p;
+}
+
+static void add_partials(float *dst, const float *parts, int threads, int64_t D)
+{
+    for (int t = 0; t < threads; t++)
+        for (int64_t i = 0; i < D; i++) dst[i] += parts[t * D + i];
 }
 
 static void norm_backward(mml_ctx *ctx, mml_node *n, const grouping *g, bool batch_stats)
@@ -121,8 +182,17 @@ static void norm_backward(mml_ctx *ctx, mml_node *n, const grouping *g, bool bat
 
 static void ln_backward(mml_ctx *ctx, mml_node *n)
 {
-    grouping g = ln_grouping(n->in[0]);
-    norm_backward(ctx, n, &g, true);
+    mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    grouping g = ln_grouping(x);
+    int threads = mml_threads_get();
+    ln_job j = ln_job_of(n);
+    j.dy = n->out->grad;
+    j.dx = mml_wants_grad(x) ? mml_grad_buf(ctx, x) : NULL;
+    if (mml_wants_grad(w) && !(j.dw = zeroed_partials(ctx, threads, g.count))) return;
+    if (mml_wants_grad(b) && !(j.db = zeroed_partials(ctx, threads, g.count))) return;
+    mml_parallel_for(g.groups, ln_grain(g.count), ln_backward_rows, &j);
+    if (j.dw) add_partials(mml_grad_buf(ctx, w), j.dw, threads, g.count);
+    if (j.db) add_partials(mml_grad_buf(ctx, b), j.db, threads, g.count);
 }
 
 static const mml_op_def op_layer_norm = { "layer_norm", ln_infer, ln_forward, ln_backward, .optional_inputs = 6 };
