@@ -156,9 +156,28 @@ static void plain_forward_chunk(const conv_job *j, int64_t s0, int64_t S, float 
     }
 }
 
+/* Vectorised over eight partial sums. */
+static float row_sum(const float *d, int64_t n)
+{
+    float acc[8] = { 0 };
+    int64_t p = 0;
+    for (; p + 8 <= n; p += 8)
+        for (int i = 0; i < 8; i++) acc[i] += d[p + i];
+    float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; p < n; p++) sum += d[p];
+    return sum;
+}
+
+/* Adds each row of m [rows, cols] into gb. */
+static void row_sums(const float *m, int64_t rows, int64_t cols, float *gb)
+{
+    for (int64_t o = 0; o < rows; o++) gb[o] += row_sum(m + o * cols, cols);
+}
+
 /* dY of group gi for samples s0.. side by side in dmat [Og, S*P]; with a fused
- * ReLU, zero where the output is (relu'(x) = 0 at x <= 0, as mml_relu). */
-static void gather_dout(const conv_job *j, int64_t s0, int64_t S, int64_t gi, float *dmat)
+ * ReLU, zero where the output is (relu'(x) = 0 at x <= 0, as mml_relu). The
+ * bias gradient (bgrad, or NULL) is summed in the same pass. */
+static void gather_dout(const conv_job *j, int64_t s0, int64_t S, int64_t gi, float *dmat, float *bgrad)
 {
     const mml_conv_geom *g = &j->g;
     int64_t Og = g->O / g->groups, P = g->OH * g->OW;
@@ -170,22 +189,8 @@ static void gather_dout(const conv_job *j, int64_t s0, int64_t S, int64_t gi, fl
             if (j->n->iarg[11])
                 for (int64_t p = 0; p < P; p++) d[p] = y[p] > 0.0f ? src[p] : 0.0f;
             else memcpy(d, src, (size_t)P * sizeof(float));
+            if (bgrad) bgrad[gi * Og + o] += row_sum(d, P); /* d is still in L1 */
         }
-}
-
-/* Adds each row of m [rows, cols] into gb (vectorised over eight partial sums per row). */
-static void row_sums(const float *m, int64_t rows, int64_t cols, float *gb)
-{
-    for (int64_t o = 0; o < rows; o++) {
-        const float *d = m + o * cols;
-        float acc[8] = { 0 };
-        int64_t p = 0;
-        for (; p + 8 <= cols; p += 8)
-            for (int i = 0; i < 8; i++) acc[i] += d[p + i];
-        float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        for (; p < cols; p++) sum += d[p];
-        gb[o] += sum;
-    }
 }
 
 /* dW [Og, K] += dY [Og, cols] @ col^T. A patch shorter than half the
@@ -210,8 +215,7 @@ static void plain_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float
     int64_t Cg = g->C / g->groups, Og = g->O / g->groups, P = g->OH * g->OW, K = Cg * g->kh * g->kw;
     float *col = work, *dmat = work + K * S * P;
     for (int64_t gi = 0; gi < g->groups; gi++) {
-        gather_dout(j, s0, S, gi, dmat);
-        if (bgrad) row_sums(dmat, Og, S * P, bgrad + gi * Og);
+        gather_dout(j, s0, S, gi, dmat, bgrad);
         if (wgrad) {
             unfold_chunk(g, x, s0, S, gi, col);
             weight_grad(dmat, col, Og, K, S * P, dmat + Og * S * P, wgrad + gi * Og * K);
