@@ -46,6 +46,17 @@ void *mml_arena_alloc(mml_ctx *ctx, size_t bytes);
 size_t mml_arena_used(const mml_ctx *ctx);
 size_t mml_arena_capacity(const mml_ctx *ctx);
 
+/* A point in the arena to come back to: mml_arena_rewind frees everything
+ * allocated since (tensors included), so a loop of forward passes without
+ * gradients (evaluation a chunk of samples at a time) keeps one pass's
+ * memory. Nothing may have been recorded on the tape in between. */
+typedef struct mml_arena_mark {
+    const void *chunk, *tape;
+    size_t used, used_total;
+} mml_arena_mark;
+mml_arena_mark mml_arena_mark_now(const mml_ctx *ctx);
+void mml_arena_rewind(mml_ctx *ctx, mml_arena_mark mark);
+
 /* Step tensors. mml_new leaves data uninitialised; mml_zeros fills with 0.
  * mml_wrap views caller memory (not copied; must outlive the step). */
 mml_tensor *mml_new(mml_ctx *ctx, mml_dtype dt, int ndim, const int64_t *shape);

@@ -8,6 +8,7 @@
  * produced it has run (nothing reads it after that), and later gradients of
  * the same size take those blocks: the gradients alive at once are a few
  * layers' worth, not the whole graph's, as PyTorch frees them. */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -123,6 +124,25 @@ void *mml_arena_alloc(mml_ctx *ctx, size_t bytes)
 }
 
 size_t mml_arena_used(const mml_ctx *ctx) { return ctx->used_total; }
+
+mml_arena_mark mml_arena_mark_now(const mml_ctx *ctx)
+{
+    return (mml_arena_mark){ ctx->head, ctx->tape, ctx->head ? ctx->head->used : 0, ctx->used_total };
+}
+
+void mml_arena_rewind(mml_ctx *ctx, mml_arena_mark mark)
+{
+    assert(ctx->tape == mark.tape); /* recorded nodes would point into freed memory */
+    if (ctx->used_total > ctx->peak) ctx->peak = ctx->used_total;
+    while (ctx->head && ctx->head != mark.chunk) { /* chunks grown since the mark */
+        chunk *c = ctx->head;
+        ctx->head = c->next;
+        c->next = NULL;
+        chunks_free(c);
+    }
+    if (ctx->head) ctx->head->used = mark.used;
+    ctx->used_total = mark.used_total;
+}
 
 size_t mml_arena_capacity(const mml_ctx *ctx)
 {

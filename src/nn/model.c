@@ -376,17 +376,8 @@ static bool fuses_relu(const mml_model *m, int i)
     return (t == L_CONV1D || t == L_CONV2D || t == L_LINEAR) && i + 1 < m->n && m->layers[i + 1].type == L_RELU;
 }
 
-mml_tensor *mml_model_forward_seq(mml_ctx *ctx, mml_model *m, mml_tensor *x, mml_tensor **seq)
+static mml_tensor *forward_layers(mml_ctx *ctx, mml_model *m, mml_tensor *x, mml_tensor **seq)
 {
-    if (seq) *seq = NULL;
-    if (!x) return NULL;
-    bool ok = x->ndim == m->in_ndim + 1;
-    for (int d = 0; ok && d < m->in_ndim; d++) ok = x->shape[d + 1] == m->in[d];
-    if (!ok) {
-        char buf[96];
-        mml_error(MML_ERR_SHAPE, "model: input has shape %s, expected [batch, model.input]", mml_shape_str(x, buf, sizeof buf));
-        return NULL;
-    }
     for (int i = 0; i < m->n && x; i++) {
         if (seq && x->ndim > 2) *seq = x;
         layer *l = &m->layers[i];
@@ -403,6 +394,78 @@ mml_tensor *mml_model_forward_seq(mml_ctx *ctx, mml_model *m, mml_tensor *x, mml
     }
     if (seq && x && x->ndim > 2) *seq = x;
     return x;
+}
+
+/* Without gradients, a batch larger than this runs EVAL_CHUNK samples at a
+ * time, the arena rewound after each: the intermediates alive at once are one
+ * chunk's, not the whole batch's. Samples are independent then (dropout off,
+ * batch norm on running statistics; in training the batch's statistics would
+ * couple them, so only evaluation mode chunks). */
+#define EVAL_CHUNK 32
+
+/* The per-sample shape forward_layers reports as seq: of the last layer
+ * input, or the output, with more than one dim; 0 if none. */
+static int seq_shape(const mml_model *m, int64_t *shape)
+{
+    int nd = 0;
+    for (int i = 0; i <= m->n; i++) {
+        const int64_t *d = i < m->n ? m->layers[i].in : m->layers[m->n - 1].out;
+        int dn = i < m->n ? m->layers[i].in_ndim : m->layers[m->n - 1].out_ndim;
+        if (dn > 1) memcpy(shape, d, (size_t)(nd = dn) * sizeof *shape);
+    }
+    return nd;
+}
+
+static mml_tensor *batch_of(mml_ctx *ctx, int64_t N, int nd, const int64_t *per_sample)
+{
+    int64_t shape[MML_MAX_DIMS] = { N };
+    memcpy(shape + 1, per_sample, (size_t)nd * sizeof *shape);
+    return mml_new(ctx, MML_F32, nd + 1, shape);
+}
+
+static void copy_rows(mml_tensor *dst, int64_t s0, const mml_tensor *src)
+{
+    int64_t per = dst->numel / dst->shape[0];
+    memcpy(mml_f32(dst) + s0 * per, mml_f32(src), (size_t)src->numel * sizeof(float));
+}
+
+static mml_tensor *forward_chunked(mml_ctx *ctx, mml_model *m, mml_tensor *x, mml_tensor **seq)
+{
+    int64_t N = x->shape[0], in_per = x->numel / N, oshape[4], sshape[4];
+    int ond = mml_model_output_shape(m, oshape), snd = seq ? seq_shape(m, sshape) : 0;
+    mml_tensor *out = batch_of(ctx, N, ond, oshape), *sq = snd ? batch_of(ctx, N, snd, sshape) : NULL;
+    if (!out || (snd && !sq)) return NULL;
+    for (int64_t s0 = 0; s0 < N; s0 += EVAL_CHUNK) {
+        int64_t shape[MML_MAX_DIMS];
+        memcpy(shape, x->shape, sizeof shape);
+        shape[0] = N - s0 < EVAL_CHUNK ? N - s0 : EVAL_CHUNK;
+        mml_arena_mark mark = mml_arena_mark_now(ctx);
+        mml_tensor *part_seq = NULL;
+        mml_tensor *y = forward_layers(ctx, m, mml_wrap(ctx, MML_F32, mml_f32(x) + s0 * in_per, x->ndim, shape),
+                                       sq ? &part_seq : NULL);
+        if (!y) return NULL;
+        copy_rows(out, s0, y);
+        if (sq) copy_rows(sq, s0, part_seq);
+        mml_arena_rewind(ctx, mark);
+    }
+    if (seq) *seq = sq;
+    return out;
+}
+
+mml_tensor *mml_model_forward_seq(mml_ctx *ctx, mml_model *m, mml_tensor *x, mml_tensor **seq)
+{
+    if (seq) *seq = NULL;
+    if (!x) return NULL;
+    bool ok = x->ndim == m->in_ndim + 1;
+    for (int d = 0; ok && d < m->in_ndim; d++) ok = x->shape[d + 1] == m->in[d];
+    if (!ok) {
+        char buf[96];
+        mml_error(MML_ERR_SHAPE, "model: input has shape %s, expected [batch, model.input]", mml_shape_str(x, buf, sizeof buf));
+        return NULL;
+    }
+    if (!mml_grad_enabled(ctx) && !mml_training(ctx) && x->dtype == MML_F32 && x->shape[0] > EVAL_CHUNK)
+        return forward_chunked(ctx, m, x, seq);
+    return forward_layers(ctx, m, x, seq);
 }
 
 mml_tensor *mml_model_forward(mml_ctx *ctx, mml_model *m, mml_tensor *x)

@@ -115,3 +115,56 @@ static void run_parity(const char *name)
 TEST(training_parity_cnn_20_adam_steps) { run_parity("cnn"); }
 TEST(training_parity_gru_20_adam_steps) { run_parity("gru"); }
 TEST(training_parity_transformer_20_adam_steps) { run_parity("transformer"); }
+
+/* Evaluation of a batch larger than the model's evaluation chunk runs it a
+ * chunk at a time: the same outputs and sequence features as one pass, and an
+ * arena that holds a chunk's intermediates, not the batch's. */
+TEST(model_eval_in_chunks_equals_one_pass)
+{
+    static const char *text =
+        "{\"input\": [1, 12, 10], \"layers\": [{\"type\": \"conv2d\", \"out\": 6, \"kernel\": 3, \"padding\": 1},"
+        "{\"type\": \"batch_norm\"}, {\"type\": \"relu\"}, {\"type\": \"max_pool2d\", \"kernel\": 2},"
+        "{\"type\": \"flatten\"}, {\"type\": \"linear\", \"out\": 7}]}";
+    mml_config *cfg;
+    mml_model *m = NULL;
+    CHECK_OK(mml_config_parse(text, "chunks.json", &cfg));
+    mml_cfg_node root = mml_config_root(cfg);
+    CHECK_OK(mml_model_build(&root, 3, &m));
+    mml_config_free(cfg);
+    if (!m) return;
+    enum { N = 200 };
+    mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ N, 1, 12, 10 }, false);
+    mml_rng r;
+    mml_rng_seed(&r, 2);
+    for (int64_t i = 0; i < x->numel; i++) mml_f32(x)[i] = mml_rng_normal(&r);
+    mml_tensor *y[2], *seq[2];
+    size_t peak[2];
+    for (int chunked = 0; chunked < 2; chunked++) {
+        mml_ctx *ctx = mml_ctx_create();
+        mml_set_training(ctx, false);
+        mml_set_grad_enabled(ctx, chunked == 1); /* gradients on: one pass */
+        mml_tensor *out = mml_model_forward_seq(ctx, m, x, &seq[chunked]);
+        CHECK(out != NULL && seq[chunked] != NULL);
+        y[chunked] = out ? mml_tensor_create(MML_F32, out->ndim, out->shape, false) : NULL;
+        if (y[chunked]) memcpy(y[chunked]->data, out->data, (size_t)out->numel * sizeof(float));
+        mml_tensor *s = seq[chunked];
+        seq[chunked] = s ? mml_tensor_create(MML_F32, s->ndim, s->shape, false) : NULL;
+        if (seq[chunked]) memcpy(seq[chunked]->data, s->data, (size_t)s->numel * sizeof(float));
+        peak[chunked] = mml_ctx_peak_bytes(ctx);
+        mml_ctx_free(ctx);
+    }
+    if (y[0] && y[1] && seq[0] && seq[1]) {
+        CHECK(y[0]->ndim == y[1]->ndim && y[0]->numel == y[1]->numel && seq[0]->numel == seq[1]->numel);
+        CHECK(seq[0]->ndim == 4 && seq[0]->shape[0] == N && seq[0]->shape[1] == 6 && seq[0]->shape[2] == 6);
+        if (y[0]->numel == y[1]->numel) CHECK_CLOSE("chunked output", mml_f32(y[1]), mml_f32(y[0]), y[0]->numel, 0, 0);
+        if (seq[0]->numel == seq[1]->numel)
+            CHECK_CLOSE("chunked sequence", mml_f32(seq[1]), mml_f32(seq[0]), seq[0]->numel, 0, 0);
+        CHECK_MSG(peak[0] < peak[1] / 3, "arena peak %zu chunked, %zu in one pass", peak[0], peak[1]);
+    }
+    for (int k = 0; k < 2; k++) {
+        mml_tensor_free(y[k]);
+        mml_tensor_free(seq[k]);
+    }
+    mml_tensor_free(x);
+    mml_model_free(m);
+}
