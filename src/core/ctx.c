@@ -88,8 +88,9 @@ void mml_ctx_free(mml_ctx *ctx)
 void mml_ctx_reset(mml_ctx *ctx)
 {
     if (ctx->used_total > ctx->peak) ctx->peak = ctx->used_total;
-    if (ctx->head && ctx->head->next) {
-        /* Consolidate: one chunk big enough for the largest step so far. */
+    if (ctx->head && (ctx->head->next || ctx->head->cap < ctx->peak)) {
+        /* Consolidate: one chunk big enough for the largest step so far
+         * (chunks grown and freed by a rewind count too). */
         size_t want = ctx->peak + ctx->peak / 8;
         chunks_free(ctx->head);
         ctx->head = chunk_new(want);
