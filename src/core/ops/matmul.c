@@ -6,6 +6,7 @@
 #include "core/kernels/gemm.h"
 #include "core/op.h"
 #include "mml/ops.h"
+#include "mml/threads.h"
 
 /* ---- matmul ---- */
 
@@ -123,43 +124,88 @@ static mml_status linear_infer(const mml_node *n, mml_tensor *out)
     return MML_OK;
 }
 
+/* The element-wise passes around a linear's GEMMs, rows over the threads
+ * (the Transformer's are 4096 rows of up to 512). Backward: ReLU's mask on
+ * dY in place (nothing reads this gradient after this node), the bias
+ * gradient as per-thread partials added in thread order after, and dY into
+ * the residual's gradient, in one pass before the GEMMs read dY. */
+typedef struct linear_rows {
+    int64_t out;
+    bool relu;
+    const float *res, *b;
+    float *y, *g, *gb_parts, *gr;
+} linear_rows;
+
+#define LINEAR_GRAIN_VALUES 16384
+
+static int64_t linear_grain(int64_t out) { return 1 + LINEAR_GRAIN_VALUES / (out + 1); }
+
+static void prefill_rows(void *arg, int64_t lo, int64_t hi, int thread)
+{
+    const linear_rows *j = arg;
+    for (int64_t r = lo; r < hi; r++) {
+        float *restrict y = j->y + r * j->out;
+        const float *restrict res = j->res ? j->res + r * j->out : NULL, *restrict b = j->b;
+        if (res && b)
+            for (int64_t o = 0; o < j->out; o++) y[o] = res[o] + b[o];
+        else memcpy(y, res ? res : b, (size_t)j->out * sizeof(float));
+    }
+}
+
+static void relu_rows(void *arg, int64_t lo, int64_t hi, int thread)
+{
+    const linear_rows *j = arg;
+    float *restrict y = j->y;
+    for (int64_t i = lo * j->out; i < hi * j->out; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+}
+
+static void grad_rows(void *arg, int64_t lo, int64_t hi, int thread)
+{
+    const linear_rows *j = arg;
+    float *restrict gb = j->gb_parts ? j->gb_parts + thread * j->out : NULL;
+    for (int64_t r = lo; r < hi; r++) {
+        float *restrict g = j->g + r * j->out;
+        const float *restrict y = j->y + r * j->out;
+        if (j->relu)
+            for (int64_t o = 0; o < j->out; o++) g[o] = y[o] > 0.0f ? g[o] : 0.0f;
+        if (gb)
+            for (int64_t o = 0; o < j->out; o++) gb[o] += g[o];
+        if (j->gr)
+            for (int64_t o = 0; o < j->out; o++) j->gr[r * j->out + o] += g[o];
+    }
+}
+
 static void linear_forward(mml_ctx *ctx, mml_node *n)
 {
-    const mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    const mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *res = n->in[3];
     int64_t in = w->shape[1], out = w->shape[0], rows = in ? x->numel / in : 0;
-    const mml_tensor *res = n->in[3];
-    float *y = mml_f32(n->out);
-    if (res)
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t o = 0; o < out; o++) y[r * out + o] = mml_f32(res)[r * out + o] + (b ? mml_f32(b)[o] : 0.0f);
-    else if (b)
-        for (int64_t r = 0; r < rows; r++) memcpy(y + r * out, b->data, (size_t)out * sizeof(float));
-    mml_sgemm(false, true, rows, out, in, 1.0f, mml_f32(x), in, mml_f32(w), in, b || res ? 1.0f : 0.0f, y, out);
-    if (n->iarg[0])
-        for (int64_t i = 0; i < n->out->numel; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+    linear_rows j = { .out = out, .res = res ? mml_f32(res) : NULL, .b = b ? mml_f32(b) : NULL, .y = mml_f32(n->out) };
+    if (b || res) mml_parallel_for(rows, linear_grain(out), prefill_rows, &j);
+    mml_sgemm(false, true, rows, out, in, 1.0f, mml_f32(x), in, mml_f32(w), in, b || res ? 1.0f : 0.0f, j.y, out);
+    if (n->iarg[0]) mml_parallel_for(rows, linear_grain(out), relu_rows, &j);
 }
 
 static void linear_backward(mml_ctx *ctx, mml_node *n)
 {
-    mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *res = n->in[3];
     int64_t in = w->shape[1], out = w->shape[0], rows = in ? x->numel / in : 0;
-    float *g = n->out->grad;
-    if (n->iarg[0]) { /* ReLU's mask, in place: nothing reads this gradient after this node */
-        const float *y = mml_f32(n->out);
-        for (int64_t i = 0; i < n->out->numel; i++) g[i] = y[i] > 0.0f ? g[i] : 0.0f;
-    }
-    if (mml_wants_grad(x))
-        mml_sgemm(false, false, rows, in, out, 1.0f, g, out, mml_f32(w), in, 1.0f, mml_grad_buf(ctx, x), in);
-    if (mml_wants_grad(w))
-        mml_sgemm(true, false, out, in, rows, 1.0f, g, out, mml_f32(x), in, 1.0f, mml_grad_buf(ctx, w), in);
+    int threads = mml_threads_get();
+    linear_rows j = { .out = out, .relu = n->iarg[0], .y = mml_f32(n->out), .g = n->out->grad };
     if (mml_wants_grad(b)) {
-        float *gb = mml_grad_buf(ctx, b);
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t o = 0; o < out; o++) gb[o] += g[r * out + o];
+        j.gb_parts = mml_arena_alloc(ctx, (size_t)(threads * out) * sizeof(float));
+        if (!j.gb_parts) return;
+        memset(j.gb_parts, 0, (size_t)(threads * out) * sizeof(float));
     }
-    if (mml_wants_grad(n->in[3])) {
-        float *gr = mml_grad_buf(ctx, n->in[3]);
-        for (int64_t i = 0; i < n->out->numel; i++) gr[i] += g[i];
+    if (mml_wants_grad(res) && !(j.gr = mml_grad_buf(ctx, res))) return;
+    if (j.relu || j.gb_parts || j.gr) mml_parallel_for(rows, linear_grain(out), grad_rows, &j);
+    if (mml_wants_grad(x))
+        mml_sgemm(false, false, rows, in, out, 1.0f, j.g, out, mml_f32(w), in, 1.0f, mml_grad_buf(ctx, x), in);
+    if (mml_wants_grad(w))
+        mml_sgemm(true, false, out, in, rows, 1.0f, j.g, out, mml_f32(x), in, 1.0f, mml_grad_buf(ctx, w), in);
+    if (j.gb_parts) {
+        float *gb = mml_grad_buf(ctx, b);
+        for (int t = 0; t < threads; t++)
+            for (int64_t o = 0; o < out; o++) gb[o] += j.gb_parts[t * out + o];
     }
 }
 
