@@ -100,6 +100,12 @@ void mml_ctx_reset(mml_ctx *ctx)
     ctx->tape_len = 0;
 }
 
+void mml_ctx_trim(mml_ctx *ctx)
+{
+    mml_ctx_reset(ctx);
+    for (chunk *c = ctx->head; c; c = c->next) mml_pages_release(c->mem, c->cap);
+}
+
 void *mml_arena_alloc(mml_ctx *ctx, size_t bytes)
 {
     size_t need = (bytes + ALIGN - 1) & ~(size_t)(ALIGN - 1);

@@ -327,7 +327,7 @@ struct mml_mm_model {
     float task_weight[MML_MM_MAX_TASKS];
     int n_classes;
     mml_rng rng;
-    mml_ctx *eval_ctx; /* kept between evaluations: its arena is already the right size */
+    mml_ctx *eval_ctx; /* kept between evaluations (trimmed): its arena is already the right size */
     mml_mm_augment aug;
     mml_ae_model *imputer; /* "impute": fills missing modalities at test time */
 };
@@ -768,8 +768,8 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
     mml_rng_seed(&r, p ? p->seed : 0);
     mml_ce_options ce = mml_ce_defaults();
     double t0 = mml_now(), loss_sum = 0;
-    /* Batches of 64: the evaluation arena lives as long as the model, and at 256 it
-     * outweighed the training step's (which holds gradients too). */
+    /* Batches of 64: at 256 the evaluation arena outweighed the training step's
+     * (which holds gradients too), and the larger of the two sets the peak. */
     const int64_t B = 64;
     double task_correct[MML_MM_MAX_TASKS] = { 0 };
     for (int64_t s = 0; s < ds->n && rc == MML_OK; s += B) {
@@ -799,7 +799,7 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
     out->metrics = mml_metrics_compute(&out->cm, NULL);
     for (int mo = 0; mo < MML_MOD_COUNT; mo++) out->modality_weight[mo] /= (double)ds->n;
     mml_free(rows);
-    mml_ctx_reset(ctx);
+    mml_ctx_trim(ctx); /* idle until the next evaluation: training must not pay for its pages */
     if (rc != MML_OK) mml_confusion_free(&out->cm);
     return rc;
 }
