@@ -278,9 +278,10 @@ mml_tensor *mml_op_run(mml_ctx *ctx, const mml_node *proto)
     *n = *proto;
     n->out = out;
     n->saved = NULL;
+    /* Marked before forward, so forward can skip what only backward reads. */
+    out->requires_grad = needs_grad;
     op->forward(ctx, n);
     if (needs_grad) {
-        out->requires_grad = true;
         out->node = n;
         n->prev = ctx->tape;
         ctx->tape = n;
