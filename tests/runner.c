@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -181,6 +182,20 @@ bool tst_gradcheck(const char *file, int line, const char *what, tst_graph_fn f,
     mml_free(r);
     mml_ctx_free(ctx);
     return ok;
+}
+
+size_t tst_resident_bytes(const void *p, size_t bytes)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start = (uintptr_t)p & ~(page - 1);
+    size_t n = (size_t)(((uintptr_t)p + bytes - start + page - 1) / page), count = 0;
+    unsigned char *vec = malloc(n ? n : 1);
+    if (!vec || mincore((void *)start, (uintptr_t)p + bytes - start, vec) != 0) {
+        free(vec);
+        return SIZE_MAX;
+    }
+    for (size_t i = 0; i < n; i++) count += vec[i] & 1;
+    free(vec);
+    return count * (size_t)page;
 }
 
 int tst_run_cli(const char *args, char *out, size_t cap)

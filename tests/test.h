@@ -78,6 +78,10 @@ bool tst_gradcheck(const char *file, int line, const char *what, tst_graph_fn f,
 #define CHECK_GRAD(what, f, inputs, n, arg)                                          \
     tst_gradcheck(__FILE__, __LINE__, what, f, inputs, n, arg, 1e-2, 5e-3, 1e-3)
 
+/* Bytes of [p, p + bytes) resident in memory (mincore), or SIZE_MAX if it
+ * cannot tell: checks that memory was handed back to the system. */
+size_t tst_resident_bytes(const void *p, size_t bytes);
+
 /* Runs the mml command line with args (shell words); returns its exit status
  * and captures up to cap-1 bytes of stdout+stderr into out (may be NULL). */
 int tst_run_cli(const char *args, char *out, size_t cap);

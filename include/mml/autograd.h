@@ -30,6 +30,11 @@ mml_ctx *mml_ctx_create(void);
 void mml_ctx_free(mml_ctx *ctx);
 /* Frees every step tensor and the tape. Call once per step. */
 void mml_ctx_reset(mml_ctx *ctx);
+/* Resets and gives the arena's pages back to the system while keeping them
+ * mapped: a context left idle for a while (the training one while validation
+ * runs) then holds no memory, and its next steps still do not call malloc
+ * (their first touch of each page costs a page fault instead). */
+void mml_ctx_trim(mml_ctx *ctx);
 /* Largest arena use of one step so far (bytes). */
 size_t mml_ctx_peak_bytes(const mml_ctx *ctx);
 

@@ -34,12 +34,17 @@ typedef struct mml_feature_spec {
     int ndim;                             /* per-sample dims */
     int64_t shape[MML_FEATURE_MAX_DIMS];  /* per-sample shape (seq axis: its maximum) */
     int seq_axis;                         /* -1: fixed size; else the axis that varies */
+    /* F32 features that are 8-bit values v as v / 255.0f (images without
+     * normalisation): the dataset keeps the bytes, a quarter of the memory,
+     * and batches get those very floats back. */
+    bool stored_u8;
 } mml_feature_spec;
 
 typedef struct mml_featurizer {
     mml_feature_spec spec[MML_MOD_COUNT];
-    /* Writes modality m of sample s into out (the spec's shape, zero-filled
-     * beforehand) and its length along the sequence axis into *length.
+    /* Writes modality m of sample s into out (the spec's shape and dtype, or
+     * one byte per value when stored_u8; zero-filled beforehand) and its
+     * length along the sequence axis into *length.
      * Returns MML_OK or an error naming the file. */
     mml_status (*extract)(void *user, const mml_sample *s, mml_modality m, void *out,
                           int64_t *length);
@@ -66,7 +71,7 @@ typedef struct mml_dataset {
     int64_t n;                               /* samples kept */
     mml_feature_spec spec[MML_MOD_COUNT];
     int64_t row_numel[MML_MOD_COUNT];        /* elements per sample */
-    void *feat[MML_MOD_COUNT];               /* n * row_numel, dtype of the spec */
+    void *feat[MML_MOD_COUNT];               /* n * row_numel, dtype of the spec (bytes if stored_u8) */
     int32_t *length[MML_MOD_COUNT];          /* sequence lengths (seq_axis >= 0) */
     uint8_t *present[MML_MOD_COUNT];
     int32_t *label;                          /* class index, or NULL without labels */
@@ -98,6 +103,10 @@ typedef struct mml_batch {
 /* Gathers rows[0..B) into step tensors of ctx. */
 mml_status mml_dataset_batch(mml_ctx *ctx, const mml_dataset *ds, const int64_t *rows, int64_t B,
                              mml_batch *out);
+
+/* Row r of modality m's F32 features: the stored row, or for features stored
+ * as bytes, scratch (row_numel[m] floats) filled with their values. */
+const float *mml_dataset_row_f32(const mml_dataset *ds, mml_modality m, int64_t r, float *scratch);
 
 /* Fills order with rows (identity, or shuffled by rng). */
 void mml_dataset_order(int64_t *rows, int64_t n, mml_rng *rng);

@@ -4,7 +4,8 @@
  *          (mml/transform.h; seeded per sample from transform_seed and the
  *          sample id, so a cached dataset is reproducible), resized as PIL
  *          does (interp) to height x width, (x/255 - mean) / std
- *          -> F32 [channels, height, width];
+ *          -> F32 [channels, height, width] (the dataset stores the bytes
+ *          when there are no transforms, mean is 0 and std 1);
  *   audio: resampled to `rate`, log-mel (torchaudio) [n_mels, frames],
  *          cropped or zero-padded to `frames`, optionally normalised per
  *          utterance (zero mean, unit variance) -> F32 [n_mels, frames];

@@ -54,6 +54,12 @@ void mml_pages_free(void *p, size_t n)
     if (p) munmap(p, n ? n : 1);
 }
 
+void mml_pages_release(void *p, size_t n)
+{
+    /* MADV_DONTNEED, not posix_madvise: glibc makes POSIX_MADV_DONTNEED a no-op. */
+    if (p) (void)madvise(p, n ? n : 1, MADV_DONTNEED);
+}
+
 char *mml_strdup(const char *s)
 {
     size_t n = strlen(s) + 1;

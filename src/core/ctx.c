@@ -102,6 +102,12 @@ void mml_ctx_reset(mml_ctx *ctx)
     ctx->tape_len = 0;
 }
 
+void mml_ctx_trim(mml_ctx *ctx)
+{
+    mml_ctx_reset(ctx);
+    for (chunk *c = ctx->head; c; c = c->next) mml_pages_release(c->mem, c->cap);
+}
+
 void *mml_arena_alloc(mml_ctx *ctx, size_t bytes)
 {
     size_t need = (bytes + ALIGN - 1) & ~(size_t)(ALIGN - 1);
@@ -293,9 +299,10 @@ mml_tensor *mml_op_run(mml_ctx *ctx, const mml_node *proto)
     *n = *proto;
     n->out = out;
     n->saved = NULL;
+    /* Marked before forward, so forward can skip what only backward reads. */
+    out->requires_grad = needs_grad;
     op->forward(ctx, n);
     if (needs_grad) {
-        out->requires_grad = true;
         out->node = n;
         n->prev = ctx->tape;
         ctx->tape = n;

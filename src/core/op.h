@@ -10,8 +10,10 @@
  * mml_op_run checks inputs, asks `infer` for the output's dtype and shape
  * (which also validates and writes the error), allocates the output in the
  * arena, runs `forward`, and records the node on the tape when a gradient is
- * needed. `backward` reads out->grad and accumulates into the gradient of each
- * input that requires one (mml_grad_buf). */
+ * needed. out->requires_grad is set before `forward` runs: when it is false
+ * the node never goes on the tape, so forward need not save anything for
+ * backward. `backward` reads out->grad and accumulates into the gradient of
+ * each input that requires one (mml_grad_buf). */
 #ifndef MML_CORE_OP_H
 #define MML_CORE_OP_H
 

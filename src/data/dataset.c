@@ -49,6 +49,15 @@ static int64_t spec_numel(const mml_feature_spec *s)
     return s->enabled ? mml_shape_numel(s->ndim, s->shape) : 0;
 }
 
+static mml_dtype stored_dtype(const mml_feature_spec *s) { return s->stored_u8 ? MML_U8 : s->dtype; }
+static size_t stored_size(const mml_feature_spec *s) { return mml_dtype_size(stored_dtype(s)); }
+
+/* The floats the featurizer computes for 8-bit values: v / 255.0f. */
+static void bytes_to_unit(float *dst, const uint8_t *src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) dst[i] = (float)src[i] / 255.0f;
+}
+
 static mml_status extracted_alloc(extracted *e, int64_t rows, const mml_featurizer *f)
 {
     memset(e, 0, sizeof *e);
@@ -62,7 +71,7 @@ static mml_status extracted_alloc(extracted *e, int64_t rows, const mml_featuriz
         int64_t k = spec_numel(s);
         if (k <= 0) return mml_error(MML_ERR_ARG, "dataset: %s features have an empty shape",
                                      mml_modality_name((mml_modality)m));
-        e->feat[m] = mml_calloc((size_t)(rows * k), mml_dtype_size(s->dtype));
+        e->feat[m] = mml_calloc((size_t)(rows * k), stored_size(s));
         e->length[m] = mml_calloc((size_t)rows, sizeof(int32_t));
         e->present[m] = mml_calloc((size_t)rows, 1);
         if (!e->feat[m] || !e->length[m] || !e->present[m]) return MML_ERR_NOMEM;
@@ -87,11 +96,11 @@ static void extract_row(job *j, int64_t r)
         const mml_feature_spec *sp = &j->f->spec[m];
         if (!sp->enabled || !s->has[m]) continue;
         int64_t k = spec_numel(sp), len = 0;
-        void *out = (char *)j->e->feat[m] + (size_t)(r * k) * mml_dtype_size(sp->dtype);
+        void *out = (char *)j->e->feat[m] + (size_t)(r * k) * stored_size(sp);
         if (j->f->extract(j->f->user, s, (mml_modality)m, out, &len) != MML_OK) {
             j->e->failed[r] = 1;
             snprintf(j->e->errors[r], ERR_CAP, "%s", mml_last_error());
-            memset(out, 0, (size_t)k * mml_dtype_size(sp->dtype));
+            memset(out, 0, (size_t)k * stored_size(sp));
             return;
         }
         j->e->present[m][r] = 1;
@@ -166,6 +175,8 @@ static uint64_t cache_key(const mml_manifest *man, const mml_featurizer *f)
         h = fnv(h, &s->enabled, sizeof s->enabled);
         if (!s->enabled) continue;
         h = fnv(h, &s->dtype, sizeof s->dtype);
+        /* Only when set: caches of features stored as they are keep their keys. */
+        if (s->stored_u8) h = fnv(h, &s->stored_u8, sizeof s->stored_u8);
         h = fnv(h, s->shape, (size_t)s->ndim * sizeof s->shape[0]);
         h = fnv(h, &s->seq_axis, sizeof s->seq_axis);
     }
@@ -191,7 +202,7 @@ static mml_status cache_save(const char *path, const extracted *e, const mml_fea
         int64_t shape[1 + MML_FEATURE_MAX_DIMS] = { e->rows };
         memcpy(shape + 1, s->shape, (size_t)s->ndim * sizeof *shape);
         snprintf(name, sizeof name, "feat.%s", mn);
-        rc = mml_st_writer_add_raw(w, name, s->dtype, 1 + s->ndim, shape, e->feat[m]);
+        rc = mml_st_writer_add_raw(w, name, stored_dtype(s), 1 + s->ndim, shape, e->feat[m]);
         snprintf(name, sizeof name, "length.%s", mn);
         if (rc == MML_OK) rc = mml_st_writer_add_raw(w, name, MML_I32, 1, &e->rows, e->length[m]);
         snprintf(name, sizeof name, "present.%s", mn);
@@ -236,8 +247,7 @@ static bool cache_load(const char *path, extracted *e, const mml_featurizer *f)
         if (!s->enabled) continue;
         const char *mn = mml_modality_name((mml_modality)m);
         snprintf(name, sizeof name, "feat.%s", mn);
-        ok = read_exact(st, name, s->dtype, e->feat[m],
-                        (size_t)(e->rows * spec_numel(s)) * mml_dtype_size(s->dtype));
+        ok = read_exact(st, name, stored_dtype(s), e->feat[m], (size_t)(e->rows * spec_numel(s)) * stored_size(s));
         snprintf(name, sizeof name, "length.%s", mn);
         ok = ok && read_exact(st, name, MML_I32, e->length[m], (size_t)e->rows * 4);
         snprintf(name, sizeof name, "present.%s", mn);
@@ -347,7 +357,7 @@ static void take_rows(mml_dataset *ds, extracted *e)
 {
     for (int m = 0; m < MML_MOD_COUNT; m++) {
         if (!ds->spec[m].enabled) continue;
-        size_t row_bytes = (size_t)ds->row_numel[m] * mml_dtype_size(ds->spec[m].dtype);
+        size_t row_bytes = (size_t)ds->row_numel[m] * stored_size(&ds->spec[m]);
         for (int64_t i = 0; i < ds->n; i++) {
             int64_t r = ds->source_row[i];
             memmove((char *)e->feat[m] + (size_t)i * row_bytes, (char *)e->feat[m] + (size_t)r * row_bytes, row_bytes);
@@ -428,11 +438,13 @@ mml_status mml_dataset_batch(mml_ctx *ctx, const mml_dataset *ds, const int64_t 
         out->present[m] = mml_new(ctx, MML_F32, 1, &B);
         if (s->seq_axis >= 0) out->length[m] = mml_new(ctx, MML_I32, 1, &B);
         if (!out->x[m] || !out->present[m] || (s->seq_axis >= 0 && !out->length[m])) return MML_ERR_NOMEM;
-        size_t row_bytes = (size_t)ds->row_numel[m] * mml_dtype_size(s->dtype);
+        int64_t k = ds->row_numel[m];
+        size_t row_bytes = (size_t)k * stored_size(s);
         for (int64_t i = 0; i < B; i++) {
             int64_t r = rows[i];
-            memcpy((char *)out->x[m]->data + (size_t)i * row_bytes, (char *)ds->feat[m] + (size_t)r * row_bytes,
-                   row_bytes);
+            const char *src = (const char *)ds->feat[m] + (size_t)r * row_bytes;
+            if (s->stored_u8) bytes_to_unit(mml_f32(out->x[m]) + i * k, (const uint8_t *)src, k);
+            else memcpy((char *)out->x[m]->data + (size_t)i * row_bytes, src, row_bytes);
             mml_f32(out->present[m])[i] = ds->present[m][r];
             if (out->length[m]) mml_i32(out->length[m])[i] = ds->length[m][r];
         }
@@ -443,6 +455,14 @@ mml_status mml_dataset_batch(mml_ctx *ctx, const mml_dataset *ds, const int64_t 
         for (int64_t i = 0; i < B; i++) mml_i32(out->label)[i] = ds->label[rows[i]];
     }
     return MML_OK;
+}
+
+const float *mml_dataset_row_f32(const mml_dataset *ds, mml_modality m, int64_t r, float *scratch)
+{
+    int64_t k = ds->row_numel[m];
+    if (!ds->spec[m].stored_u8) return (const float *)ds->feat[m] + r * k;
+    bytes_to_unit(scratch, (const uint8_t *)ds->feat[m] + r * k, k);
+    return scratch;
 }
 
 void mml_dataset_order(int64_t *rows, int64_t n, mml_rng *rng)

@@ -29,9 +29,15 @@ static uint64_t id_hash(const char *s)
     return h;
 }
 
+/* Without transforms an image stays 8-bit through decoding and resizing, and
+ * with mean 0 and std 1 its features are v / 255: the dataset keeps the bytes
+ * (mml_feature_spec.stored_u8) and gathers those floats. */
+static bool image_as_bytes(const mml_feature_config *c) { return !c->transforms && c->mean == 0.0f && c->std == 1.0f; }
+
 /* Decode, the optional pipeline, a PIL-style resize to height x width, then
- * (x/255 - mean) / std (F32 pipeline output is already on the [0, 1] scale). */
-static mml_status image_features(const mml_feature_config *c, const mml_sample *s, float *out)
+ * (x/255 - mean) / std (F32 pipeline output is already on the [0, 1] scale),
+ * or the bytes themselves (image_as_bytes). */
+static mml_status image_features(const mml_feature_config *c, const mml_sample *s, void *out)
 {
     const char *path = s->path[MML_MOD_IMAGE];
     mml_tensor *x = mml_image_load(path, c->channels);
@@ -55,11 +61,15 @@ static mml_status image_features(const mml_feature_config *c, const mml_sample *
         x = NULL;
     }
     if (!x) return mml_last_status();
-    float div = x->dtype == MML_U8 ? 255.0f : 1.0f;
-    for (int64_t i = 0; i < x->numel; i++)
-        out[i] = ((x->dtype == MML_U8 ? ((uint8_t *)x->data)[i] : mml_f32(x)[i]) / div - c->mean) / c->std;
+    mml_status rc = MML_OK;
+    float div = x->dtype == MML_U8 ? 255.0f : 1.0f, *f = out;
+    if (!image_as_bytes(c))
+        for (int64_t i = 0; i < x->numel; i++)
+            f[i] = ((x->dtype == MML_U8 ? ((uint8_t *)x->data)[i] : mml_f32(x)[i]) / div - c->mean) / c->std;
+    else if (x->dtype == MML_U8) memcpy(out, x->data, (size_t)x->numel);
+    else rc = mml_error(MML_ERR_FORMAT, "%s: decoded as %s, not 8-bit", path, mml_dtype_name(x->dtype));
     mml_tensor_free(x);
-    return MML_OK;
+    return rc;
 }
 
 static mml_status audio_features(const mml_feature_config *c, const char *path, float *out, int64_t *len)
@@ -107,7 +117,10 @@ mml_status mml_featurizer_init(mml_featurizer *f, mml_feature_config *c, char *p
 {
     memset(f, 0, sizeof *f);
     if (c->text && !c->bpe) return mml_error(MML_ERR_ARG, "featurizer: text features need a BPE model");
-    if (c->image) f->spec[MML_MOD_IMAGE] = (mml_feature_spec){ true, MML_F32, 3, { c->channels, c->height, c->width }, -1 };
+    if (c->image)
+        f->spec[MML_MOD_IMAGE] = (mml_feature_spec){ .enabled = true, .dtype = MML_F32, .ndim = 3,
+                                                     .shape = { c->channels, c->height, c->width }, .seq_axis = -1,
+                                                     .stored_u8 = image_as_bytes(c) };
     if (c->audio) f->spec[MML_MOD_AUDIO] = (mml_feature_spec){ true, MML_F32, 2, { c->spec.n_mels, c->frames }, 1 };
     if (c->text) f->spec[MML_MOD_TEXT] = (mml_feature_spec){ true, MML_I32, 1, { c->context }, 0 };
     snprintf(params, cap, "v2 img %d %dx%d %s %g %g tf %016llx | audio %d %d fft %d win %d hop %d mels %d %g-%g %d %d norm %d | text clip %d",

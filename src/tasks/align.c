@@ -311,7 +311,7 @@ mml_status mml_align_embed_dataset(mml_align_model *m, const mml_mm_data *d, con
         if (!z) rc = mml_last_status() ? mml_last_status() : MML_ERR_NOMEM;
         else memcpy(out + s * m->dim, z->data, (size_t)(nb * m->dim) * sizeof *out);
     }
-    mml_ctx_reset(ctx);
+    mml_ctx_trim(ctx); /* idle until the next embedding pass: training must not pay for its pages */
     return rc;
 }
 

@@ -224,8 +224,8 @@ mml_status mml_ae_train(mml_ae_model *m, const mml_mm_data *d, const mml_train_o
 
 /* ---- evaluation and imputation ---- */
 
-/* Training-split mean of modality i's features, per feature. */
-static float *feature_mean(const mml_ae_model *m, int i, const mml_dataset *ds)
+/* Training-split mean of modality i's features, per feature (scratch: a row). */
+static float *feature_mean(const mml_ae_model *m, int i, const mml_dataset *ds, float *scratch)
 {
     int64_t F = m->numel[i], n = 0;
     double *acc = mml_calloc((size_t)F, sizeof *acc);
@@ -237,7 +237,7 @@ static float *feature_mean(const mml_ae_model *m, int i, const mml_dataset *ds)
     }
     for (int64_t r = 0; r < ds->n; r++) {
         if (!ds->present[m->mod[i]][r]) continue;
-        const float *x = (const float *)ds->feat[m->mod[i]] + r * F;
+        const float *x = mml_dataset_row_f32(ds, m->mod[i], r, scratch);
         for (int64_t f = 0; f < F; f++) acc[f] += x[f];
         n++;
     }
@@ -248,15 +248,16 @@ static float *feature_mean(const mml_ae_model *m, int i, const mml_dataset *ds)
 
 static double baseline(const mml_ae_model *m, int i, const mml_dataset *train, const mml_dataset *ds)
 {
-    float *mean = feature_mean(m, i, train);
     int64_t F = m->numel[i], n = 0;
+    float *scratch = mml_malloc((size_t)F * sizeof *scratch), *mean = scratch ? feature_mean(m, i, train, scratch) : NULL;
     double err = 0;
     for (int64_t r = 0; mean && r < ds->n; r++) {
         if (!ds->present[m->mod[i]][r]) continue;
-        const float *x = (const float *)ds->feat[m->mod[i]] + r * F;
+        const float *x = mml_dataset_row_f32(ds, m->mod[i], r, scratch);
         for (int64_t f = 0; f < F; f++) err += (double)(x[f] - mean[f]) * (x[f] - mean[f]);
         n += F;
     }
+    mml_free(scratch);
     mml_free(mean);
     return n ? err / (double)n : NAN;
 }

@@ -88,6 +88,9 @@ mml_status fit_run(const fit_task *t, const mml_train_options *o, double *train_
         if (o->progress) mml_progress_start(&bar, label, l.steps, "batch");
         shuffle(l.order, t, &r);
         if ((rc = epoch(&l, &train_loss[e], &bar)) != MML_OK) break;
+        /* Validation runs its own arena: the idle training one gives its
+         * pages back, so the peak is the larger of the two, not their sum. */
+        mml_ctx_trim(l.ctx);
         val[e] = t->validate ? t->validate(t->user) : NAN;
         res->epochs = e + 1;
         report(&l, e, train_loss[e], val[e], &bar, t0);

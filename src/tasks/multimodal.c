@@ -177,7 +177,7 @@ static mml_status task_labels(mml_mm_data *d)
     return MML_OK;
 }
 
-static void feature_std(mml_mm_data *d)
+static mml_status feature_std(mml_mm_data *d)
 {
     const mml_dataset *ds = d->ds[MML_SPLIT_TRAIN];
     for (int m = 0; m < MML_MOD_COUNT; m++) {
@@ -185,14 +185,18 @@ static void feature_std(mml_mm_data *d)
         if (!ds->spec[m].enabled || ds->spec[m].dtype != MML_F32) continue;
         double s = 0, s2 = 0;
         int64_t k = 0, w = ds->row_numel[m];
+        float *scratch = mml_malloc((size_t)w * sizeof *scratch);
+        if (!scratch) return MML_ERR_NOMEM;
         for (int64_t i = 0; i < ds->n; i++) {
             if (!ds->present[m][i]) continue;
-            const float *row = (const float *)ds->feat[m] + i * w;
+            const float *row = mml_dataset_row_f32(ds, (mml_modality)m, i, scratch);
             for (int64_t j = 0; j < w; j++) s += row[j], s2 += (double)row[j] * row[j];
             k += w;
         }
+        mml_free(scratch);
         if (k > 1) d->feat_std[m] = (float)sqrt(fmax(s2 / (double)k - (s / (double)k) * (s / (double)k), 1e-12));
     }
+    return MML_OK;
 }
 
 static mml_status open_split(mml_mm_data *d, const mml_cfg_node *data, const char *dir, int split,
@@ -259,7 +263,7 @@ mml_status mml_mm_data_open(const mml_cfg_node *data, const char *dir, const boo
     for (int s = 0; rc == MML_OK && s < MML_SPLIT_COUNT; s++)
         rc = open_split(d, data, dir, s, opt, label, cache ? cache_path : NULL);
     if (rc == MML_OK) rc = task_labels(d);
-    if (rc == MML_OK) feature_std(d);
+    if (rc == MML_OK) rc = feature_std(d);
     if (rc != MML_OK) mml_mm_data_close(d);
     return rc;
 }
@@ -327,7 +331,7 @@ struct mml_mm_model {
     float task_weight[MML_MM_MAX_TASKS];
     int n_classes;
     mml_rng rng;
-    mml_ctx *eval_ctx; /* kept between evaluations: its arena is already the right size */
+    mml_ctx *eval_ctx; /* kept between evaluations (trimmed): its arena is already the right size */
     mml_mm_augment aug;
     mml_ae_model *imputer; /* "impute": fills missing modalities at test time */
 };
@@ -768,8 +772,8 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
     mml_rng_seed(&r, p ? p->seed : 0);
     mml_ce_options ce = mml_ce_defaults();
     double t0 = mml_now(), loss_sum = 0;
-    /* Batches of 64: the evaluation arena lives as long as the model, and at 256 it
-     * outweighed the training step's (which holds gradients too). */
+    /* Batches of 64: at 256 the evaluation arena outweighed the training step's
+     * (which holds gradients too), and the larger of the two sets the peak. */
     const int64_t B = 64;
     double task_correct[MML_MM_MAX_TASKS] = { 0 };
     for (int64_t s = 0; s < ds->n && rc == MML_OK; s += B) {
@@ -799,7 +803,7 @@ mml_status mml_mm_evaluate(mml_mm_model *m, const mml_mm_data *d, mml_data_split
     out->metrics = mml_metrics_compute(&out->cm, NULL);
     for (int mo = 0; mo < MML_MOD_COUNT; mo++) out->modality_weight[mo] /= (double)ds->n;
     mml_free(rows);
-    mml_ctx_reset(ctx);
+    mml_ctx_trim(ctx); /* idle until the next evaluation: training must not pay for its pages */
     if (rc != MML_OK) mml_confusion_free(&out->cm);
     return rc;
 }

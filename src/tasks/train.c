@@ -225,6 +225,7 @@ mml_status mml_train_classifier(mml_model *m, const mml_tensor *x, const mml_ten
         res->last_train_loss = loss;
         if (r.n_val) {
             mml_confusion cm;
+            mml_ctx_trim(ctx); /* validation has its own arena; the idle one gives its pages back */
             if ((rc = mml_confusion_init(&cm, n_classes)) != MML_OK) break;
             rc = mml_evaluate_classifier(m, x, y, r.val_rows, r.n_val, 256, &vloss, &cm, NULL);
             vacc = mml_metrics_compute(&cm, NULL).accuracy;

@@ -250,6 +250,46 @@ TEST(max_pool_nan_wins_and_ties_keep_the_first)
     }
 }
 
+enum { POOL_OUT_MAX = 2 * 3 * 13 * 13 };
+
+/* Arena bytes one max pooling takes (0 if it fails), and its output copied into y. */
+static size_t pool_bytes(mml_ctx *ctx, mml_tensor *x, const int k[2], const int s[2], const int p[2], float *y)
+{
+    mml_ctx_reset(ctx);
+    size_t before = mml_arena_used(ctx);
+    mml_tensor *out = mml_max_pool2d(ctx, x, k, s, p);
+    if (!out || out->numel > POOL_OUT_MAX) return 0;
+    memcpy(y, out->data, (size_t)out->numel * sizeof(float));
+    return mml_arena_used(ctx) - before;
+}
+
+TEST(max_pool_keeps_no_argmax_without_gradient)
+{
+    /* 2 x 2 (the vectorised rows), 3 x 3 tiles, and padded overlapping windows */
+    static const int k[3][2] = { { 2, 2 }, { 3, 3 }, { 3, 2 } }, st[3][2] = { { 2, 2 }, { 3, 3 }, { 1, 1 } },
+                     pad[3][2] = { { 0, 0 }, { 0, 0 }, { 1, 1 } };
+    mml_rng r;
+    mml_rng_seed(&r, 11);
+    mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ 2, 3, 12, 12 }, true);
+    for (int64_t i = 0; i < x->numel; i++) /* ties and NaNs as well */
+        mml_f32(x)[i] = i % 37 == 0 ? NAN : (float)(mml_rng_below(&r, 9) - 4);
+    static float with[POOL_OUT_MAX], without[POOL_OUT_MAX];
+    mml_ctx *ctx = mml_ctx_create();
+    for (int c = 0; c < 3; c++) {
+        size_t grad_bytes = pool_bytes(ctx, x, k[c], st[c], pad[c], with);
+        bool was = mml_set_grad_enabled(ctx, false);
+        size_t eval_bytes = pool_bytes(ctx, x, k[c], st[c], pad[c], without);
+        mml_set_grad_enabled(ctx, was);
+        int64_t oh = (12 + 2 * pad[c][0] - k[c][0]) / st[c][0] + 1, ow = (12 + 2 * pad[c][1] - k[c][1]) / st[c][1] + 1;
+        size_t n = (size_t)(2 * 3 * oh * ow);
+        CHECK_MSG(grad_bytes >= eval_bytes + n * sizeof(int32_t), "case %d: %zu bytes with a gradient, %zu without", c,
+                  grad_bytes, eval_bytes);
+        CHECK_MSG(!memcmp(with, without, n * sizeof(float)), "case %d: outputs differ without a gradient", c);
+    }
+    mml_ctx_free(ctx);
+    mml_tensor_free(x);
+}
+
 TEST(conv_and_pool_shape_errors_name_the_op)
 {
     mml_ctx *ctx = mml_ctx_create();

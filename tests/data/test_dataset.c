@@ -119,3 +119,90 @@ TEST(dataset_on_error_fail_and_skip)
     mml_dataset_free(ds);
     mml_manifest_free(m);
 }
+
+/* Like toy_extract, but the 4 numbers are bytes (stored_u8). */
+static mml_status toy_extract_bytes(void *user, const mml_sample *s, mml_modality m, void *out, int64_t *len)
+{
+    int *calls = user, v[4];
+    __atomic_fetch_add(calls, 1, __ATOMIC_RELAXED);
+    FILE *f = fopen(s->path[m], "r");
+    if (!f) return mml_error(MML_ERR_IO, "%s: cannot open", s->path[m]);
+    int got = fscanf(f, "%d %d %d %d", &v[0], &v[1], &v[2], &v[3]);
+    fclose(f);
+    for (int i = 0; i < 4; i++) ((uint8_t *)out)[i] = (uint8_t)v[i];
+    return got == 4 ? MML_OK : mml_error(MML_ERR_FORMAT, "%s: expected 4 numbers", s->path[m]);
+}
+
+TEST(dataset_stores_bytes_and_caches_them_under_their_own_key)
+{
+    write_file("u0.txt", "0 1 128 255");
+    write_file("u1.txt", "7 51 200 3");
+    write_file("u.jsonl", "{\"id\":\"s0\",\"image\":\"u0.txt\",\"label\":0}\n{\"id\":\"s1\",\"image\":\"u1.txt\",\"label\":1}\n");
+    char mpath[512], cache[512];
+    mml_manifest *m = NULL;
+    CHECK_OK(mml_manifest_load(tst_tmp_path("u.jsonl", mpath, sizeof mpath), &m));
+    if (!m) return;
+    int calls = 0;
+    mml_featurizer f = toy_featurizer(&calls);
+    f.spec[MML_MOD_TEXT].enabled = false;
+    mml_dataset_options opt = mml_dataset_options_default();
+    opt.cache_dir = tst_tmp_path("cache_u8", cache, sizeof cache);
+    mml_dataset *floats = NULL, *bytes = NULL, *again = NULL;
+    CHECK_OK(mml_dataset_build(m, &f, &opt, &floats)); /* a float cache of the same files and params */
+    f.extract = toy_extract_bytes;
+    f.spec[MML_MOD_IMAGE].stored_u8 = true;
+    CHECK_OK(mml_dataset_build(m, &f, &opt, &bytes));
+    CHECK(bytes && !bytes->from_cache && calls == 4);
+    CHECK_OK(mml_dataset_build(m, &f, &opt, &again));
+    CHECK(again && again->from_cache && calls == 4);
+    if (bytes && again) {
+        static const uint8_t want[8] = { 0, 1, 128, 255, 7, 51, 200, 3 };
+        CHECK(!memcmp(bytes->feat[MML_MOD_IMAGE], want, 8) && !memcmp(again->feat[MML_MOD_IMAGE], want, 8));
+        mml_ctx *ctx = mml_ctx_create();
+        mml_batch b;
+        CHECK_OK(mml_dataset_batch(ctx, again, (int64_t[]){ 1, 0 }, 2, &b));
+        CHECK(b.x[MML_MOD_IMAGE]->dtype == MML_F32 && mml_f32(b.x[MML_MOD_IMAGE])[1] == 51 / 255.0f &&
+              mml_f32(b.x[MML_MOD_IMAGE])[4 + 3] == 1.0f);
+        float scratch[4];
+        const float *row = mml_dataset_row_f32(again, MML_MOD_IMAGE, 0, scratch);
+        CHECK(row == scratch && row[2] == 128 / 255.0f);
+        mml_ctx_free(ctx);
+    }
+    mml_dataset_free(again);
+    /* The float cache is still there: the keys differ. */
+    f.extract = toy_extract;
+    f.spec[MML_MOD_IMAGE].stored_u8 = false;
+    CHECK_OK(mml_dataset_build(m, &f, &opt, &again));
+    CHECK(again && again->from_cache && calls == 4 && ((float *)again->feat[MML_MOD_IMAGE])[2] == 128.0f);
+    mml_dataset_free(again);
+    mml_dataset_free(bytes);
+    mml_dataset_free(floats);
+    mml_manifest_free(m);
+}
+
+TEST(dataset_bytes_gather_as_the_featurizers_floats)
+{
+    /* Every byte value: the batch holds what image features computed before
+     * they were stored as bytes, ((float)v / 255 - mean) / std with mean 0
+     * and std 1, bit for bit. */
+    static uint8_t feat[256], present[256];
+    static int64_t rows[256];
+    for (int v = 0; v < 256; v++) feat[v] = (uint8_t)v, present[v] = 1, rows[v] = v;
+    mml_dataset ds = { .n = 256 };
+    ds.spec[MML_MOD_IMAGE] = (mml_feature_spec){ .enabled = true, .dtype = MML_F32, .ndim = 1, .shape = { 1 },
+                                                 .seq_axis = -1, .stored_u8 = true };
+    ds.row_numel[MML_MOD_IMAGE] = 1;
+    ds.feat[MML_MOD_IMAGE] = feat;
+    ds.present[MML_MOD_IMAGE] = present;
+    mml_ctx *ctx = mml_ctx_create();
+    mml_batch b;
+    CHECK_OK(mml_dataset_batch(ctx, &ds, rows, 256, &b));
+    volatile float mean = 0.0f, std = 1.0f, div = 255.0f; /* computed at run time, as the featurizer does */
+    int bad = 0;
+    for (int v = 0; b.x[MML_MOD_IMAGE] && v < 256; v++) {
+        float want = ((float)v / div - mean) / std, got = mml_f32(b.x[MML_MOD_IMAGE])[v];
+        bad += memcmp(&want, &got, sizeof want) != 0;
+    }
+    CHECK_MSG(bad == 0, "%d byte values gathered as other floats", bad);
+    mml_ctx_free(ctx);
+}

@@ -92,3 +92,27 @@ TEST(featurizer_applies_image_transforms_then_pil_resize)
     mml_tensor_free(fl);
     mml_tensor_free(r);
 }
+
+TEST(featurizer_keeps_plain_images_as_bytes)
+{
+    char png[1024];
+    tst_fixture_path("images/gray.png", png, sizeof png);
+    mml_feature_config cfg = mml_feature_defaults();
+    cfg.audio = cfg.text = false;
+    char params[512];
+    mml_featurizer f;
+    CHECK_OK(mml_featurizer_init(&f, &cfg, params, sizeof params));
+    CHECK(f.spec[MML_MOD_IMAGE].stored_u8 && f.spec[MML_MOD_IMAGE].dtype == MML_F32);
+    mml_sample s = { .id = "a", .path = { [MML_MOD_IMAGE] = png }, .has = { [MML_MOD_IMAGE] = true } };
+    uint8_t got[28 * 28];
+    int64_t len = 0;
+    CHECK_OK(f.extract(f.user, &s, MML_MOD_IMAGE, got, &len));
+    mml_tensor *img = mml_image_load(png, 1), *r = img ? mml_image_resize(img, 28, 28, MML_INTERP_BILINEAR) : NULL;
+    CHECK(r && r->dtype == MML_U8 && !memcmp(got, r->data, sizeof got));
+    /* Normalised features are not bytes. */
+    cfg.mean = 0.5f;
+    CHECK_OK(mml_featurizer_init(&f, &cfg, params, sizeof params));
+    CHECK(!f.spec[MML_MOD_IMAGE].stored_u8);
+    mml_tensor_free(img);
+    mml_tensor_free(r);
+}

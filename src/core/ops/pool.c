@@ -1,5 +1,6 @@
 /* Max and average pooling (1-D as H = 1), adaptive average pooling, and
- * bilinear upsampling, NCHW. Max pooling saves the argmax of each window. */
+ * bilinear upsampling, NCHW. Max pooling saves the argmax of each window when
+ * its output needs a gradient (not in evaluation). */
 #include <math.h>
 #include <string.h>
 
@@ -82,7 +83,8 @@ static inline void take(float v, int32_t at, float *best, int32_t *besti)
 }
 
 /* 2 x 2 windows, stride 2: the shape of almost every CNN. Branch-free ('|',
- * not '||'; v != v for isnan), so the compiler keeps it in vector registers. */
+ * not '||'; v != v for isnan), so the compiler keeps it in vector registers.
+ * arg NULL: the maximum only. */
 static inline void max_pool_2x2_one(const float *restrict r0, const float *restrict r1, float *restrict y,
                                     int32_t *restrict arg, int64_t ox, int32_t row0, int32_t row1)
 {
@@ -96,7 +98,7 @@ static inline void max_pool_2x2_one(const float *restrict r0, const float *restr
     im = wc ? ic : im;
     bool wd = (d > m) | (d != d);
     y[ox] = wd ? d : m;
-    arg[ox] = wd ? ic + 1 : im;
+    if (arg) arg[ox] = wd ? ic + 1 : im;
 }
 
 /* Eight outputs with a constant trip count: one vector pass. */
@@ -110,8 +112,8 @@ static inline void max_pool_2x2_block(const float *restrict r0, const float *res
 /* Rows of 14 or 7 outputs are shorter than a vectorised loop's main body, so
  * a row is whole blocks of eight, the last one overlapping its predecessor
  * (rewriting the same values), rather than a vector body and a scalar tail. */
-static void max_pool_2x2_row(const float *restrict r0, const float *restrict r1, float *restrict y,
-                             int32_t *restrict arg, int64_t OW, int32_t row0, int32_t row1)
+static inline void max_pool_2x2_blocks(const float *restrict r0, const float *restrict r1, float *restrict y,
+                                       int32_t *restrict arg, int64_t OW, int32_t row0, int32_t row1)
 {
     if (OW < POOL_LANES) {
         for (int64_t ox = 0; ox < OW; ox++) max_pool_2x2_one(r0, r1, y, arg, ox, row0, row1);
@@ -122,11 +124,19 @@ static void max_pool_2x2_row(const float *restrict r0, const float *restrict r1,
     if (ox < OW) max_pool_2x2_block(r0, r1, y, arg, OW - POOL_LANES, row0, row1);
 }
 
+/* One copy of the loops per case: with a literal NULL the index work folds away. */
+static void max_pool_2x2_row(const float *restrict r0, const float *restrict r1, float *restrict y,
+                             int32_t *restrict arg, int64_t OW, int32_t row0, int32_t row1)
+{
+    if (arg) max_pool_2x2_blocks(r0, r1, y, arg, OW, row0, row1);
+    else max_pool_2x2_blocks(r0, r1, y, NULL, OW, row0, row1);
+}
+
 static void max_pool_2x2_plane(const pgeom *g, const float *xc, float *y, int32_t *arg)
 {
     for (int64_t oy = 0; oy < g->OH; oy++) {
         int32_t row0 = (int32_t)(2 * oy * g->W);
-        max_pool_2x2_row(xc + row0, xc + row0 + g->W, y + oy * g->OW, arg + oy * g->OW, g->OW, row0,
+        max_pool_2x2_row(xc + row0, xc + row0 + g->W, y + oy * g->OW, arg ? arg + oy * g->OW : NULL, g->OW, row0,
                          row0 + (int32_t)g->W);
     }
 }
@@ -143,7 +153,7 @@ static void max_pool_tiled_plane(const pgeom *g, const float *xc, float *y, int3
                     take(xc[at], at, &best, &besti);
                 }
             y[oy * g->OW + ox] = best;
-            arg[oy * g->OW + ox] = besti;
+            if (arg) arg[oy * g->OW + ox] = besti;
         }
 }
 
@@ -154,8 +164,9 @@ static void max_pool_tiled_range(void *p, int64_t lo, int64_t hi, int thread)
     bool two = g->kh == 2 && g->kw == 2;
     for (int64_t c = lo; c < hi; c++) {
         int64_t o = c * g->OH * g->OW;
-        if (two) max_pool_2x2_plane(g, j->x + c * g->H * g->W, j->y + o, j->arg + o);
-        else max_pool_tiled_plane(g, j->x + c * g->H * g->W, j->y + o, j->arg + o);
+        int32_t *arg = j->arg ? j->arg + o : NULL;
+        if (two) max_pool_2x2_plane(g, j->x + c * g->H * g->W, j->y + o, arg);
+        else max_pool_tiled_plane(g, j->x + c * g->H * g->W, j->y + o, arg);
     }
 }
 
@@ -167,19 +178,19 @@ static int64_t plane_grain(const pgeom *g) { return 1 + POOL_GRAIN_VALUES / (g->
 static void window_forward(mml_ctx *ctx, mml_node *n)
 {
     pgeom g = pgeom_of(n, n->in[0]);
-    if (n->iarg[0] == P_MAX && g.ph == 0 && g.pw == 0 && g.sh == g.kh && g.sw == g.kw) {
-        int32_t *arg = mml_arena_alloc(ctx, (size_t)n->out->numel * sizeof(int32_t));
-        n->saved = arg;
+    bool is_max = n->iarg[0] == P_MAX;
+    /* The argmax only serves backward, which runs only for an output that needs a gradient. */
+    int32_t *arg = NULL;
+    if (is_max && n->out->requires_grad && !(arg = mml_arena_alloc(ctx, (size_t)n->out->numel * sizeof(int32_t))))
+        return;
+    n->saved = arg;
+    if (is_max && g.ph == 0 && g.pw == 0 && g.sh == g.kh && g.sw == g.kw) {
         pool_job j = { g, mml_f32(n->in[0]), mml_f32(n->out), arg, NULL, NULL };
-        if (arg) mml_parallel_for(g.NC, plane_grain(&g), max_pool_tiled_range, &j);
+        mml_parallel_for(g.NC, plane_grain(&g), max_pool_tiled_range, &j);
         return;
     }
     const float *x = mml_f32(n->in[0]);
     float *y = mml_f32(n->out);
-    bool is_max = n->iarg[0] == P_MAX;
-    int32_t *arg = is_max ? mml_arena_alloc(ctx, (size_t)n->out->numel * sizeof(int32_t)) : NULL;
-    n->saved = arg;
-    if (is_max && !arg) return;
     for (int64_t c = 0; c < g.NC; c++)
         for (int64_t oy = 0; oy < g.OH; oy++)
             for (int64_t ox = 0; ox < g.OW; ox++) {
@@ -200,7 +211,7 @@ static void window_forward(mml_ctx *ctx, mml_node *n)
                     }
                 if (is_max) {
                     y[o] = best;
-                    arg[o] = besti;
+                    if (arg) arg[o] = besti;
                 } else y[o] = sum / (float)(g.kh * g.kw);
             }
 }

@@ -205,10 +205,7 @@ static void layer_forward(mml_ctx *ctx, mml_node *n)
     *q = (rnn_run){ .B = B, .T = T, .I = I, .H = H, .G = lstm ? 4 : 3, .A = lstm ? 5 : 4, .lstm = lstm,
                     .reverse = n->iarg[1], .len = n->in[5] ? mml_i32(n->in[5]) : NULL, .x = mml_f32(x),
                     .b_ih = mml_f32(n->in[2]), .b_hh = mml_f32(n->in[4]), .y = mml_f32(n->out) };
-    /* the same test mml_op_run uses to put the node on the tape */
-    bool any = false;
-    for (int i = 0; i < 5; i++) any |= n->in[i]->requires_grad;
-    bool tape = mml_grad_enabled(ctx) && any;
+    bool tape = n->out->requires_grad; /* backward will run: keep every step's activations */
     int64_t GH = q->G * H, states = (T + 1) * B * H;
     q->act_step = tape ? B * q->A * H : 0;
     q->gi = arena_floats(ctx, B * T * GH, false);
