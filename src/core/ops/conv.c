@@ -156,14 +156,17 @@ static void plain_forward_chunk(const conv_job *j, int64_t s0, int64_t S, float 
     }
 }
 
-/* Vectorised over eight partial sums. */
+/* 32 partial sums: four independent vector chains hide the add latency. */
 static float row_sum(const float *d, int64_t n)
 {
-    float acc[8] = { 0 };
+    float acc[32] = { 0 };
     int64_t p = 0;
+    for (; p + 32 <= n; p += 32)
+        for (int i = 0; i < 32; i++) acc[i] += d[p + i];
     for (; p + 8 <= n; p += 8)
         for (int i = 0; i < 8; i++) acc[i] += d[p + i];
-    float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    float sum = 0.0f;
+    for (int i = 0; i < 32; i++) sum += acc[i];
     for (; p < n; p++) sum += d[p];
     return sum;
 }
