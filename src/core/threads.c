@@ -9,7 +9,12 @@
 #include "mml/threads.h"
 
 #define MML_MAX_THREADS 64
-#define SPIN_ITERS 20000
+/* A worker spins this long (a few tenths of a millisecond) for the next job
+ * before it sleeps: between a model's ops the caller runs serial work of
+ * about that length, and waking a sleeping thread costs tens of microseconds
+ * on a VM, more than a batch-1 op takes (20,000 was too short: a second
+ * thread slowed batch-1 inference down). libgomp's default spin is similar. */
+#define SPIN_ITERS 200000
 
 typedef struct pool {
     pthread_t tids[MML_MAX_THREADS];

@@ -183,6 +183,7 @@ static int64_t k_block(int64_t K)
  * layer's weight is B: dot products (B^T) or row updates (B) read it once. */
 
 #define SMALL_M 4
+#define SMALL_M_PARALLEL_MIN (64.0 * 1024) /* values of B: 256 KiB */
 
 /* 64 partial sums: four independent vector chains hide the add latency. */
 static float dot(const float *restrict a, const float *restrict b, int64_t K)
@@ -307,12 +308,16 @@ void mml_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 {
     mml_gemm_kernel kern = pick_kernel();
     int threads = mml_threads_get();
-    if (threads <= 1 || 2.0 * M * N * K < PARALLEL_MIN_FLOPS) {
+    /* A few rows (batch-1 inference) are bound by reading B: split its
+     * columns once B is large, whatever the flop count. */
+    bool few_rows = small_m_applies(trans_a, trans_b, M);
+    bool worth = few_rows ? (double)K * N >= SMALL_M_PARALLEL_MIN : 2.0 * M * N * K >= PARALLEL_MIN_FLOPS;
+    if (threads <= 1 || !worth) {
         gemm_serial(&kern, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta, C, ldc);
         return;
     }
     /* Split the longer side of C into strips aligned to the register tile. */
-    bool split_n = N >= M;
+    bool split_n = few_rows || N >= M;
     int64_t unit = split_n ? kern.nr : kern.mr, len = split_n ? N : M;
     gemm_job j = { kern, trans_a, trans_b, split_n, M, N, K, lda, ldb, ldc, unit, alpha, beta, A, B, NULL, C };
     int64_t units = (len + unit - 1) / unit;
