@@ -334,15 +334,23 @@ static float *new_block(mml_ctx *ctx, size_t bytes)
     return grad_of(b);
 }
 
-float *mml_grad_buf(mml_ctx *ctx, mml_tensor *t)
+float *mml_grad_buf_fresh(mml_ctx *ctx, mml_tensor *t, bool *fresh)
 {
+    *fresh = !t->grad;
     if (!t->grad) {
         size_t bytes = (size_t)t->numel * sizeof(float);
         t->grad = take_free_block(ctx, bytes);
         if (!t->grad) t->grad = new_block(ctx, bytes);
-        if (t->grad) memset(t->grad, 0, bytes);
     }
     return t->grad;
+}
+
+float *mml_grad_buf(mml_ctx *ctx, mml_tensor *t)
+{
+    bool fresh;
+    float *g = mml_grad_buf_fresh(ctx, t, &fresh);
+    if (g && fresh) memset(g, 0, (size_t)t->numel * sizeof(float));
+    return g;
 }
 
 static void release_grad(mml_ctx *ctx, mml_tensor *t)

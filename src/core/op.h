@@ -57,6 +57,10 @@ mml_status mml_op_error(const mml_node *n, const char *fmt, ...)
 
 /* The gradient buffer of t, allocated zeroed in the arena on first use. */
 float *mml_grad_buf(mml_ctx *ctx, mml_tensor *t);
+/* The same, except that a buffer allocated by this call is not zeroed and
+ * *fresh says so: the caller then writes every value (a GEMM with beta 0)
+ * instead of adding. */
+float *mml_grad_buf_fresh(mml_ctx *ctx, mml_tensor *t, bool *fresh);
 static inline bool mml_wants_grad(const mml_tensor *t) { return t && t->requires_grad; }
 
 /* Reverse pass seeded with d(out) = seed (numel of out floats); used by

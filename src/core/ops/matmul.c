@@ -198,8 +198,9 @@ static void linear_backward(mml_ctx *ctx, mml_node *n)
     }
     if (mml_wants_grad(res) && !(j.gr = mml_grad_buf(ctx, res))) return;
     if (j.relu || j.gb_parts || j.gr) mml_parallel_for(rows, linear_grain(out), grad_rows, &j);
-    if (mml_wants_grad(x))
-        mml_sgemm(false, false, rows, in, out, 1.0f, j.g, out, mml_f32(w), in, 1.0f, mml_grad_buf(ctx, x), in);
+    bool fresh;
+    float *dx = mml_wants_grad(x) ? mml_grad_buf_fresh(ctx, x, &fresh) : NULL;
+    if (dx) mml_sgemm(false, false, rows, in, out, 1.0f, j.g, out, mml_f32(w), in, fresh ? 0.0f : 1.0f, dx, in);
     if (mml_wants_grad(w))
         mml_sgemm(true, false, out, in, rows, 1.0f, j.g, out, mml_f32(x), in, 1.0f, mml_grad_buf(ctx, w), in);
     if (j.gb_parts) {
