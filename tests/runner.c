@@ -184,6 +184,21 @@ bool tst_gradcheck(const char *file, int line, const char *what, tst_graph_fn f,
     return ok;
 }
 
+void tst_backward_grads(mml_ctx *ctx, mml_tensor *y, uint64_t seed, mml_tensor *const *in, int n, float **grads)
+{
+    float *dy = mml_malloc((size_t)y->numel * sizeof(float));
+    mml_rng r;
+    mml_rng_seed(&r, seed);
+    for (int64_t i = 0; dy && i < y->numel; i++) dy[i] = mml_rng_normal(&r);
+    mml_status rc = dy ? mml_backward_seeded(ctx, y, dy) : MML_ERR_NOMEM;
+    if (rc != MML_OK) tst_fail(__FILE__, __LINE__, "backward: %s", mml_last_error());
+    mml_free(dy);
+    for (int k = 0; k < n; k++) {
+        grads[k] = rc == MML_OK ? mml_malloc((size_t)in[k]->numel * sizeof(float)) : NULL;
+        if (grads[k]) memcpy(grads[k], in[k]->grad, (size_t)in[k]->numel * sizeof(float));
+    }
+}
+
 size_t tst_resident_bytes(const void *p, size_t bytes)
 {
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start = (uintptr_t)p & ~(page - 1);

@@ -47,6 +47,11 @@ bool tst_failed(void); /* the current test has failed so far */
         if (s_ != MML_OK) tst_fail(__FILE__, __LINE__, "%s: %s", #expr, mml_last_error()); \
     } while (0)
 
+/* Backpropagates a normal random gradient (seed `seed`) from y and returns
+ * copies of the n inputs' gradients (mml_malloc'd; NULL entries on failure).
+ * For tests that hold a fused op to the ops it replaces. */
+void tst_backward_grads(mml_ctx *ctx, mml_tensor *y, uint64_t seed, mml_tensor *const *in, int n, float **grads);
+
 /* Paths: fixtures under tests/fixtures (MML_FIXTURES overrides), the shared
  * datasets (MML_DATASETS, default ../shared/datasets), a scratch directory. */
 const char *tst_fixture_path(const char *file, char *buf, size_t cap);

@@ -188,16 +188,8 @@ TEST(conv2d_fused_relu_equals_conv_then_relu)
         if (!fused) y = mml_relu(ctx[fused], y);
         CHECK(y != NULL);
         if (!y) break;
-        float *seed = mml_malloc((size_t)y->numel * sizeof(float));
-        mml_rng_seed(&r, 9);
-        for (int64_t i = 0; i < y->numel; i++) seed[i] = mml_rng_normal(&r);
-        CHECK_OK(mml_backward_seeded(ctx[fused], y, seed));
-        mml_free(seed);
+        tst_backward_grads(ctx[fused], y, 9, t, 3, grads[fused]);
         outs[fused] = y;
-        for (int k = 0; k < 3; k++) {
-            grads[fused][k] = mml_malloc((size_t)t[k]->numel * sizeof(float));
-            memcpy(grads[fused][k], t[k]->grad, (size_t)t[k]->numel * sizeof(float));
-        }
     }
     if (outs[0] && outs[1]) {
         CHECK_CLOSE("fused output", mml_f32(outs[1]), mml_f32(outs[0]), outs[0]->numel, 0, 0);
