@@ -106,32 +106,37 @@ static void col2im_flat(float *src, int64_t H, int64_t W, int64_t OH, int64_t dy
 void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
                 int64_t OW, float *col, int64_t ld)
 {
+    mml_im2col_rows(img, 0, C * g->kh * g->kw, H, W, g, OH, OW, col, ld);
+}
+
+void mml_im2col_rows(const float *img, int64_t k0, int64_t k1, int64_t H, int64_t W, const mml_conv_geom *g,
+                     int64_t OH, int64_t OW, float *col, int64_t ld)
+{
     bool flat = flat_applies(g, W, OW);
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t i = 0; i < g->kh; i++)
-            for (int64_t j = 0; j < g->kw; j++) {
-                float *row = col + ((c * g->kh + i) * g->kw + j) * ld;
-                int64_t x0 = j * g->dw - g->pw, lo, hi;
-                valid_cols(x0, g->sw, W, OW, &lo, &hi);
-                if (flat) {
-                    im2col_flat(img + c * H * W, H, W, OH, i * g->dh - g->ph, x0, lo, hi, row);
-                    continue;
-                }
-                for (int64_t oy = 0; oy < OH; oy++) {
-                    int64_t y = oy * g->sh - g->ph + i * g->dh;
-                    float *dst = row + oy * OW;
-                    if (y < 0 || y >= H) {
-                        memset(dst, 0, (size_t)OW * sizeof(float));
-                        continue;
-                    }
-                    const float *src = img + (c * H + y) * W; /* column ox reads src[ox * sw + x0] */
-                    for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f; /* a pad column or two: no call */
-                    if (g->sw == 1) copy_row(dst + lo, src + lo + x0, hi - lo);
-                    else
-                        for (int64_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * g->sw + x0];
-                    for (int64_t ox = hi; ox < OW; ox++) dst[ox] = 0.0f;
-                }
+    for (int64_t k = k0; k < k1; k++) {
+        int64_t c = k / (g->kh * g->kw), i = k / g->kw % g->kh, j = k % g->kw;
+        float *row = col + k * ld;
+        int64_t x0 = j * g->dw - g->pw, lo, hi;
+        valid_cols(x0, g->sw, W, OW, &lo, &hi);
+        if (flat) {
+            im2col_flat(img + c * H * W, H, W, OH, i * g->dh - g->ph, x0, lo, hi, row);
+            continue;
+        }
+        for (int64_t oy = 0; oy < OH; oy++) {
+            int64_t y = oy * g->sh - g->ph + i * g->dh;
+            float *dst = row + oy * OW;
+            if (y < 0 || y >= H) {
+                memset(dst, 0, (size_t)OW * sizeof(float));
+                continue;
             }
+            const float *src = img + (c * H + y) * W; /* column ox reads src[ox * sw + x0] */
+            for (int64_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f; /* a pad column or two: no call */
+            if (g->sw == 1) copy_row(dst + lo, src + lo + x0, hi - lo);
+            else
+                for (int64_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * g->sw + x0];
+            for (int64_t ox = hi; ox < OW; ox++) dst[ox] = 0.0f;
+        }
+    }
 }
 
 void mml_col2im(float *col, int64_t ld, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,

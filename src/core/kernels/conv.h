@@ -16,6 +16,9 @@ typedef struct mml_conv_geom {
 /* col's rows are ld apart (ld >= OH*OW: several samples side by side). */
 void mml_im2col(const float *img, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
                 int64_t OW, float *col, int64_t ld);
+/* Rows [k0, k1) of col only (row k = (c * kh + i) * kw + j; col points at row 0). */
+void mml_im2col_rows(const float *img, int64_t k0, int64_t k1, int64_t H, int64_t W, const mml_conv_geom *g,
+                     int64_t OH, int64_t OW, float *col, int64_t ld);
 /* img += fold(col). col is scratch: values that fall outside img may be zeroed. */
 void mml_col2im(float *col, int64_t ld, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
                 int64_t OW, float *img);

@@ -125,12 +125,31 @@ static int64_t plain_work_size(const mml_conv_geom *g, int64_t S)
     return S * P * (K + Og) + K * Og;
 }
 
+typedef struct unfold_job {
+    const mml_conv_geom *g;
+    const float *x;
+    int64_t s0, S, gi;
+    float *col;
+} unfold_job;
+
+static void unfold_rows(void *arg, int64_t k0, int64_t k1, int thread)
+{
+    const unfold_job *u = arg;
+    const mml_conv_geom *g = u->g;
+    int64_t Cg = g->C / g->groups, P = g->OH * g->OW;
+    for (int64_t s = 0; s < u->S; s++)
+        mml_im2col_rows(u->x + ((u->s0 + s) * g->C + u->gi * Cg) * g->H * g->W, k0, k1, g->H, g->W, g, g->OH, g->OW,
+                        u->col + s * P, u->S * P);
+}
+
+/* The patches of samples s0.. for group gi into col [K, S*P]. Inside a task
+ * of the batch this runs on its thread; a lone task (batch-1 inference) splits
+ * its rows over the threads, as the GEMM that follows splits its columns. */
 static void unfold_chunk(const mml_conv_geom *g, const float *x, int64_t s0, int64_t S, int64_t gi, float *col)
 {
-    int64_t Cg = g->C / g->groups, P = g->OH * g->OW;
-    for (int64_t s = 0; s < S; s++)
-        mml_im2col(x + ((s0 + s) * g->C + gi * Cg) * g->H * g->W, Cg, g->H, g->W, g, g->OH, g->OW, col + s * P,
-                   S * P);
+    unfold_job u = { g, x, s0, S, gi, col };
+    int64_t K = g->C / g->groups * g->kh * g->kw, P = g->OH * g->OW;
+    mml_parallel_for(K, 1 + 16384 / (S * P + 1), unfold_rows, &u);
 }
 
 static void plain_forward_chunk(const conv_job *j, int64_t s0, int64_t S, float *work)
