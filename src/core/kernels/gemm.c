@@ -134,6 +134,8 @@ static void pack_contiguous(const float *src, int64_t ld, int64_t n, int64_t kc,
     switch (w) {
     case MML_GEMM_AVX512_MR: pack_contiguous_w(src, ld, n, kc, MML_GEMM_AVX512_MR, ps, dst); break;
     case MML_GEMM_AVX512_NR: pack_contiguous_w(src, ld, n, kc, MML_GEMM_AVX512_NR, ps, dst); break;
+    case MML_GEMM_AVX2_MR: pack_contiguous_w(src, ld, n, kc, MML_GEMM_AVX2_MR, ps, dst); break;
+    case MML_GEMM_AVX2_NR: pack_contiguous_w(src, ld, n, kc, MML_GEMM_AVX2_NR, ps, dst); break;
     default: pack_contiguous_w(src, ld, n, kc, w, ps, dst);
     }
 }
