@@ -15,6 +15,7 @@
 
 #include "core/op.h"
 #include "mml/alloc.h"
+#include "mml/threads.h"
 
 #define ARENA_MIN_CHUNK ((size_t)1 << 20)
 #define ALIGN 64
@@ -359,6 +360,20 @@ static void release_grad(mml_ctx *ctx, mml_tensor *t)
     b->next = ctx->free_grads;
     ctx->free_grads = b;
     t->grad = NULL;
+}
+
+float *mml_partials_new(mml_ctx *ctx, int64_t size)
+{
+    size_t bytes = (size_t)(mml_threads_get() * size) * sizeof(float);
+    float *p = mml_arena_alloc(ctx, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+void mml_partials_add(float *dst, const float *parts, int64_t size)
+{
+    for (int t = 0; t < mml_threads_get(); t++)
+        for (int64_t i = 0; i < size; i++) dst[i] += parts[t * size + i];
 }
 
 mml_status mml_backward(mml_ctx *ctx, mml_tensor *loss)

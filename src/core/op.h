@@ -63,6 +63,13 @@ float *mml_grad_buf(mml_ctx *ctx, mml_tensor *t);
 float *mml_grad_buf_fresh(mml_ctx *ctx, mml_tensor *t, bool *fresh);
 static inline bool mml_wants_grad(const mml_tensor *t) { return t && t->requires_grad; }
 
+/* Per-thread partial sums for a reduction run over the thread pool (the bias
+ * or weight gradient of rows split between threads): `size` zeroed floats
+ * per thread, in the arena; mml_partials_add adds them into dst in thread
+ * order, so the result depends on the thread count but not on timing. */
+float *mml_partials_new(mml_ctx *ctx, int64_t size);
+void mml_partials_add(float *dst, const float *parts, int64_t size);
+
 /* Reverse pass seeded with d(out) = seed (numel of out floats); used by
  * gradient checks and by callers that backpropagate a non-scalar. */
 mml_status mml_backward_seeded(mml_ctx *ctx, mml_tensor *out, const float *seed);

@@ -356,35 +356,19 @@ static void conv_backward_range(void *arg, int64_t lo, int64_t hi, int thread)
     }
 }
 
-/* Adds the per-thread partials, in thread order (deterministic for a given
- * thread count), into dst. */
-static void add_partials(float *dst, const float *parts, int threads, int64_t size)
-{
-    for (int t = 0; t < threads; t++)
-        for (int64_t i = 0; i < size; i++) dst[i] += parts[t * size + i];
-}
-
-static float *zeroed(mml_ctx *ctx, int64_t floats)
-{
-    float *p = mml_arena_alloc(ctx, (size_t)floats * sizeof(float));
-    if (p) memset(p, 0, (size_t)floats * sizeof(float));
-    return p;
-}
-
 static void conv_backward(mml_ctx *ctx, mml_node *n)
 {
     mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     conv_job j = { .dout = n->out->grad };
-    int threads = mml_threads_get();
     int64_t tasks = conv_plan(ctx, n, &j);
     j.wsize = w->numel;
-    if (mml_wants_grad(w)) j.wgrad = zeroed(ctx, threads * j.wsize);
-    if (mml_wants_grad(b)) j.bgrad = zeroed(ctx, threads * j.g.O);
+    if (mml_wants_grad(w)) j.wgrad = mml_partials_new(ctx, j.wsize);
+    if (mml_wants_grad(b)) j.bgrad = mml_partials_new(ctx, j.g.O);
     j.dx = mml_wants_grad(x) ? mml_grad_buf(ctx, x) : NULL;
     if (!tasks) return;
     mml_parallel_for(tasks, 1, conv_backward_range, &j);
-    if (j.wgrad) add_partials(mml_grad_buf(ctx, w), j.wgrad, threads, j.wsize);
-    if (j.bgrad) add_partials(mml_grad_buf(ctx, b), j.bgrad, threads, j.g.O);
+    if (j.wgrad) mml_partials_add(mml_grad_buf(ctx, w), j.wgrad, j.wsize);
+    if (j.bgrad) mml_partials_add(mml_grad_buf(ctx, b), j.bgrad, j.g.O);
 }
 
 static const mml_op_def op_conv1d = { "conv1d", conv_infer, conv_forward, conv_backward, .optional_inputs = 4 };

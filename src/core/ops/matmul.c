@@ -189,13 +189,8 @@ static void linear_backward(mml_ctx *ctx, mml_node *n)
 {
     mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *res = n->in[3];
     int64_t in = w->shape[1], out = w->shape[0], rows = in ? x->numel / in : 0;
-    int threads = mml_threads_get();
     linear_rows j = { .out = out, .relu = n->iarg[0], .y = mml_f32(n->out), .g = n->out->grad };
-    if (mml_wants_grad(b)) {
-        j.gb_parts = mml_arena_alloc(ctx, (size_t)(threads * out) * sizeof(float));
-        if (!j.gb_parts) return;
-        memset(j.gb_parts, 0, (size_t)(threads * out) * sizeof(float));
-    }
+    if (mml_wants_grad(b) && !(j.gb_parts = mml_partials_new(ctx, out))) return;
     if (mml_wants_grad(res) && !(j.gr = mml_grad_buf(ctx, res))) return;
     if (j.relu || j.gb_parts || j.gr) mml_parallel_for(rows, linear_grain(out), grad_rows, &j);
     bool fresh;
@@ -203,11 +198,7 @@ static void linear_backward(mml_ctx *ctx, mml_node *n)
     if (dx) mml_sgemm(false, false, rows, in, out, 1.0f, j.g, out, mml_f32(w), in, fresh ? 0.0f : 1.0f, dx, in);
     if (mml_wants_grad(w))
         mml_sgemm(true, false, out, in, rows, 1.0f, j.g, out, mml_f32(x), in, 1.0f, mml_grad_buf(ctx, w), in);
-    if (j.gb_parts) {
-        float *gb = mml_grad_buf(ctx, b);
-        for (int t = 0; t < threads; t++)
-            for (int64_t o = 0; o < out; o++) gb[o] += j.gb_parts[t * out + o];
-    }
+    if (j.gb_parts) mml_partials_add(mml_grad_buf(ctx, b), j.gb_parts, out);
 }
 
 /* Inputs x, w, b (optional), residual (optional); iarg[0]: ReLU applied. */

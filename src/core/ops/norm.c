@@ -1,7 +1,9 @@
 /* Layer norm (over the last dim) and batch norm ([N, C, *], per channel).
- * Both normalise groups of values and share the backward
+ * Both normalise groups of values and have the backward
  *   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
- * dxhat = dy * weight, computed per group from the saved mean and rstd. */
+ * dxhat = dy * weight, computed per group from the saved mean and rstd:
+ * layer norm's groups are contiguous rows, split over the threads; batch
+ * norm's are channels strided over the batch. */
 #include <math.h>
 #include <string.h>
 
@@ -13,16 +15,13 @@ typedef struct stats {
     float *mean, *rstd;
 } stats;
 
-/* Group k's element i is at base(k) + i * step; layer norm: groups are rows
- * (step 1); batch norm: groups are channels spread over N and spatial. */
+/* Batch norm's channel k: its count = N x S values, the i-th at elem(g, k, i). */
 typedef struct grouping {
-    int64_t groups, count, N, C, S; /* batch norm: N x C x S; layer norm: N = groups, S = count */
-    bool per_channel;
+    int64_t groups, count, N, C, S;
 } grouping;
 
 static int64_t elem(const grouping *g, int64_t k, int64_t i)
 {
-    if (!g->per_channel) return k * g->count + i;
     int64_t n = i / g->S, s = i % g->S;
     return (n * g->C + k) * g->S + s;
 }
@@ -49,9 +48,8 @@ static void normalize(const grouping *g, const float *x, const stats *st, const 
     for (int64_t k = 0; k < g->groups; k++)
         for (int64_t i = 0; i < g->count; i++) {
             int64_t at = elem(g, k, i);
-            int64_t p = g->per_channel ? k : i; /* which affine parameter */
             float v = (x[at] - st->mean[k]) * st->rstd[k];
-            y[at] = w ? v * w[p] + (b ? b[p] : 0.0f) : v + (b ? b[p] : 0.0f);
+            y[at] = w ? v * w[k] + (b ? b[k] : 0.0f) : v + (b ? b[k] : 0.0f);
         }
 }
 
@@ -61,18 +59,18 @@ static void norm_backward_groups(const grouping *g, const float *x, const float 
     for (int64_t k = 0; k < g->groups; k++) {
         double s1 = 0.0, s2 = 0.0;
         for (int64_t i = 0; i < g->count; i++) {
-            int64_t at = elem(g, k, i), p = g->per_channel ? k : i;
-            float xhat = (x[at] - st->mean[k]) * st->rstd[k], dxhat = dy[at] * (w ? w[p] : 1.0f);
+            int64_t at = elem(g, k, i);
+            float xhat = (x[at] - st->mean[k]) * st->rstd[k], dxhat = dy[at] * (w ? w[k] : 1.0f);
             s1 += dxhat;
             s2 += dxhat * xhat;
-            if (dw) dw[p] += dy[at] * xhat;
-            if (db) db[p] += dy[at];
+            if (dw) dw[k] += dy[at] * xhat;
+            if (db) db[k] += dy[at];
         }
         if (!dx) continue;
         float m1 = (float)(s1 / (double)g->count), m2 = (float)(s2 / (double)g->count);
         for (int64_t i = 0; i < g->count; i++) {
-            int64_t at = elem(g, k, i), p = g->per_channel ? k : i;
-            float xhat = (x[at] - st->mean[k]) * st->rstd[k], dxhat = dy[at] * (w ? w[p] : 1.0f);
+            int64_t at = elem(g, k, i);
+            float xhat = (x[at] - st->mean[k]) * st->rstd[k], dxhat = dy[at] * (w ? w[k] : 1.0f);
             dx[at] += batch_stats ? st->rstd[k] * (dxhat - m1 - xhat * m2) : st->rstd[k] * dxhat;
         }
     }
@@ -80,11 +78,7 @@ static void norm_backward_groups(const grouping *g, const float *x, const float 
 
 /* ---- layer norm: in = x, weight?, bias?; farg[0] = eps ---- */
 
-static grouping ln_grouping(const mml_tensor *x)
-{
-    int64_t D = x->ndim ? x->shape[x->ndim - 1] : 1;
-    return (grouping){ D ? x->numel / D : 0, D, 0, 0, 0, false };
-}
+static int64_t ln_dim(const mml_tensor *x) { return x->ndim ? x->shape[x->ndim - 1] : 1; }
 
 static mml_status ln_infer(const mml_node *n, mml_tensor *out)
 {
@@ -194,35 +188,28 @@ static void ln_backward_rows(void *arg, int64_t lo, int64_t hi, int thread)
 static ln_job ln_job_of(const mml_node *n)
 {
     const mml_tensor *x = n->in[0];
-    return (ln_job){ .n = n, .D = ln_grouping(x).count, .x = mml_f32(x), .w = n->in[1] ? mml_f32(n->in[1]) : NULL,
+    return (ln_job){ .n = n, .D = ln_dim(x), .x = mml_f32(x), .w = n->in[1] ? mml_f32(n->in[1]) : NULL,
                      .b = n->in[2] ? mml_f32(n->in[2]) : NULL, .st = n->saved };
+}
+
+static int64_t ln_rows_of(const mml_tensor *x)
+{
+    int64_t D = ln_dim(x);
+    return D ? x->numel / D : 0;
 }
 
 static void ln_forward(mml_ctx *ctx, mml_node *n)
 {
-    grouping g = ln_grouping(n->in[0]);
+    int64_t rows = ln_rows_of(n->in[0]);
     stats *st = mml_arena_alloc(ctx, sizeof *st);
     if (!st) return;
-    st->mean = mml_arena_alloc(ctx, (size_t)g.groups * sizeof(float) + 4);
-    st->rstd = mml_arena_alloc(ctx, (size_t)g.groups * sizeof(float) + 4);
+    st->mean = mml_arena_alloc(ctx, (size_t)rows * sizeof(float) + 4);
+    st->rstd = mml_arena_alloc(ctx, (size_t)rows * sizeof(float) + 4);
     if (!st->mean || !st->rstd) return;
     n->saved = st;
     ln_job j = ln_job_of(n);
     j.y = mml_f32(n->out);
-    mml_parallel_for(g.groups, ln_grain(g.count), ln_forward_rows, &j);
-}
-
-static float *zeroed_partials(mml_ctx *ctx, int threads, int64_t D)
-{
-    float *p = mml_arena_alloc(ctx, (size_t)(threads * D) * sizeof(float));
-    if (p) memset(p, 0, (size_t)(threads * D) * sizeof(float));
-    return p;
-}
-
-static void add_partials(float *dst, const float *parts, int threads, int64_t D)
-{
-    for (int t = 0; t < threads; t++)
-        for (int64_t i = 0; i < D; i++) dst[i] += parts[t * D + i];
+    mml_parallel_for(rows, ln_grain(j.D), ln_forward_rows, &j);
 }
 
 static void norm_backward(mml_ctx *ctx, mml_node *n, const grouping *g, bool batch_stats)
@@ -236,16 +223,14 @@ static void norm_backward(mml_ctx *ctx, mml_node *n, const grouping *g, bool bat
 static void ln_backward(mml_ctx *ctx, mml_node *n)
 {
     mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    grouping g = ln_grouping(x);
-    int threads = mml_threads_get();
     ln_job j = ln_job_of(n);
     j.dy = n->out->grad;
     j.dx = mml_wants_grad(x) ? mml_grad_buf(ctx, x) : NULL;
-    if (mml_wants_grad(w) && !(j.dw = zeroed_partials(ctx, threads, g.count))) return;
-    if (mml_wants_grad(b) && !(j.db = zeroed_partials(ctx, threads, g.count))) return;
-    mml_parallel_for(g.groups, ln_grain(g.count), ln_backward_rows, &j);
-    if (j.dw) add_partials(mml_grad_buf(ctx, w), j.dw, threads, g.count);
-    if (j.db) add_partials(mml_grad_buf(ctx, b), j.db, threads, g.count);
+    if (mml_wants_grad(w) && !(j.dw = mml_partials_new(ctx, j.D))) return;
+    if (mml_wants_grad(b) && !(j.db = mml_partials_new(ctx, j.D))) return;
+    mml_parallel_for(ln_rows_of(x), ln_grain(j.D), ln_backward_rows, &j);
+    if (j.dw) mml_partials_add(mml_grad_buf(ctx, w), j.dw, j.D);
+    if (j.db) mml_partials_add(mml_grad_buf(ctx, b), j.db, j.D);
 }
 
 static const mml_op_def op_layer_norm = { "layer_norm", ln_infer, ln_forward, ln_backward, .optional_inputs = 6 };
@@ -263,7 +248,7 @@ static grouping bn_grouping(const mml_tensor *x)
 {
     int64_t S = 1;
     for (int i = 2; i < x->ndim; i++) S *= x->shape[i];
-    return (grouping){ x->shape[1], x->shape[0] * S, x->shape[0], x->shape[1], S, true };
+    return (grouping){ x->shape[1], x->shape[0] * S, x->shape[0], x->shape[1], S };
 }
 
 static mml_status bn_infer(const mml_node *n, mml_tensor *out)
