@@ -3,7 +3,7 @@
  * A featurizer says what each modality becomes (a fixed per-sample shape, or a
  * sequence padded to a maximum length) and extracts it from one sample. The
  * dataset runs it over every sample once, on the thread pool, and keeps the
- * features in memory, optionally cached in a file keyed by the content of the
+ * features in memory (sequences without their zero padding), optionally cached in a file keyed by the content of the
  * manifest and every file it names plus the featurizer's parameters, so an
  * epoch never decodes a file again. Batches gather rows into step tensors.
  *
@@ -71,7 +71,12 @@ typedef struct mml_dataset {
     int64_t n;                               /* samples kept */
     mml_feature_spec spec[MML_MOD_COUNT];
     int64_t row_numel[MML_MOD_COUNT];        /* elements per sample */
-    void *feat[MML_MOD_COUNT];               /* n * row_numel, dtype of the spec (bytes if stored_u8) */
+    /* Rows in the spec's dtype (bytes if stored_u8); read them with
+     * mml_dataset_row. Sequences are compact: offset[m][r] is where row r
+     * starts (n + 1 entries), its steps past the stored ones are zeros.
+     * offset[m] NULL: every row has row_numel elements. */
+    void *feat[MML_MOD_COUNT];
+    int64_t *offset[MML_MOD_COUNT];
     int32_t *length[MML_MOD_COUNT];          /* sequence lengths (seq_axis >= 0) */
     uint8_t *present[MML_MOD_COUNT];
     int32_t *label;                          /* class index, or NULL without labels */
@@ -104,8 +109,11 @@ typedef struct mml_batch {
 mml_status mml_dataset_batch(mml_ctx *ctx, const mml_dataset *ds, const int64_t *rows, int64_t B,
                              mml_batch *out);
 
+/* Writes row r of modality m, full width in the spec's dtype, to dst. */
+void mml_dataset_row(const mml_dataset *ds, mml_modality m, int64_t r, void *dst);
+
 /* Row r of modality m's F32 features: the stored row, or for features stored
- * as bytes, scratch (row_numel[m] floats) filled with their values. */
+ * as bytes or compact, scratch (row_numel[m] floats) filled with them. */
 const float *mml_dataset_row_f32(const mml_dataset *ds, mml_modality m, int64_t r, float *scratch);
 
 /* Fills order with rows (identity, or shuffled by rng). */

@@ -298,6 +298,7 @@ void mml_dataset_free(mml_dataset *ds)
     if (!ds) return;
     for (int m = 0; m < MML_MOD_COUNT; m++) {
         mml_free(ds->feat[m]);
+        mml_free(ds->offset[m]);
         mml_free(ds->length[m]);
         mml_free(ds->present[m]);
     }
@@ -352,25 +353,97 @@ static mml_status apply_policy(mml_dataset *ds, const mml_manifest *man, const e
     return MML_OK;
 }
 
+/* Sequence features are kept compact: a row stores, for each index before
+ * the sequence axis, its leading `kept` steps, where every step from `kept`
+ * on is zero (the padding extraction left), so padded audio costs its real
+ * length. Rows of other modalities keep their full width. */
+typedef struct seq_geom {
+    int64_t outer, steps, inner; /* elements before, along and after the sequence axis */
+} seq_geom;
+
+static bool is_compact(const mml_feature_spec *s) { return s->enabled && s->seq_axis >= 0 && !s->stored_u8; }
+
+static seq_geom geom_of(const mml_feature_spec *s)
+{
+    seq_geom g = { 1, s->shape[s->seq_axis], 1 };
+    for (int d = 0; d < s->seq_axis; d++) g.outer *= s->shape[d];
+    for (int d = s->seq_axis + 1; d < s->ndim; d++) g.inner *= s->shape[d];
+    return g;
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) return false;
+    return true;
+}
+
+/* Steps a full row needs: one past the last step holding a nonzero byte. */
+static int64_t kept_steps(const unsigned char *row, seq_geom g, size_t es)
+{
+    size_t step = (size_t)g.inner * es, block = (size_t)g.steps * step;
+    int64_t kept = 0;
+    for (int64_t o = 0; o < g.outer; o++)
+        for (int64_t t = g.steps; t > kept; t--)
+            if (!all_zero(row + (size_t)o * block + (size_t)(t - 1) * step, step)) {
+                kept = t;
+                break;
+            }
+    return kept;
+}
+
+/* Moves the kept rows of modality m of e into ds, compact for sequences
+ * (in place: a row never moves to a later address), and gives the rest back. */
+static mml_status take_compact(mml_dataset *ds, extracted *e, int m)
+{
+    const mml_feature_spec *s = &ds->spec[m];
+    seq_geom g = geom_of(s);
+    size_t es = stored_size(s), row_bytes = (size_t)ds->row_numel[m] * es;
+    int64_t *off = mml_malloc((size_t)(ds->n + 1) * sizeof *off);
+    if (!off) return MML_ERR_NOMEM;
+    unsigned char *base = e->feat[m];
+    off[0] = 0;
+    for (int64_t i = 0; i < ds->n; i++) {
+        const unsigned char *src = base + (size_t)ds->source_row[i] * row_bytes;
+        int64_t kept = kept_steps(src, g, es);
+        size_t run = (size_t)(kept * g.inner) * es;
+        for (int64_t o = 0; o < g.outer; o++)
+            memmove(base + (size_t)(off[i] + o * kept * g.inner) * es, src + (size_t)(o * g.steps * g.inner) * es, run);
+        off[i + 1] = off[i] + g.outer * kept * g.inner;
+    }
+    void *shrunk = mml_realloc(base, (size_t)off[ds->n] * es + 1);
+    ds->feat[m] = shrunk ? shrunk : base;
+    ds->offset[m] = off;
+    e->feat[m] = NULL;
+    return MML_OK;
+}
+
 /* Moves the kept rows of e into ds (compacting in place). */
-static void take_rows(mml_dataset *ds, extracted *e)
+static mml_status take_rows(mml_dataset *ds, extracted *e)
 {
     for (int m = 0; m < MML_MOD_COUNT; m++) {
         if (!ds->spec[m].enabled) continue;
-        size_t row_bytes = (size_t)ds->row_numel[m] * stored_size(&ds->spec[m]);
         for (int64_t i = 0; i < ds->n; i++) {
-            int64_t r = ds->source_row[i];
-            memmove((char *)e->feat[m] + (size_t)i * row_bytes, (char *)e->feat[m] + (size_t)r * row_bytes, row_bytes);
-            e->length[m][i] = e->length[m][r];
-            e->present[m][i] = e->present[m][r];
+            e->length[m][i] = e->length[m][ds->source_row[i]];
+            e->present[m][i] = e->present[m][ds->source_row[i]];
         }
-        ds->feat[m] = e->feat[m];
         ds->length[m] = e->length[m];
         ds->present[m] = e->present[m];
-        e->feat[m] = NULL;
         e->length[m] = NULL;
         e->present[m] = NULL;
+        if (is_compact(&ds->spec[m])) {
+            mml_status rc = take_compact(ds, e, m);
+            if (rc != MML_OK) return rc;
+            continue;
+        }
+        size_t row_bytes = (size_t)ds->row_numel[m] * stored_size(&ds->spec[m]);
+        for (int64_t i = 0; i < ds->n; i++)
+            memmove((char *)e->feat[m] + (size_t)i * row_bytes,
+                    (char *)e->feat[m] + (size_t)ds->source_row[i] * row_bytes, row_bytes);
+        ds->feat[m] = e->feat[m];
+        e->feat[m] = NULL;
     }
+    return MML_OK;
 }
 
 static mml_status set_labels(mml_dataset *ds, const mml_manifest *man, const char *field)
@@ -402,7 +475,7 @@ mml_status mml_dataset_build(const mml_manifest *man, const mml_featurizer *f,
     if (rc == MML_OK && opt->label_field) rc = set_classes(ds, man, opt);
     if (rc == MML_OK) rc = extract_all(man, f, opt, &e, &ds->from_cache);
     if (rc == MML_OK) rc = apply_policy(ds, man, &e, opt);
-    if (rc == MML_OK) take_rows(ds, &e);
+    if (rc == MML_OK) rc = take_rows(ds, &e);
     if (rc == MML_OK && opt->label_field) rc = set_labels(ds, man, opt->label_field);
     extracted_free(&e);
     if (rc != MML_OK) {
@@ -438,13 +511,10 @@ mml_status mml_dataset_batch(mml_ctx *ctx, const mml_dataset *ds, const int64_t 
         out->present[m] = mml_new(ctx, MML_F32, 1, &B);
         if (s->seq_axis >= 0) out->length[m] = mml_new(ctx, MML_I32, 1, &B);
         if (!out->x[m] || !out->present[m] || (s->seq_axis >= 0 && !out->length[m])) return MML_ERR_NOMEM;
-        int64_t k = ds->row_numel[m];
-        size_t row_bytes = (size_t)k * stored_size(s);
+        size_t row_bytes = (size_t)ds->row_numel[m] * mml_dtype_size(s->dtype);
         for (int64_t i = 0; i < B; i++) {
             int64_t r = rows[i];
-            const char *src = (const char *)ds->feat[m] + (size_t)r * row_bytes;
-            if (s->stored_u8) bytes_to_unit(mml_f32(out->x[m]) + i * k, (const uint8_t *)src, k);
-            else memcpy((char *)out->x[m]->data + (size_t)i * row_bytes, src, row_bytes);
+            mml_dataset_row(ds, (mml_modality)m, r, (char *)out->x[m]->data + (size_t)i * row_bytes);
             mml_f32(out->present[m])[i] = ds->present[m][r];
             if (out->length[m]) mml_i32(out->length[m])[i] = ds->length[m][r];
         }
@@ -457,11 +527,34 @@ mml_status mml_dataset_batch(mml_ctx *ctx, const mml_dataset *ds, const int64_t 
     return MML_OK;
 }
 
+void mml_dataset_row(const mml_dataset *ds, mml_modality m, int64_t r, void *dst)
+{
+    const mml_feature_spec *s = &ds->spec[m];
+    int64_t k = ds->row_numel[m];
+    size_t es = stored_size(s);
+    if (s->stored_u8) {
+        bytes_to_unit(dst, (const uint8_t *)ds->feat[m] + r * k, k);
+        return;
+    }
+    if (!ds->offset[m]) {
+        memcpy(dst, (const char *)ds->feat[m] + (size_t)(r * k) * es, (size_t)k * es);
+        return;
+    }
+    seq_geom g = geom_of(s);
+    int64_t kept = (ds->offset[m][r + 1] - ds->offset[m][r]) / (g.outer * g.inner);
+    const char *src = (const char *)ds->feat[m] + (size_t)ds->offset[m][r] * es;
+    size_t run = (size_t)(kept * g.inner) * es, pad = (size_t)((g.steps - kept) * g.inner) * es;
+    for (int64_t o = 0; o < g.outer; o++) {
+        char *row = (char *)dst + (size_t)(o * g.steps * g.inner) * es;
+        memcpy(row, src + (size_t)o * run, run);
+        memset(row + run, 0, pad);
+    }
+}
+
 const float *mml_dataset_row_f32(const mml_dataset *ds, mml_modality m, int64_t r, float *scratch)
 {
-    int64_t k = ds->row_numel[m];
-    if (!ds->spec[m].stored_u8) return (const float *)ds->feat[m] + r * k;
-    bytes_to_unit(scratch, (const uint8_t *)ds->feat[m] + r * k, k);
+    if (!ds->spec[m].stored_u8 && !ds->offset[m]) return (const float *)ds->feat[m] + r * ds->row_numel[m];
+    mml_dataset_row(ds, m, r, scratch);
     return scratch;
 }
 

@@ -79,11 +79,13 @@ static int cmp_i32(const void *a, const void *b)
 static int64_t training_tokens(const mml_dataset *ds, int32_t **ids)
 {
     int64_t C = ds->spec[MML_MOD_TEXT].shape[0], n = 0;
-    int32_t *all = mml_malloc((size_t)(ds->n * C + 1) * sizeof *all);
+    int32_t *all = mml_malloc((size_t)((ds->n + 1) * C) * sizeof *all);
     if (!all) return -1;
-    for (int64_t r = 0; r < ds->n; r++)
-        for (int64_t t = 0; ds->present[MML_MOD_TEXT][r] && t < ds->length[MML_MOD_TEXT][r]; t++)
-            all[n++] = ((const int32_t *)ds->feat[MML_MOD_TEXT])[r * C + t];
+    for (int64_t r = 0; r < ds->n; r++) {
+        if (!ds->present[MML_MOD_TEXT][r]) continue;
+        mml_dataset_row(ds, MML_MOD_TEXT, r, all + n);
+        n += ds->length[MML_MOD_TEXT][r];
+    }
     qsort(all, (size_t)n, sizeof *all, cmp_i32);
     int64_t u = 0;
     for (int64_t k = 0; k < n; k++)
