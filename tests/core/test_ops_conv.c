@@ -242,6 +242,51 @@ TEST(max_pool_nan_wins_and_ties_keep_the_first)
     }
 }
 
+/* The window maximum as torch picks it (the first of equal values, the last NaN). */
+static int64_t window_argmax(const float *plane, int64_t W, int64_t oy, int64_t ox)
+{
+    int64_t best = 2 * oy * W + 2 * ox;
+    for (int64_t i = 0; i < 2; i++)
+        for (int64_t j = 0; j < 2; j++) {
+            int64_t at = (2 * oy + i) * W + 2 * ox + j;
+            if (plane[at] > plane[best] || isnan(plane[at])) best = at;
+        }
+    return best;
+}
+
+/* 2 x 2 backward finds each window's maximum again instead of saving it: the
+ * gradient goes where forward took the value from, for planes every input is
+ * in a window of (written) and odd ones (added to), on its own and added to
+ * another use of the same input. */
+TEST(max_pool_2x2_gradient_goes_to_the_window_maximum)
+{
+    static const int64_t dims[2][2] = { { 8, 10 }, { 7, 9 } };
+    mml_rng r;
+    mml_rng_seed(&r, 5);
+    for (int d = 0; d < 2; d++) {
+        int64_t H = dims[d][0], W = dims[d][1], OH = H / 2, OW = W / 2;
+        mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ 2, 3, H, W }, true);
+        for (int64_t i = 0; i < x->numel; i++) mml_f32(x)[i] = i % 23 == 0 ? NAN : (float)(mml_rng_below(&r, 5) - 2);
+        mml_ctx *ctx = mml_ctx_create();
+        mml_tensor *h = mml_add_scalar(ctx, x, 0.0f); /* an intermediate: its gradient starts new */
+        mml_tensor *y = mml_add(ctx, mml_max_pool2d(ctx, h, (int[]){ 2, 2 }, NULL, NULL),
+                                mml_max_pool2d(ctx, h, (int[]){ 2, 2 }, NULL, NULL));
+        float gy[2 * 3 * 5 * 5];
+        for (int64_t o = 0; o < 6 * OH * OW; o++) gy[o] = (float)(o % 7) + 0.5f;
+        CHECK(y && y->numel == 6 * OH * OW);
+        if (y) CHECK_OK(mml_backward_seeded(ctx, y, gy));
+        static float want[2 * 3 * 8 * 10];
+        memset(want, 0, sizeof want);
+        for (int64_t c = 0; c < 6; c++)
+            for (int64_t oy = 0; oy < OH; oy++)
+                for (int64_t ox = 0; ox < OW; ox++)
+                    want[c * H * W + window_argmax(mml_f32(x) + c * H * W, W, oy, ox)] += 2 * gy[(c * OH + oy) * OW + ox];
+        CHECK(x->grad && !memcmp(x->grad, want, (size_t)x->numel * sizeof(float)));
+        mml_ctx_free(ctx);
+        mml_tensor_free(x);
+    }
+}
+
 enum { POOL_OUT_MAX = 2 * 3 * 13 * 13 };
 
 /* Arena bytes one max pooling takes (0 if it fails), and its output copied into y. */
@@ -273,9 +318,9 @@ TEST(max_pool_keeps_no_argmax_without_gradient)
         size_t eval_bytes = pool_bytes(ctx, x, k[c], st[c], pad[c], without);
         mml_set_grad_enabled(ctx, was);
         int64_t oh = (12 + 2 * pad[c][0] - k[c][0]) / st[c][0] + 1, ow = (12 + 2 * pad[c][1] - k[c][1]) / st[c][1] + 1;
-        size_t n = (size_t)(2 * 3 * oh * ow);
-        CHECK_MSG(grad_bytes >= eval_bytes + n * sizeof(int32_t), "case %d: %zu bytes with a gradient, %zu without", c,
-                  grad_bytes, eval_bytes);
+        size_t n = (size_t)(2 * 3 * oh * ow), argmax = c == 0 ? 0 : n * sizeof(int32_t); /* 2 x 2 finds it again */
+        CHECK_MSG(grad_bytes >= eval_bytes + argmax && grad_bytes < eval_bytes + argmax + 256,
+                  "case %d: %zu bytes with a gradient, %zu without", c, grad_bytes, eval_bytes);
         CHECK_MSG(!memcmp(with, without, n * sizeof(float)), "case %d: outputs differ without a gradient", c);
     }
     mml_ctx_free(ctx);

@@ -332,11 +332,16 @@ static int64_t conv_plan(mml_ctx *ctx, mml_node *n, conv_job *j)
     return j->work ? (g->N + j->chunk - 1) / j->chunk : 0;
 }
 
+/* The work buffers are scratch: the arena is rewound past them once the op is
+ * done, so the next op's tensors take their place (after the gradients an op
+ * writes are allocated, in backward). */
 static void conv_forward(mml_ctx *ctx, mml_node *n)
 {
     conv_job j = { 0 };
+    mml_arena_mark scratch = mml_arena_mark_now(ctx);
     int64_t tasks = conv_plan(ctx, n, &j);
     if (tasks) mml_parallel_for(tasks, 1, conv_forward_range, &j);
+    mml_arena_rewind(ctx, scratch);
 }
 
 static void conv_backward_range(void *arg, int64_t lo, int64_t hi, int thread)
@@ -359,16 +364,19 @@ static void conv_backward_range(void *arg, int64_t lo, int64_t hi, int thread)
 static void conv_backward(mml_ctx *ctx, mml_node *n)
 {
     mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    conv_job j = { .dout = n->out->grad };
-    int64_t tasks = conv_plan(ctx, n, &j);
-    j.wsize = w->numel;
-    if (mml_wants_grad(w)) j.wgrad = mml_partials_new(ctx, j.wsize);
-    if (mml_wants_grad(b)) j.bgrad = mml_partials_new(ctx, j.g.O);
+    conv_job j = { .dout = n->out->grad, .wsize = w->numel };
+    float *dw = mml_wants_grad(w) ? mml_grad_buf(ctx, w) : NULL, *db = mml_wants_grad(b) ? mml_grad_buf(ctx, b) : NULL;
     j.dx = mml_wants_grad(x) ? mml_grad_buf(ctx, x) : NULL;
-    if (!tasks) return;
-    mml_parallel_for(tasks, 1, conv_backward_range, &j);
-    if (j.wgrad) mml_partials_add(mml_grad_buf(ctx, w), j.wgrad, j.wsize);
-    if (j.bgrad) mml_partials_add(mml_grad_buf(ctx, b), j.bgrad, j.g.O);
+    mml_arena_mark scratch = mml_arena_mark_now(ctx);
+    int64_t tasks = conv_plan(ctx, n, &j);
+    if (dw) j.wgrad = mml_partials_new(ctx, j.wsize);
+    if (db) j.bgrad = mml_partials_new(ctx, j.g.O);
+    if (tasks && (!dw || j.wgrad) && (!db || j.bgrad)) {
+        mml_parallel_for(tasks, 1, conv_backward_range, &j);
+        if (dw) mml_partials_add(dw, j.wgrad, j.wsize);
+        if (db) mml_partials_add(db, j.bgrad, j.g.O);
+    }
+    mml_arena_rewind(ctx, scratch);
 }
 
 static const mml_op_def op_conv1d = { "conv1d", conv_infer, conv_forward, conv_backward, .optional_inputs = 4 };

@@ -1,6 +1,7 @@
 /* Max and average pooling (1-D as H = 1), adaptive average pooling, and
  * bilinear upsampling, NCHW. Max pooling saves the argmax of each window when
- * its output needs a gradient (not in evaluation). */
+ * its output needs a gradient (not in evaluation), except 2 x 2 windows,
+ * whose backward finds it again from the input. */
 #include <math.h>
 #include <string.h>
 
@@ -73,6 +74,7 @@ typedef struct pool_job {
     int32_t *arg;
     const float *gy;
     float *gx;
+    bool assign; /* 2 x 2 backward: write gx rather than add to it */
 } pool_job;
 
 static inline void take(float v, int32_t at, float *best, int32_t *besti)
@@ -82,62 +84,80 @@ static inline void take(float v, int32_t at, float *best, int32_t *besti)
     *besti = win ? at : *besti;
 }
 
-/* 2 x 2 windows, stride 2: the shape of almost every CNN. Branch-free ('|',
- * not '||'; v != v for isnan), so the compiler keeps it in vector registers.
- * arg NULL: the maximum only. */
-static inline void max_pool_2x2_one(const float *restrict r0, const float *restrict r1, float *restrict y,
-                                    int32_t *restrict arg, int64_t ox, int32_t row0, int32_t row1)
+/* Which of a, b (upper row) and c, d (lower row) is the window's maximum,
+ * 0..3: the first of equal maxima, the last NaN. Branch-free ('|', not '||';
+ * v != v for isnan), so the compiler keeps it in vector registers. Backward
+ * asks again rather than forward saving it: the input is kept anyway. */
+static inline int pick_2x2(float a, float b, float c, float d)
 {
-    float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-    int32_t ia = row0 + (int32_t)(2 * ox), ic = row1 + (int32_t)(2 * ox);
     bool wb = (b > a) | (b != b);
     float m = wb ? b : a;
-    int32_t im = wb ? ia + 1 : ia;
+    int k = wb;
     bool wc = (c > m) | (c != c);
     m = wc ? c : m;
-    im = wc ? ic : im;
+    k = wc ? 2 : k;
+    bool wd = (d > m) | (d != d);
+    return wd ? 3 : k;
+}
+
+/* 2 x 2 windows, stride 2: the shape of almost every CNN. */
+static inline void max_pool_2x2_one(const float *restrict r0, const float *restrict r1, float *restrict y, int64_t ox)
+{
+    float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+    bool wb = (b > a) | (b != b);
+    float m = wb ? b : a;
+    bool wc = (c > m) | (c != c);
+    m = wc ? c : m;
     bool wd = (d > m) | (d != d);
     y[ox] = wd ? d : m;
-    if (arg) arg[ox] = wd ? ic + 1 : im;
 }
 
 /* Eight outputs with a constant trip count: one vector pass. */
 #define POOL_LANES 8
 static inline void max_pool_2x2_block(const float *restrict r0, const float *restrict r1, float *restrict y,
-                                      int32_t *restrict arg, int64_t ox0, int32_t row0, int32_t row1)
+                                      int64_t ox0)
 {
-    for (int k = 0; k < POOL_LANES; k++) max_pool_2x2_one(r0, r1, y, arg, ox0 + k, row0, row1);
+    for (int k = 0; k < POOL_LANES; k++) max_pool_2x2_one(r0, r1, y, ox0 + k);
 }
 
 /* Rows of 14 or 7 outputs are shorter than a vectorised loop's main body, so
  * a row is whole blocks of eight, the last one overlapping its predecessor
  * (rewriting the same values), rather than a vector body and a scalar tail. */
-static inline void max_pool_2x2_blocks(const float *restrict r0, const float *restrict r1, float *restrict y,
-                                       int32_t *restrict arg, int64_t OW, int32_t row0, int32_t row1)
+static void max_pool_2x2_row(const float *restrict r0, const float *restrict r1, float *restrict y, int64_t OW)
 {
     if (OW < POOL_LANES) {
-        for (int64_t ox = 0; ox < OW; ox++) max_pool_2x2_one(r0, r1, y, arg, ox, row0, row1);
+        for (int64_t ox = 0; ox < OW; ox++) max_pool_2x2_one(r0, r1, y, ox);
         return;
     }
     int64_t ox = 0;
-    for (; ox + POOL_LANES <= OW; ox += POOL_LANES) max_pool_2x2_block(r0, r1, y, arg, ox, row0, row1);
-    if (ox < OW) max_pool_2x2_block(r0, r1, y, arg, OW - POOL_LANES, row0, row1);
+    for (; ox + POOL_LANES <= OW; ox += POOL_LANES) max_pool_2x2_block(r0, r1, y, ox);
+    if (ox < OW) max_pool_2x2_block(r0, r1, y, OW - POOL_LANES);
 }
 
-/* One copy of the loops per case: with a literal NULL the index work folds away. */
-static void max_pool_2x2_row(const float *restrict r0, const float *restrict r1, float *restrict y,
-                             int32_t *restrict arg, int64_t OW, int32_t row0, int32_t row1)
+static void max_pool_2x2_plane(const pgeom *g, const float *xc, float *y)
 {
-    if (arg) max_pool_2x2_blocks(r0, r1, y, arg, OW, row0, row1);
-    else max_pool_2x2_blocks(r0, r1, y, NULL, OW, row0, row1);
+    for (int64_t oy = 0; oy < g->OH; oy++)
+        max_pool_2x2_row(xc + 2 * oy * g->W, xc + (2 * oy + 1) * g->W, y + oy * g->OW, g->OW);
 }
 
-static void max_pool_2x2_plane(const pgeom *g, const float *xc, float *y, int32_t *arg)
+/* The gradient of one plane: the window's maximum gets gy, the other three 0.
+ * assign: gx is new and every input is in a window, so it is written, not added to. */
+static void max_pool_2x2_backward_plane(const pgeom *g, const float *xc, const float *gy, float *gx, bool assign)
 {
     for (int64_t oy = 0; oy < g->OH; oy++) {
-        int32_t row0 = (int32_t)(2 * oy * g->W);
-        max_pool_2x2_row(xc + row0, xc + row0 + g->W, y + oy * g->OW, arg ? arg + oy * g->OW : NULL, g->OW, row0,
-                         row0 + (int32_t)g->W);
+        const float *r0 = xc + 2 * oy * g->W, *r1 = r0 + g->W;
+        float *g0 = gx + 2 * oy * g->W, *g1 = g0 + g->W;
+        const float *gr = gy + oy * g->OW;
+        for (int64_t ox = 0; ox < g->OW; ox++) {
+            int k = pick_2x2(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]);
+            float v = gr[ox];
+            if (assign) {
+                g0[2 * ox] = k == 0 ? v : 0.0f;
+                g0[2 * ox + 1] = k == 1 ? v : 0.0f;
+                g1[2 * ox] = k == 2 ? v : 0.0f;
+                g1[2 * ox + 1] = k == 3 ? v : 0.0f;
+            } else (k < 2 ? g0 : g1)[2 * ox + (k & 1)] += v;
+        }
     }
 }
 
@@ -157,16 +177,18 @@ static void max_pool_tiled_plane(const pgeom *g, const float *xc, float *y, int3
         }
 }
 
+/* Non-overlapping windows inside the input: kernel = stride, no padding. */
+static bool is_tiled(const pgeom *g) { return g->ph == 0 && g->pw == 0 && g->sh == g->kh && g->sw == g->kw; }
+static bool is_2x2(const pgeom *g) { return is_tiled(g) && g->kh == 2 && g->kw == 2; }
+
 static void max_pool_tiled_range(void *p, int64_t lo, int64_t hi, int thread)
 {
     const pool_job *j = p;
     const pgeom *g = &j->g;
-    bool two = g->kh == 2 && g->kw == 2;
     for (int64_t c = lo; c < hi; c++) {
         int64_t o = c * g->OH * g->OW;
-        int32_t *arg = j->arg ? j->arg + o : NULL;
-        if (two) max_pool_2x2_plane(g, j->x + c * g->H * g->W, j->y + o, arg);
-        else max_pool_tiled_plane(g, j->x + c * g->H * g->W, j->y + o, arg);
+        if (is_2x2(g)) max_pool_2x2_plane(g, j->x + c * g->H * g->W, j->y + o);
+        else max_pool_tiled_plane(g, j->x + c * g->H * g->W, j->y + o, j->arg ? j->arg + o : NULL);
     }
 }
 
@@ -179,12 +201,14 @@ static void window_forward(mml_ctx *ctx, mml_node *n)
 {
     pgeom g = pgeom_of(n, n->in[0]);
     bool is_max = n->iarg[0] == P_MAX;
-    /* The argmax only serves backward, which runs only for an output that needs a gradient. */
+    /* The argmax only serves backward, which runs only for an output that
+     * needs a gradient, and 2 x 2 windows find theirs again. */
     int32_t *arg = NULL;
-    if (is_max && n->out->requires_grad && !(arg = mml_arena_alloc(ctx, (size_t)n->out->numel * sizeof(int32_t))))
+    if (is_max && !is_2x2(&g) && n->out->requires_grad &&
+        !(arg = mml_arena_alloc(ctx, (size_t)n->out->numel * sizeof(int32_t))))
         return;
     n->saved = arg;
-    if (is_max && g.ph == 0 && g.pw == 0 && g.sh == g.kh && g.sw == g.kw) {
+    if (is_max && is_tiled(&g)) {
         pool_job j = { g, mml_f32(n->in[0]), mml_f32(n->out), arg, NULL, NULL };
         mml_parallel_for(g.NC, plane_grain(&g), max_pool_tiled_range, &j);
         return;
@@ -222,6 +246,10 @@ static void max_backward_range(void *p, int64_t lo, int64_t hi, int thread)
     int64_t P = j->g.OH * j->g.OW, HW = j->g.H * j->g.W;
     for (int64_t c = lo; c < hi; c++) {
         float *gx = j->gx + c * HW;
+        if (!j->arg) {
+            max_pool_2x2_backward_plane(&j->g, j->x + c * HW, j->gy + c * P, gx, j->assign);
+            continue;
+        }
         for (int64_t o = c * P; o < (c + 1) * P; o++) gx[j->arg[o]] += j->gy[o];
     }
 }
@@ -230,13 +258,16 @@ static void window_backward(mml_ctx *ctx, mml_node *n)
 {
     if (!mml_wants_grad(n->in[0])) return;
     pgeom g = pgeom_of(n, n->in[0]);
-    float *gx = mml_grad_buf(ctx, n->in[0]);
     const float *gy = n->out->grad;
-    if (n->saved) { /* max: each plane scatters into its own plane */
-        pool_job j = { g, NULL, NULL, n->saved, gy, gx };
+    if (n->iarg[0] == P_MAX && (n->saved || is_2x2(&g))) { /* each plane scatters into its own plane */
+        bool fresh, covered = g.H == 2 * g.OH && g.W == 2 * g.OW;
+        float *gx = mml_grad_buf_fresh(ctx, n->in[0], &fresh);
+        if (fresh && !(covered && !n->saved)) memset(gx, 0, (size_t)n->in[0]->numel * sizeof(float));
+        pool_job j = { g, mml_f32(n->in[0]), NULL, n->saved, gy, gx, fresh && covered };
         mml_parallel_for(g.NC, plane_grain(&g), max_backward_range, &j);
         return;
     }
+    float *gx = mml_grad_buf(ctx, n->in[0]);
     float inv = 1.0f / (float)(g.kh * g.kw);
     for (int64_t c = 0; c < g.NC; c++)
         for (int64_t oy = 0; oy < g.OH; oy++)
