@@ -128,6 +128,10 @@ typedef struct mml_conv_args {
     int stride[2], padding[2], dilation[2], output_padding[2];
     int groups;
     bool relu; /* ReLU applied in the same pass, as conv then mml_relu (not for transposed convs) */
+    /* Then 2 x 2 max pooling, stride 2, in the same pass, as mml_max_pool2d
+     * with kernel 2 (conv2d only): the full-size output is never stored,
+     * backward keeps which of its window each pooled value came from. */
+    bool max_pool2x2;
 } mml_conv_args;
 /* Defaults: stride 1, padding 0, dilation 1, output_padding 0, groups 1. */
 mml_conv_args mml_conv_args_default(void);

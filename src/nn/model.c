@@ -370,27 +370,49 @@ static mml_tensor *layer_forward(mml_ctx *ctx, mml_model *m, layer *l, mml_tenso
     }
 }
 
-static bool fuses_relu(const mml_model *m, int i)
+static bool is_type(const mml_model *m, int i, layer_type type) { return i < m->n && m->layers[i].type == type; }
+
+/* A max_pool2d layer with 2 x 2 windows, stride 2, no padding. */
+static bool is_pool_2x2(const mml_model *m, int i)
+{
+    const layer *l = &m->layers[i];
+    return is_type(m, i, L_MAX_POOL2D) && l->k[0] == 2 && l->k[1] == 2 && l->s[0] == 2 && l->s[1] == 2 && !l->p[0] &&
+           !l->p[1];
+}
+
+/* How many layers from i run as one op: conv or linear then ReLU, and conv2d
+ * [then ReLU] then 2 x 2 max pooling (same values, the tensors in between
+ * never stored); 1 if none. */
+static int fused_run(const mml_model *m, int i)
 {
     int t = m->layers[i].type;
-    return (t == L_CONV1D || t == L_CONV2D || t == L_LINEAR) && i + 1 < m->n && m->layers[i + 1].type == L_RELU;
+    if (t != L_CONV1D && t != L_CONV2D && t != L_LINEAR) return 1;
+    int n = is_type(m, i + 1, L_RELU) ? 2 : 1;
+    if (t == L_CONV2D && is_pool_2x2(m, i + n)) n++;
+    return n;
+}
+
+static mml_tensor *forward_fused(mml_ctx *ctx, const mml_model *m, int i, int run, mml_tensor *x)
+{
+    const layer *l = &m->layers[i];
+    mml_conv_args a = l->conv;
+    a.relu = is_type(m, i + 1, L_RELU);
+    a.max_pool2x2 = l->type == L_CONV2D && is_pool_2x2(m, i + run - 1);
+    if (l->type == L_LINEAR) return mml_linear_relu(ctx, x, l->w, l->b);
+    return l->type == L_CONV2D ? mml_conv2d(ctx, x, l->w, l->b, &a) : mml_conv1d(ctx, x, l->w, l->b, &a);
 }
 
 static mml_tensor *forward_layers(mml_ctx *ctx, mml_model *m, mml_tensor *x, mml_tensor **seq)
 {
     for (int i = 0; i < m->n && x; i++) {
         if (seq && x->ndim > 2) *seq = x;
-        layer *l = &m->layers[i];
-        if (fuses_relu(m, i)) { /* conv or linear then ReLU in one pass: same values, one tensor less */
-            mml_conv_args a = l->conv;
-            a.relu = true;
-            x = l->type == L_LINEAR   ? mml_linear_relu(ctx, x, l->w, l->b)
-              : l->type == L_CONV2D ? mml_conv2d(ctx, x, l->w, l->b, &a)
-                                    : mml_conv1d(ctx, x, l->w, l->b, &a);
-            i++;
+        int run = fused_run(m, i);
+        if (run > 1) {
+            x = forward_fused(ctx, m, i, run, x);
+            i += run - 1;
             continue;
         }
-        x = layer_forward(ctx, m, l, x);
+        x = layer_forward(ctx, m, &m->layers[i], x);
     }
     if (seq && x && x->ndim > 2) *seq = x;
     return x;

@@ -209,6 +209,77 @@ TEST(conv2d_fused_relu_equals_conv_then_relu)
     mml_tensor_free(b);
 }
 
+/* conv2d [+ ReLU] then 2 x 2 max pooling in one op: the values and gradients
+ * of conv [+ ReLU] then mml_max_pool2d, bit for bit, with ties (small
+ * integers make many; and windows all <= 0 under the ReLU), odd outputs
+ * (9 x 9: the last row and column dropped), several chunks of samples, and
+ * one or two threads; without gradients too. */
+static void check_fused_pool(const int64_t q[6], bool relu, int threads)
+{
+    mml_rng r;
+    mml_rng_seed(&r, 17);
+    int64_t N = q[0], C = q[1], H = q[2], W = q[3], O = q[4];
+    mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ N, C, H, W }, true);
+    mml_tensor *w = mml_tensor_create(MML_F32, 4, (int64_t[]){ O, C, q[5], q[5] }, true);
+    mml_tensor *b = mml_tensor_create(MML_F32, 1, (int64_t[]){ O }, true);
+    mml_tensor *t[3] = { x, w, b };
+    for (int k = 0; k < 3; k++)
+        for (int64_t i = 0; i < t[k]->numel; i++) mml_f32(t[k])[i] = (float)((int)mml_rng_below(&r, 5) - 2);
+    mml_conv_args a = mml_conv_args_default();
+    a.padding[0] = a.padding[1] = (int)(q[5] / 2);
+    a.relu = relu;
+    mml_threads_set(threads);
+    float *grads[2][3], *evals[2];
+    mml_tensor *outs[2] = { NULL, NULL };
+    mml_ctx *ctx[2] = { mml_ctx_create(), mml_ctx_create() };
+    for (int f = 0; f < 2; f++) {
+        for (int k = 0; k < 3; k++) memset(t[k]->grad, 0, (size_t)t[k]->numel * sizeof(float));
+        for (int grad = 0; grad < 2; grad++) {
+            bool was = mml_set_grad_enabled(ctx[f], grad);
+            a.max_pool2x2 = f;
+            mml_tensor *y = mml_conv2d(ctx[f], x, w, b, &a);
+            if (!f) y = mml_max_pool2d(ctx[f], y, (int[]){ 2, 2 }, NULL, NULL);
+            mml_set_grad_enabled(ctx[f], was);
+            CHECK(y && y->shape[2] == H / 2 && y->shape[3] == W / 2);
+            if (!y) return;
+            if (grad) tst_backward_grads(ctx[f], y, 9, t, 3, grads[f]);
+            else if ((evals[f] = mml_malloc((size_t)y->numel * sizeof(float))))
+                memcpy(evals[f], y->data, (size_t)y->numel * sizeof(float));
+            outs[f] = y;
+        }
+    }
+    int64_t zero = 0; /* pooled ReLU outputs of 0: their gradient must stop there */
+    for (int64_t i = 0; i < outs[1]->numel; i++) zero += mml_f32(outs[1])[i] == 0.0f;
+    CHECK(!relu || zero > outs[1]->numel / 20);
+    const char *what[3] = { "dx", "dw", "db" };
+    CHECK_CLOSE("pooled output", mml_f32(outs[1]), mml_f32(outs[0]), outs[0]->numel, 0, 0);
+    CHECK_CLOSE("pooled output without gradients", evals[1], evals[0], outs[0]->numel, 0, 0);
+    for (int k = 0; k < 3; k++) CHECK_CLOSE(what[k], grads[1][k], grads[0][k], t[k]->numel, 0, 0);
+    for (int f = 0; f < 2; f++) {
+        for (int k = 0; k < 3; k++) mml_free(grads[f][k]);
+        mml_free(evals[f]);
+        mml_ctx_free(ctx[f]);
+    }
+    for (int k = 0; k < 3; k++) mml_tensor_free(t[k]);
+}
+
+TEST(conv2d_fused_pooling_equals_conv_then_max_pool)
+{
+    static const int64_t cfg[][6] = { { 5, 4, 9, 9, 6, 3 }, { 9, 1, 28, 28, 4, 3 }, { 3, 2, 12, 10, 5, 5 } };
+    int saved = mml_threads_get();
+    for (int threads = 1; threads <= 2; threads++)
+        for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++)
+            for (int relu = 0; relu < 2; relu++) check_fused_pool(cfg[c], relu, threads);
+    mml_threads_set(saved);
+    mml_ctx *ctx = mml_ctx_create();
+    mml_tensor *x = mml_zeros(ctx, MML_F32, 4, (int64_t[]){ 1, 1, 3, 1 });
+    mml_tensor *w = mml_zeros(ctx, MML_F32, 4, (int64_t[]){ 2, 1, 1, 1 });
+    mml_conv_args a = mml_conv_args_default();
+    a.max_pool2x2 = true;
+    CHECK(mml_conv2d(ctx, x, w, NULL, &a) == NULL && strstr(mml_last_error(), "2 x 2")); /* a 3 x 1 output */
+    mml_ctx_free(ctx);
+}
+
 /* torch's max pooling: a NaN in a window wins (and its gradient goes there),
  * equal values keep the first. Both tiled kernels: 2 x 2 and 1 x 2. */
 TEST(max_pool_nan_wins_and_ties_keep_the_first)
@@ -266,7 +337,7 @@ TEST(max_pool_2x2_gradient_goes_to_the_window_maximum)
     for (int d = 0; d < 2; d++) {
         int64_t H = dims[d][0], W = dims[d][1], OH = H / 2, OW = W / 2;
         mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ 2, 3, H, W }, true);
-        for (int64_t i = 0; i < x->numel; i++) mml_f32(x)[i] = i % 23 == 0 ? NAN : (float)(mml_rng_below(&r, 5) - 2);
+        for (int64_t i = 0; i < x->numel; i++) mml_f32(x)[i] = i % 23 == 0 ? NAN : (float)((int)mml_rng_below(&r, 5) - 2);
         mml_ctx *ctx = mml_ctx_create();
         mml_tensor *h = mml_add_scalar(ctx, x, 0.0f); /* an intermediate: its gradient starts new */
         mml_tensor *y = mml_add(ctx, mml_max_pool2d(ctx, h, (int[]){ 2, 2 }, NULL, NULL),
@@ -309,7 +380,7 @@ TEST(max_pool_keeps_no_argmax_without_gradient)
     mml_rng_seed(&r, 11);
     mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ 2, 3, 12, 12 }, true);
     for (int64_t i = 0; i < x->numel; i++) /* ties and NaNs as well */
-        mml_f32(x)[i] = i % 37 == 0 ? NAN : (float)(mml_rng_below(&r, 9) - 4);
+        mml_f32(x)[i] = i % 37 == 0 ? NAN : (float)((int)mml_rng_below(&r, 9) - 4);
     static float with[POOL_OUT_MAX], without[POOL_OUT_MAX];
     mml_ctx *ctx = mml_ctx_create();
     for (int c = 0; c < 3; c++) {

@@ -165,6 +165,54 @@ void mml_col2im(float *col, int64_t ld, int64_t C, int64_t H, int64_t W, const m
             }
 }
 
+/* ---- 2 x 2 max pooling, stride 2 ---- */
+
+/* The choice of mml_pick_2x2 written out with the value beside it. */
+static inline void pool_2x2_one(const float *restrict r0, const float *restrict r1, float *restrict y,
+                                int32_t *restrict arg, int64_t x)
+{
+    float a = r0[2 * x], b = r0[2 * x + 1], c = r1[2 * x], d = r1[2 * x + 1];
+    bool wb = (b > a) | (b != b);
+    float m = wb ? b : a;
+    int32_t k = wb;
+    bool wc = (c > m) | (c != c);
+    m = wc ? c : m;
+    k = wc ? 2 : k;
+    bool wd = (d > m) | (d != d);
+    y[x] = wd ? d : m;
+    if (arg) arg[x] = wd ? 3 : k;
+}
+
+/* Eight outputs with a constant trip count: one vector pass. */
+#define POOL_LANES 8
+static inline void pool_2x2_block(const float *restrict r0, const float *restrict r1, float *restrict y,
+                                  int32_t *restrict arg, int64_t x0)
+{
+    for (int k = 0; k < POOL_LANES; k++) pool_2x2_one(r0, r1, y, arg, x0 + k);
+}
+
+/* Rows of 14 or 7 outputs are shorter than a vectorised loop's main body, so
+ * a row is whole blocks of eight, the last one overlapping its predecessor
+ * (rewriting the same values), rather than a vector body and a scalar tail. */
+static inline void pool_2x2_blocks(const float *restrict r0, const float *restrict r1, float *restrict y,
+                                   int32_t *restrict arg, int64_t n)
+{
+    if (n < POOL_LANES) {
+        for (int64_t x = 0; x < n; x++) pool_2x2_one(r0, r1, y, arg, x);
+        return;
+    }
+    int64_t x = 0;
+    for (; x + POOL_LANES <= n; x += POOL_LANES) pool_2x2_block(r0, r1, y, arg, x);
+    if (x < n) pool_2x2_block(r0, r1, y, arg, n - POOL_LANES);
+}
+
+void mml_max_pool_2x2_row(const float *r0, const float *r1, float *y, int32_t *arg, int64_t n)
+{
+    /* One copy of the loops per case: with a literal NULL the choice folds away. */
+    if (arg) pool_2x2_blocks(r0, r1, y, arg, n);
+    else pool_2x2_blocks(r0, r1, y, NULL, n);
+}
+
 void mml_conv2d_ref(const float *x, const float *w, const float *b, const mml_conv_geom *g, float *y)
 {
     int64_t Cg = g->C / g->groups, Og = g->O / g->groups;

@@ -1,4 +1,5 @@
-/* conv1d/conv2d and their transposed forms, NCHW, torch weight layouts.
+/* conv1d/conv2d and their transposed forms, NCHW, torch weight layouts, with
+ * an optional ReLU and 2 x 2 max pooling done in the same pass.
  * One 2-D implementation serves both (1-D is H = 1). Per group:
  *   conv:       out = W_g [Og, Cg*kh*kw] @ im2col(x) [Cg*kh*kw, OH*OW], over
  *               a chunk of samples at once (their columns side by side)
@@ -20,7 +21,10 @@ mml_conv_args mml_conv_args_default(void)
 }
 
 /* iarg layout: 0 transposed, 1 spatial dims (1 or 2), 2..3 stride, 4..5 padding,
- * 6..7 dilation, 8..9 output_padding, 10 groups, 11 fused ReLU. */
+ * 6..7 dilation, 8..9 output_padding, 10 groups, 11 what is fused (FUSE_*). */
+enum { FUSE_RELU = 1, FUSE_POOL = 2 };
+
+static bool fused(const mml_node *n, int what) { return (n->iarg[11] & what) != 0; }
 static mml_conv_geom geom_of(const mml_node *n)
 {
     const mml_tensor *x = n->in[0], *w = n->in[1];
@@ -69,7 +73,8 @@ static mml_status conv_infer(const mml_node *n, mml_tensor *out)
         if (used && n->iarg[2 + i] < (positive ? 1 : 0)) return mml_op_error(n, "bad stride, padding or dilation");
     }
     if (groups < 1) return mml_op_error(n, "groups must be positive");
-    if (tr && n->iarg[11]) return mml_op_error(n, "a fused ReLU is for convolutions, not transposed ones");
+    if (tr && n->iarg[11]) return mml_op_error(n, "a fused ReLU or pooling is for convolutions, not transposed ones");
+    if (fused(n, FUSE_POOL) && sd != 2) return mml_op_error(n, "a fused 2 x 2 max pooling is for conv2d");
     int64_t cin = x->shape[1];
     if (!tr && (cin != w->shape[1] * groups || w->shape[0] % groups))
         return mml_op_error(n, "input has %lld channels; weight expects %lld x %lld groups (output channels "
@@ -82,6 +87,10 @@ static mml_status conv_infer(const mml_node *n, mml_tensor *out)
     if (g.OH < 1 || g.OW < 1) return mml_op_error(n, "kernel larger than the padded input");
     int64_t shape[4] = { g.N, g.O, g.OH, g.OW };
     if (sd == 1) shape[2] = g.OW;
+    if (fused(n, FUSE_POOL)) {
+        if (g.OH < 2 || g.OW < 2) return mml_op_error(n, "a 2 x 2 max pooling needs an output of at least 2 x 2");
+        shape[2] = g.OH / 2, shape[3] = g.OW / 2;
+    }
     mml_set_shape(out, MML_F32, sd + 2, shape);
     return MML_OK;
 }
@@ -96,6 +105,7 @@ typedef struct conv_job {
     int64_t work_size, wsize;
     const float *dout;
     float *dx;
+    int32_t *arg;      /* fused pooling: each window's maximum, 0..3 (mml_pick_2x2) */
 } conv_job;
 
 /* ---- plain convolution: a chunk of samples side by side in one GEMM ----
@@ -152,25 +162,47 @@ static void unfold_chunk(const mml_conv_geom *g, const float *x, int64_t s0, int
     mml_parallel_for(K, 1 + 16384 / (S * P + 1), unfold_rows, &u);
 }
 
+/* y = m + bias, through the ReLU if relu (y may be m). */
+static void bias_act(float *y, const float *m, int64_t P, float bias, bool relu)
+{
+    if (relu)
+        for (int64_t p = 0; p < P; p++) y[p] = m[p] + bias > 0.0f ? m[p] + bias : 0.0f;
+    else
+        for (int64_t p = 0; p < P; p++) y[p] = m[p] + bias;
+}
+
+/* 2 x 2 max pooling, stride 2, of a plane a [OH, OW] into y [OH/2, OW/2]
+ * (an odd last row or column is dropped, as torch does), and each window's
+ * choice into arg unless it is NULL. */
+static void pool_plane(const float *a, int64_t OH, int64_t OW, float *y, int32_t *arg)
+{
+    int64_t PW = OW / 2;
+    for (int64_t py = 0; py < OH / 2; py++)
+        mml_max_pool_2x2_row(a + 2 * py * OW, a + (2 * py + 1) * OW, y + py * PW, arg ? arg + py * PW : NULL, PW);
+}
+
 static void plain_forward_chunk(const conv_job *j, int64_t s0, int64_t S, float *work)
 {
     const mml_conv_geom *g = &j->g;
     const mml_node *n = j->n;
     const float *x = mml_f32(n->in[0]), *w = mml_f32(n->in[1]), *b = n->in[2] ? mml_f32(n->in[2]) : NULL;
     int64_t Og = g->O / g->groups, P = g->OH * g->OW, K = g->C / g->groups * g->kh * g->kw;
+    int64_t PP = (g->OH / 2) * (g->OW / 2);
+    bool pool = fused(n, FUSE_POOL);
     float *col = work, *mat = work + K * S * P;
     for (int64_t gi = 0; gi < g->groups; gi++) {
         unfold_chunk(g, x, s0, S, gi, col);
         mml_sgemm(false, false, Og, S * P, K, 1.0f, w + gi * Og * K, K, col, S * P, 0.0f, mat, S * P);
         for (int64_t s = 0; s < S; s++)
             for (int64_t o = 0; o < Og; o++) {
-                float *restrict y = mml_f32(n->out) + ((s0 + s) * g->O + gi * Og + o) * P;
-                const float *restrict m = mat + o * S * P + s * P;
-                float bias = b ? b[gi * Og + o] : 0.0f;
-                if (n->iarg[11])
-                    for (int64_t p = 0; p < P; p++) y[p] = m[p] + bias > 0.0f ? m[p] + bias : 0.0f;
-                else
-                    for (int64_t p = 0; p < P; p++) y[p] = m[p] + bias;
+                int64_t plane = (s0 + s) * g->O + gi * Og + o;
+                float *m = mat + o * S * P + s * P, bias = b ? b[gi * Og + o] : 0.0f;
+                if (!pool) {
+                    bias_act(mml_f32(n->out) + plane * P, m, P, bias, fused(n, FUSE_RELU));
+                    continue;
+                }
+                bias_act(m, m, P, bias, fused(n, FUSE_RELU)); /* still in L1 for the pooling */
+                pool_plane(m, g->OH, g->OW, mml_f32(n->out) + plane * PP, j->arg ? j->arg + plane * PP : NULL);
             }
     }
 }
@@ -196,19 +228,36 @@ static void row_sums(const float *m, int64_t rows, int64_t cols, float *gb)
     for (int64_t o = 0; o < rows; o++) gb[o] += row_sum(m + o * cols, cols);
 }
 
+/* The gradient of a pooled plane spread back to the conv output plane d
+ * [OH, OW]: each window's maximum gets it (through the ReLU: where the output,
+ * the maximum, is > 0), the rest 0. */
+static void unpool_plane(const float *restrict gy, const float *restrict y, const int32_t *restrict arg, int64_t OH,
+                         int64_t OW, bool relu, float *restrict d)
+{
+    int64_t PW = OW / 2;
+    memset(d, 0, (size_t)(OH * OW) * sizeof(float));
+    for (int64_t py = 0; py < OH / 2; py++)
+        for (int64_t px = 0; px < PW; px++) {
+            int64_t i = py * PW + px, k = arg[i];
+            d[(2 * py + (k >> 1)) * OW + 2 * px + (k & 1)] = relu && !(y[i] > 0.0f) ? 0.0f : gy[i];
+        }
+}
+
 /* dY of group gi for samples s0.. side by side in dmat [Og, S*P]; with a fused
  * ReLU, zero where the output is (relu'(x) = 0 at x <= 0, as mml_relu). The
  * bias gradient (bgrad, or NULL) is summed in the same pass. */
 static void gather_dout(const conv_job *j, int64_t s0, int64_t S, int64_t gi, float *dmat, float *bgrad)
 {
     const mml_conv_geom *g = &j->g;
-    int64_t Og = g->O / g->groups, P = g->OH * g->OW;
+    int64_t Og = g->O / g->groups, P = g->OH * g->OW, PP = (g->OH / 2) * (g->OW / 2);
+    bool relu = fused(j->n, FUSE_RELU);
     for (int64_t s = 0; s < S; s++)
         for (int64_t o = 0; o < Og; o++) {
-            int64_t at = ((s0 + s) * g->O + gi * Og + o) * P;
+            int64_t plane = (s0 + s) * g->O + gi * Og + o, at = j->arg ? plane * PP : plane * P;
             float *restrict d = dmat + o * S * P + s * P;
             const float *restrict src = j->dout + at, *restrict y = mml_f32(j->n->out) + at;
-            if (j->n->iarg[11])
+            if (j->arg) unpool_plane(src, y, j->arg + at, g->OH, g->OW, relu, d);
+            else if (relu)
                 for (int64_t p = 0; p < P; p++) d[p] = y[p] > 0.0f ? src[p] : 0.0f;
             else memcpy(d, src, (size_t)P * sizeof(float));
             if (bgrad) bgrad[gi * Og + o] += row_sum(d, P); /* d is still in L1 */
@@ -338,6 +387,11 @@ static int64_t conv_plan(mml_ctx *ctx, mml_node *n, conv_job *j)
 static void conv_forward(mml_ctx *ctx, mml_node *n)
 {
     conv_job j = { 0 };
+    /* Fused pooling keeps each window's choice for backward. */
+    if (fused(n, FUSE_POOL) && n->out->requires_grad) {
+        if (!(j.arg = mml_arena_alloc(ctx, (size_t)n->out->numel * sizeof(int32_t)))) return;
+        n->saved = j.arg;
+    }
     mml_arena_mark scratch = mml_arena_mark_now(ctx);
     int64_t tasks = conv_plan(ctx, n, &j);
     if (tasks) mml_parallel_for(tasks, 1, conv_forward_range, &j);
@@ -364,7 +418,7 @@ static void conv_backward_range(void *arg, int64_t lo, int64_t hi, int thread)
 static void conv_backward(mml_ctx *ctx, mml_node *n)
 {
     mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    conv_job j = { .dout = n->out->grad, .wsize = w->numel };
+    conv_job j = { .dout = n->out->grad, .wsize = w->numel, .arg = n->saved };
     float *dw = mml_wants_grad(w) ? mml_grad_buf(ctx, w) : NULL, *db = mml_wants_grad(b) ? mml_grad_buf(ctx, b) : NULL;
     j.dx = mml_wants_grad(x) ? mml_grad_buf(ctx, x) : NULL;
     mml_arena_mark scratch = mml_arena_mark_now(ctx);
@@ -391,7 +445,8 @@ static mml_tensor *conv(mml_ctx *ctx, const mml_op_def *op, bool tr, int sd, mml
     if (!a) a = &d;
     mml_node n = { .op = op, .in = { x, w, b }, .n_in = 3,
                    .iarg = { tr, sd, a->stride[0], a->stride[1], a->padding[0], a->padding[1], a->dilation[0],
-                             a->dilation[1], a->output_padding[0], a->output_padding[1], a->groups, a->relu } };
+                             a->dilation[1], a->output_padding[0], a->output_padding[1], a->groups,
+                             (a->relu ? FUSE_RELU : 0) | (a->max_pool2x2 ? FUSE_POOL : 0) } };
     return mml_op_run(ctx, &n);
 }
 

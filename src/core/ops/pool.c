@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/kernels/conv.h"
 #include "core/op.h"
 #include "mml/ops.h"
 #include "mml/threads.h"
@@ -84,63 +85,15 @@ static inline void take(float v, int32_t at, float *best, int32_t *besti)
     *besti = win ? at : *besti;
 }
 
-/* Which of a, b (upper row) and c, d (lower row) is the window's maximum,
- * 0..3: the first of equal maxima, the last NaN. Branch-free ('|', not '||';
- * v != v for isnan), so the compiler keeps it in vector registers. Backward
- * asks again rather than forward saving it: the input is kept anyway. */
-static inline int pick_2x2(float a, float b, float c, float d)
-{
-    bool wb = (b > a) | (b != b);
-    float m = wb ? b : a;
-    int k = wb;
-    bool wc = (c > m) | (c != c);
-    m = wc ? c : m;
-    k = wc ? 2 : k;
-    bool wd = (d > m) | (d != d);
-    return wd ? 3 : k;
-}
-
-/* 2 x 2 windows, stride 2: the shape of almost every CNN. */
-static inline void max_pool_2x2_one(const float *restrict r0, const float *restrict r1, float *restrict y, int64_t ox)
-{
-    float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-    bool wb = (b > a) | (b != b);
-    float m = wb ? b : a;
-    bool wc = (c > m) | (c != c);
-    m = wc ? c : m;
-    bool wd = (d > m) | (d != d);
-    y[ox] = wd ? d : m;
-}
-
-/* Eight outputs with a constant trip count: one vector pass. */
-#define POOL_LANES 8
-static inline void max_pool_2x2_block(const float *restrict r0, const float *restrict r1, float *restrict y,
-                                      int64_t ox0)
-{
-    for (int k = 0; k < POOL_LANES; k++) max_pool_2x2_one(r0, r1, y, ox0 + k);
-}
-
-/* Rows of 14 or 7 outputs are shorter than a vectorised loop's main body, so
- * a row is whole blocks of eight, the last one overlapping its predecessor
- * (rewriting the same values), rather than a vector body and a scalar tail. */
-static void max_pool_2x2_row(const float *restrict r0, const float *restrict r1, float *restrict y, int64_t OW)
-{
-    if (OW < POOL_LANES) {
-        for (int64_t ox = 0; ox < OW; ox++) max_pool_2x2_one(r0, r1, y, ox);
-        return;
-    }
-    int64_t ox = 0;
-    for (; ox + POOL_LANES <= OW; ox += POOL_LANES) max_pool_2x2_block(r0, r1, y, ox);
-    if (ox < OW) max_pool_2x2_block(r0, r1, y, OW - POOL_LANES);
-}
-
 static void max_pool_2x2_plane(const pgeom *g, const float *xc, float *y)
 {
     for (int64_t oy = 0; oy < g->OH; oy++)
-        max_pool_2x2_row(xc + 2 * oy * g->W, xc + (2 * oy + 1) * g->W, y + oy * g->OW, g->OW);
+        mml_max_pool_2x2_row(xc + 2 * oy * g->W, xc + (2 * oy + 1) * g->W, y + oy * g->OW, NULL, g->OW);
 }
 
-/* The gradient of one plane: the window's maximum gets gy, the other three 0.
+/* The gradient of one plane: the window's maximum gets gy, the other three 0
+ * (backward asks mml_pick_2x2 again rather than forward saving the argmax:
+ * the input is kept anyway).
  * assign: gx is new and every input is in a window, so it is written, not added to. */
 static void max_pool_2x2_backward_plane(const pgeom *g, const float *xc, const float *gy, float *gx, bool assign)
 {
@@ -149,7 +102,7 @@ static void max_pool_2x2_backward_plane(const pgeom *g, const float *xc, const f
         float *g0 = gx + 2 * oy * g->W, *g1 = g0 + g->W;
         const float *gr = gy + oy * g->OW;
         for (int64_t ox = 0; ox < g->OW; ox++) {
-            int k = pick_2x2(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]);
+            int k = mml_pick_2x2(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]);
             float v = gr[ox];
             if (assign) {
                 g0[2 * ox] = k == 0 ? v : 0.0f;
