@@ -43,6 +43,8 @@ static void kernel_scalar(int64_t kc, const float *a, const float *b, float *c, 
 }
 
 static void pack_rows(const float *src, int64_t ld, int rows, int64_t kc, int w, float *dst);
+static void dot_portable(int mi, int nj, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                         int64_t ldb, float beta, float *C, int64_t ldc);
 
 static mml_gemm_kernel pick_kernel(void)
 {
@@ -50,14 +52,14 @@ static mml_gemm_kernel pick_kernel(void)
     switch (mml_cpu_simd()) {
     case MML_SIMD_AVX512:
         return (mml_gemm_kernel){ mml_gemm_kernel_avx512, MML_GEMM_AVX512_MR, MML_GEMM_AVX512_NR, "avx512",
-                                  mml_gemm_pack_rows_avx2 };
+                                  mml_gemm_pack_rows_avx2, mml_gemm_dot_avx512 };
     case MML_SIMD_AVX2:
         return (mml_gemm_kernel){ mml_gemm_kernel_avx2, MML_GEMM_AVX2_MR, MML_GEMM_AVX2_NR, "avx2",
-                                  mml_gemm_pack_rows_avx2 };
+                                  mml_gemm_pack_rows_avx2, dot_portable };
     default: break;
     }
 #endif
-    return (mml_gemm_kernel){ kernel_scalar, SCALAR_MR, SCALAR_NR, "scalar", pack_rows };
+    return (mml_gemm_kernel){ kernel_scalar, SCALAR_MR, SCALAR_NR, "scalar", pack_rows, dot_portable };
 }
 
 /* ---- per-thread packing buffers ---- */
@@ -227,6 +229,102 @@ static void gemm_small_m(bool ta, bool tb, int64_t M, int64_t N, int64_t K, floa
     }
 }
 
+/* ---- a small C over a long K, B transposed (a convolution's weight
+ * gradient when its patches are short: 16 x 25 outputs summed over every
+ * pixel of the batch) ----
+ * Rows of A and of B are both contiguous along K, so blocks of C are dot
+ * products read straight from them: no packing, and no 12 x 32 register tile
+ * mostly spent on rows and columns C does not have. */
+
+#define DOT_SMALL_C 1024   /* at most this many values of C */
+#define DOT_LONG_K 512     /* at least this deep */
+#define DOT_LANES 16
+
+/* 16 floats as one value (GCC/Clang vector extension: one AVX-512 register,
+ * or two or four narrower ones), so the sums stay in registers. */
+typedef float dot_vec __attribute__((vector_size(DOT_LANES * sizeof(float))));
+
+static inline dot_vec dot_load(const float *p)
+{
+    dot_vec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* C[i][j] (i < mi, j < nj) = alpha A_i . B_j + beta C[i][j], 16 lanes of
+ * partial sums per product: a 4 x 4 block loads 8 vectors for 16 FMAs. */
+static inline __attribute__((always_inline)) void dot_block(int mi, int nj, int64_t K, float alpha,
+                                                            const float *restrict A, int64_t lda,
+                                                            const float *restrict B, int64_t ldb, float beta,
+                                                            float *restrict C, int64_t ldc)
+{
+    dot_vec acc[4][4] = { { { 0 } } };
+    int64_t k = 0;
+    for (; k + DOT_LANES <= K; k += DOT_LANES) {
+        dot_vec a[4], b[4];
+        for (int i = 0; i < mi; i++) a[i] = dot_load(A + i * lda + k);
+        for (int j = 0; j < nj; j++) b[j] = dot_load(B + j * ldb + k);
+        for (int i = 0; i < mi; i++)
+            for (int j = 0; j < nj; j++) acc[i][j] += a[i] * b[j];
+    }
+    for (int i = 0; i < mi; i++)
+        for (int j = 0; j < nj; j++) {
+            float sum = 0.0f;
+            for (int l = 0; l < DOT_LANES; l++) sum += acc[i][j][l];
+            for (int64_t t = k; t < K; t++) sum += A[i * lda + t] * B[j * ldb + t];
+            float *c = C + i * ldc + j;
+            *c = beta == 0.0f ? alpha * sum : alpha * sum + beta * *c;
+        }
+}
+
+static void dot_portable(int mi, int nj, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                         int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    if (mi == 4 && nj == 4) dot_block(4, 4, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else if (mi == 4) dot_block(4, 1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else if (nj == 4) dot_block(1, 4, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else dot_block(1, 1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+typedef struct dot_job {
+    mml_gemm_dot_fn dot;
+    int64_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} dot_job;
+
+/* Strips [s0, s1): strip s is rows 4s..4s+3, or a single row past M - M % 4;
+ * a strip is blocks of 4 columns, then single ones. */
+static void dot_strips(void *arg, int64_t s0, int64_t s1, int thread)
+{
+    const dot_job *d = arg;
+    int64_t wide = d->M / 4;
+    for (int64_t s = s0; s < s1; s++) {
+        int64_t i = s < wide ? 4 * s : 4 * wide + (s - wide);
+        int mi = s < wide ? 4 : 1;
+        for (int64_t j = 0; j < d->N;) {
+            int nj = d->N - j >= 4 ? 4 : 1;
+            d->dot(mi, nj, d->K, d->alpha, d->A + i * d->lda, d->lda, d->B + j * d->ldb, d->ldb, d->beta,
+                   d->C + i * d->ldc + j, d->ldc);
+            j += nj;
+        }
+    }
+}
+
+static bool dot_applies(bool ta, bool tb, int64_t M, int64_t N, int64_t K)
+{
+    return !ta && tb && M * N <= DOT_SMALL_C && K >= DOT_LONG_K;
+}
+
+static void gemm_dot(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                     int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    dot_job d = { pick_kernel().dot, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C };
+    int64_t strips = M / 4 + M % 4;
+    mml_parallel_for(strips, 2.0 * M * N * K >= PARALLEL_MIN_FLOPS ? 1 : strips, dot_strips, &d);
+}
+
 /* Where the packed panels of B's block (jc, pc) start: every column block
  * before jc is NC wide (a multiple of nr), so it holds K * NC floats. */
 static int64_t packed_offset(int64_t jc, int64_t pc, int64_t K, int64_t nc, int nr)
@@ -308,6 +406,10 @@ void mml_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                int64_t ldc)
 {
+    if (dot_applies(trans_a, trans_b, M, N, K)) {
+        gemm_dot(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     mml_gemm_kernel kern = pick_kernel();
     int threads = mml_threads_get();
     /* A few rows (batch-1 inference) are bound by reading B: split its

@@ -46,3 +46,43 @@ void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c
     }
     mml_gemm_store_tile(tmp, NR, c, ldc, alpha, beta, mr, nr);
 }
+
+/* Dot products of rows (mml_gemm_dot_fn): a 4 x 4 block of C loads four rows
+ * of A and four of B per 16 k and runs 16 FMAs; the ragged end of K is a
+ * masked load. */
+static inline __attribute__((always_inline)) void dot_tile(int mi, int nj, int64_t K, float alpha, const float *A,
+                                                           int64_t lda, const float *B, int64_t ldb, float beta,
+                                                           float *C, int64_t ldc)
+{
+    __m512 acc[4][4], a[4], b[4];
+    for (int i = 0; i < mi; i++)
+        for (int j = 0; j < nj; j++) acc[i][j] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        for (int i = 0; i < mi; i++) a[i] = _mm512_loadu_ps(A + i * lda + k);
+        for (int j = 0; j < nj; j++) b[j] = _mm512_loadu_ps(B + j * ldb + k);
+        for (int i = 0; i < mi; i++)
+            for (int j = 0; j < nj; j++) acc[i][j] = _mm512_fmadd_ps(a[i], b[j], acc[i][j]);
+    }
+    if (k < K) {
+        __mmask16 m = (__mmask16)((1u << (K - k)) - 1u);
+        for (int i = 0; i < mi; i++) a[i] = _mm512_maskz_loadu_ps(m, A + i * lda + k);
+        for (int j = 0; j < nj; j++) b[j] = _mm512_maskz_loadu_ps(m, B + j * ldb + k);
+        for (int i = 0; i < mi; i++)
+            for (int j = 0; j < nj; j++) acc[i][j] = _mm512_fmadd_ps(a[i], b[j], acc[i][j]);
+    }
+    for (int i = 0; i < mi; i++)
+        for (int j = 0; j < nj; j++) {
+            float v = alpha * _mm512_reduce_add_ps(acc[i][j]), *c = C + i * ldc + j;
+            *c = beta == 0.0f ? v : v + beta * *c;
+        }
+}
+
+void mml_gemm_dot_avx512(int mi, int nj, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                         int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    if (mi == 4 && nj == 4) dot_tile(4, 4, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else if (mi == 4) dot_tile(4, 1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else if (nj == 4) dot_tile(1, 4, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else dot_tile(1, 1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}

@@ -15,17 +15,26 @@ typedef void (*mml_gemm_kernel_fn)(int64_t kc, const float *a, const float *b, f
  * transposing half of packing, where scalar code spends most of its time. */
 typedef void (*mml_gemm_pack_fn)(const float *src, int64_t ld, int rows, int64_t kc, int w, float *dst);
 
+/* Dot products of rows, for a small C over a long K with B transposed:
+ * C[i][j] = alpha A_i . B_j + beta C[i][j] for i < mi, j < nj, where mi and
+ * nj are 4 or 1 and the rows of A and B run along K (no packing). */
+typedef void (*mml_gemm_dot_fn)(int mi, int nj, int64_t K, float alpha, const float *A, int64_t lda,
+                                const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
 typedef struct mml_gemm_kernel {
     mml_gemm_kernel_fn fn;
     int mr, nr;
     const char *name;
     mml_gemm_pack_fn pack_rows;
+    mml_gemm_dot_fn dot;
 } mml_gemm_kernel;
 
 void mml_gemm_pack_rows_avx2(const float *src, int64_t ld, int rows, int64_t kc, int w, float *dst);
 
 void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                             float alpha, float beta, int mr, int nr);
+void mml_gemm_dot_avx512(int mi, int nj, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                         int64_t ldb, float beta, float *C, int64_t ldc);
 void mml_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                           float alpha, float beta, int mr, int nr);
 
