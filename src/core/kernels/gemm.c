@@ -182,53 +182,6 @@ static int64_t k_block(int64_t K)
     return (K + blocks - 1) / blocks;
 }
 
-/* ---- a few rows of A (batch-1 inference): no packing ----
- * Packing B costs as much as the product when A has only a row or two, and a
- * layer's weight is B: dot products (B^T) or row updates (B) read it once. */
-
-#define SMALL_M 4
-#define SMALL_M_PARALLEL_MIN (64.0 * 1024) /* values of B: 256 KiB */
-
-/* 64 partial sums: four independent vector chains hide the add latency. */
-static float dot(const float *restrict a, const float *restrict b, int64_t K)
-{
-    float acc[64] = { 0 };
-    int64_t k = 0;
-    for (; k + 64 <= K; k += 64)
-        for (int j = 0; j < 64; j++) acc[j] += a[k + j] * b[k + j];
-    for (; k + 16 <= K; k += 16)
-        for (int j = 0; j < 16; j++) acc[j] += a[k + j] * b[k + j];
-    float s = 0.0f;
-    for (int j = 0; j < 64; j++) s += acc[j];
-    for (; k < K; k++) s += a[k] * b[k];
-    return s;
-}
-
-static void axpy(float a, const float *restrict x, float *restrict y, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
-}
-
-static bool small_m_applies(bool ta, bool tb, int64_t M) { return M <= SMALL_M && !(ta && tb); }
-
-static void gemm_small_m(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                         const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
-{
-    if (tb) { /* C[i][n] = alpha A_i . B_n + beta C[i][n]; B_n stays in L1 across the rows */
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t i = 0; i < M; i++) {
-                float v = alpha * dot(A + i * lda, B + n * ldb, K), *c = C + i * ldc + n;
-                *c = beta == 0.0f ? v : v + beta * *c;
-            }
-        return;
-    }
-    for (int64_t i = 0; i < M; i++) { /* C_i = beta C_i + sum_k alpha A(i,k) B_k */
-        float *c = C + i * ldc;
-        for (int64_t n = 0; n < N; n++) c[n] = beta == 0.0f ? 0.0f : beta * c[n];
-        for (int64_t k = 0; k < K; k++) axpy(alpha * (ta ? A[k * lda + i] : A[i * lda + k]), B + k * ldb, c, N);
-    }
-}
-
 /* ---- a small C over a long K, B transposed (a convolution's weight
  * gradient when its patches are short: 16 x 25 outputs summed over every
  * pixel of the batch) ----
@@ -325,6 +278,35 @@ static void gemm_dot(int64_t M, int64_t N, int64_t K, float alpha, const float *
     mml_parallel_for(strips, 2.0 * M * N * K >= PARALLEL_MIN_FLOPS ? 1 : strips, dot_strips, &d);
 }
 
+/* ---- a few rows of A (batch-1 inference): no packing ----
+ * Packing B costs as much as the product when A has only a row or two, and a
+ * layer's weight is B: dot products (B^T) or row updates (B) read it once. */
+
+#define SMALL_M 4
+#define SMALL_M_PARALLEL_MIN (64.0 * 1024) /* values of B: 256 KiB */
+
+static void axpy(float a, const float *restrict x, float *restrict y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static bool small_m_applies(bool ta, bool tb, int64_t M) { return M <= SMALL_M && !(ta && tb); }
+
+static void gemm_small_m(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    if (tb) { /* C[i][n] = alpha A_i . B_n + beta C[i][n]: the dot products above */
+        dot_job d = { kern->dot, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C };
+        dot_strips(&d, 0, M / 4 + M % 4, 0);
+        return;
+    }
+    for (int64_t i = 0; i < M; i++) { /* C_i = beta C_i + sum_k alpha A(i,k) B_k */
+        float *c = C + i * ldc;
+        for (int64_t n = 0; n < N; n++) c[n] = beta == 0.0f ? 0.0f : beta * c[n];
+        for (int64_t k = 0; k < K; k++) axpy(alpha * (ta ? A[k * lda + i] : A[i * lda + k]), B + k * ldb, c, N);
+    }
+}
+
 /* Where the packed panels of B's block (jc, pc) start: every column block
  * before jc is NC wide (a multiple of nr), so it holds K * NC floats. */
 static int64_t packed_offset(int64_t jc, int64_t pc, int64_t K, int64_t nc, int nr)
@@ -344,7 +326,7 @@ static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M
         return;
     }
     if (small_m_applies(ta, tb, M)) {
-        gemm_small_m(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_small_m(kern, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     const int mr = kern->mr, nr = kern->nr;
