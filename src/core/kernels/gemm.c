@@ -23,6 +23,8 @@
 #define SCALAR_MR 4
 #define SCALAR_NR 8
 #define PARALLEL_MIN_FLOPS (2.0 * 96 * 96 * 96)
+#define SMALL_M 4                          /* "a few rows": no packing */
+#define SMALL_M_PARALLEL_MIN (64.0 * 1024) /* values read, 256 KiB: worth splitting a few-row product */
 /* Packed panels are kc * w floats, a multiple of 4 KiB for the usual kc and
  * widths: packing writes one value run to every panel in turn, and with
  * panels 4 KiB apart all those writes fall in one L1 set (8 ways), so a
@@ -247,43 +249,46 @@ typedef struct dot_job {
     float *C;
 } dot_job;
 
-/* Strips [s0, s1): strip s is rows 4s..4s+3, or a single row past M - M % 4;
- * a strip is blocks of 4 columns, then single ones. */
-static void dot_strips(void *arg, int64_t s0, int64_t s1, int thread)
+/* Blocks [u0, u1) of C, row-major: block u is strip u / cols (rows 4s..4s+3,
+ * or a single row past M - M % 4) and columns 4 (u % cols) .. + 3, or the
+ * last 1-3 columns one at a time. */
+static void dot_blocks(void *arg, int64_t u0, int64_t u1, int thread)
 {
     const dot_job *d = arg;
-    int64_t wide = d->M / 4;
-    for (int64_t s = s0; s < s1; s++) {
-        int64_t i = s < wide ? 4 * s : 4 * wide + (s - wide);
+    int64_t wide = d->M / 4, cols = (d->N + 3) / 4;
+    for (int64_t u = u0; u < u1; u++) {
+        int64_t s = u / cols, i = s < wide ? 4 * s : 4 * wide + (s - wide), j = 4 * (u % cols);
         int mi = s < wide ? 4 : 1;
-        for (int64_t j = 0; j < d->N;) {
-            int nj = d->N - j >= 4 ? 4 : 1;
-            d->dot(mi, nj, d->K, d->alpha, d->A + i * d->lda, d->lda, d->B + j * d->ldb, d->ldb, d->beta,
-                   d->C + i * d->ldc + j, d->ldc);
-            j += nj;
-        }
+        const float *a = d->A + i * d->lda;
+        float *c = d->C + i * d->ldc;
+        if (d->N - j >= 4) d->dot(mi, 4, d->K, d->alpha, a, d->lda, d->B + j * d->ldb, d->ldb, d->beta, c + j, d->ldc);
+        else
+            for (; j < d->N; j++) d->dot(mi, 1, d->K, d->alpha, a, d->lda, d->B + j * d->ldb, d->ldb, d->beta, c + j, d->ldc);
     }
 }
+
+static int64_t dot_block_count(int64_t M, int64_t N) { return (M / 4 + M % 4) * ((N + 3) / 4); }
 
 static bool dot_applies(bool ta, bool tb, int64_t M, int64_t N, int64_t K)
 {
     return !ta && tb && M * N <= DOT_SMALL_C && K >= DOT_LONG_K;
 }
 
+/* Over the threads once there is enough to read (a few rows: bound by
+ * reading B) or to compute. */
 static void gemm_dot(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                      int64_t ldb, float beta, float *C, int64_t ldc)
 {
     dot_job d = { pick_kernel().dot, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C };
-    int64_t strips = M / 4 + M % 4;
-    mml_parallel_for(strips, 2.0 * M * N * K >= PARALLEL_MIN_FLOPS ? 1 : strips, dot_strips, &d);
+    int64_t blocks = dot_block_count(M, N), threads = mml_threads_get();
+    bool worth = (double)K * (M + N) >= SMALL_M_PARALLEL_MIN || 2.0 * M * N * K >= PARALLEL_MIN_FLOPS;
+    mml_parallel_for(blocks, worth ? (blocks + threads - 1) / threads : blocks, dot_blocks, &d);
 }
 
 /* ---- a few rows of A (batch-1 inference): no packing ----
  * Packing B costs as much as the product when A has only a row or two, and a
  * layer's weight is B: dot products (B^T) or row updates (B) read it once. */
 
-#define SMALL_M 4
-#define SMALL_M_PARALLEL_MIN (64.0 * 1024) /* values of B: 256 KiB */
 
 static void axpy(float a, const float *restrict x, float *restrict y, int64_t n)
 {
@@ -297,7 +302,7 @@ static void gemm_small_m(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t 
 {
     if (tb) { /* C[i][n] = alpha A_i . B_n + beta C[i][n]: the dot products above */
         dot_job d = { kern->dot, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C };
-        dot_strips(&d, 0, M / 4 + M % 4, 0);
+        dot_blocks(&d, 0, dot_block_count(M, N), 0);
         return;
     }
     for (int64_t i = 0; i < M; i++) { /* C_i = beta C_i + sum_k alpha A(i,k) B_k */
