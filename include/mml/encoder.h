@@ -40,6 +40,12 @@ void mml_encoder_free(mml_encoder *e);
 /* x: the batch's features [B, spec...]; lengths I32 [B] for sequences or NULL. */
 mml_status mml_encoder_forward(mml_ctx *ctx, mml_encoder *e, mml_tensor *x, mml_tensor *lengths, mml_encoding *out);
 
+/* Whether forward makes out->seq, the features of every position (on by
+ * default). A consumer that reads only out->pooled turns it off: encoders
+ * that would copy their positions into [B, N, Ds] then give a [B, 1, D] view
+ * of pooled instead. */
+void mml_encoder_set_seq(mml_encoder *e, bool on);
+
 int64_t mml_encoder_dim(const mml_encoder *e);      /* D */
 int64_t mml_encoder_seq_dim(const mml_encoder *e);  /* Ds */
 const char *mml_encoder_type(const mml_encoder *e);

@@ -45,6 +45,7 @@ mml_tensor *mml_fusion_forward(mml_ctx *ctx, mml_fusion *f, const mml_encoding *
 
 int64_t mml_fusion_dim(const mml_fusion *f);
 bool mml_fusion_outputs_logits(const mml_fusion *f); /* late fusion */
+bool mml_fusion_reads_seq(const mml_fusion *f);       /* uses mml_encoding.seq (crossattn) */
 const char *mml_fusion_type(const mml_fusion *f);
 
 #endif

@@ -37,6 +37,7 @@ struct mml_fusion {
 };
 
 const char *mml_fusion_type(const mml_fusion *f) { return g_types[f->type]; }
+bool mml_fusion_reads_seq(const mml_fusion *f) { return f->type == F_CROSSATTN; }
 bool mml_fusion_outputs_logits(const mml_fusion *f) { return f->type == F_LATE; }
 void mml_fusion_free(mml_fusion *f) { mml_free(f); }
 

@@ -40,11 +40,13 @@ struct mml_encoder {
     mml_nn_patch_embed patch;       /* vit */
     mml_nn_linear out;
     bool has_out, out_relu;
+    bool no_seq;            /* mml_encoder_set_seq(e, false) */
     int64_t dim, seq_dim, max_len;
     mml_rng rng;            /* dropout */
 };
 
 const char *mml_encoder_type(const mml_encoder *e) { return g_enc_types[e->type]; }
+void mml_encoder_set_seq(mml_encoder *e, bool on) { e->no_seq = !on; }
 int64_t mml_encoder_dim(const mml_encoder *e) { return e->dim; }
 int64_t mml_encoder_seq_dim(const mml_encoder *e) { return e->seq_dim; }
 
@@ -411,7 +413,7 @@ mml_status mml_encoder_forward(mml_ctx *ctx, mml_encoder *e, mml_tensor *x, mml_
         mml_tensor *seq = NULL, *y = mml_model_forward_seq(ctx, e->seq_model, x, &seq);
         if (!y) return mml_last_status();
         o->pooled = mml_reshape(ctx, y, 2, (int64_t[]){ B, -1 });
-        o->seq = seq ? positions(ctx, seq) : mml_reshape(ctx, o->pooled, 3, (int64_t[]){ B, 1, -1 });
+        o->seq = seq && !e->no_seq ? positions(ctx, seq) : mml_reshape(ctx, o->pooled, 3, (int64_t[]){ B, 1, -1 });
         break;
     }
     case E_RNN: rc = forward_rnn(ctx, e, x, lengths, o); break;
@@ -441,7 +443,8 @@ mml_status mml_encoder_forward(mml_ctx *ctx, mml_encoder *e, mml_tensor *x, mml_
         break;
     default:
         o->pooled = mml_reshape(ctx, x, 2, (int64_t[]){ B, -1 });
-        o->seq = x->ndim == 3 ? frames_first(ctx, x) : mml_reshape(ctx, o->pooled, 3, (int64_t[]){ B, 1, -1 });
+        o->seq = x->ndim == 3 && !e->no_seq ? frames_first(ctx, x)
+                                            : mml_reshape(ctx, o->pooled, 3, (int64_t[]){ B, 1, -1 });
         break;
     }
     if (rc == MML_OK && o->pooled && e->has_out) {

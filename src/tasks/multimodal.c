@@ -470,6 +470,7 @@ mml_status mml_mm_model_build(const mml_cfg_node *model, const mml_mm_data *d, u
         if (rc == MML_OK) rc = mml_fusion_build(&root, &shape, m->ps, "fusion.", seed + 13, &m->fusion);
         mml_config_free(c);
     }
+    for (int i = 0; rc == MML_OK && i < m->n; i++) mml_encoder_set_seq(m->enc[i], mml_fusion_reads_seq(m->fusion));
     if (rc == MML_OK) rc = build_head(m, model, d, seed);
     if (rc == MML_OK) rc = load_imputer(m, model, d);
     if (rc != MML_OK) {

@@ -79,6 +79,33 @@ TEST(encoders_pool_valid_frames_and_have_gradients)
     }
 }
 
+/* A sequential encoder's positions are [B, N, C] (conv1d: 3 frames of 4
+ * channels); switched off, seq is pooled viewed as one position and the pooled
+ * embedding is the same. */
+TEST(sequential_encoder_makes_positions_only_when_asked)
+{
+    mml_params *ps = mml_params_create();
+    mml_encoder *e = NULL;
+    CHECK_OK(build(FRAME_ENCODERS[5][0], &FRAMES, ps, &e));
+    mml_tensor *x = mml_tensor_create(MML_F32, 3, (int64_t[]){ 2, 6, 5 }, false);
+    for (int64_t i = 0; i < x->numel; i++) mml_f32(x)[i] = (float)(i % 7) - 3.0f;
+    mml_ctx *ctx = mml_ctx_create();
+    mml_encoding on, off;
+    if (e) {
+        CHECK_OK(mml_encoder_forward(ctx, e, x, NULL, &on));
+        mml_encoder_set_seq(e, false);
+        CHECK_OK(mml_encoder_forward(ctx, e, x, NULL, &off));
+        CHECK(on.seq && on.seq->ndim == 3 && on.seq->shape[1] == 3 && on.seq->shape[2] == 4);
+        CHECK(off.seq && off.seq->ndim == 3 && off.seq->shape[1] == 1 && off.seq->shape[2] == 12);
+        CHECK(on.pooled && off.pooled && !memcmp(on.pooled->data, off.pooled->data, 2 * 12 * sizeof(float)));
+        CHECK(off.seq && off.seq->data == off.pooled->data); /* a view, not a copy */
+    }
+    mml_ctx_free(ctx);
+    mml_tensor_free(x);
+    mml_encoder_free(e);
+    mml_params_free(ps);
+}
+
 TEST(token_encoders_embed_and_pool)
 {
     static const char *const cfgs[] = { "{\"type\": \"bag\", \"embed\": 6, \"vocab\": 50}",
