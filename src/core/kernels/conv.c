@@ -167,20 +167,12 @@ void mml_col2im(float *col, int64_t ld, int64_t C, int64_t H, int64_t W, const m
 
 /* ---- 2 x 2 max pooling, stride 2 ---- */
 
-/* The choice of mml_pick_2x2 written out with the value beside it. */
 static inline void pool_2x2_one(const float *restrict r0, const float *restrict r1, float *restrict y,
                                 int32_t *restrict arg, int64_t x)
 {
-    float a = r0[2 * x], b = r0[2 * x + 1], c = r1[2 * x], d = r1[2 * x + 1];
-    bool wb = (b > a) | (b != b);
-    float m = wb ? b : a;
-    int32_t k = wb;
-    bool wc = (c > m) | (c != c);
-    m = wc ? c : m;
-    k = wc ? 2 : k;
-    bool wd = (d > m) | (d != d);
-    y[x] = wd ? d : m;
-    if (arg) arg[x] = wd ? 3 : k;
+    int32_t k;
+    y[x] = mml_max_2x2(r0[2 * x], r0[2 * x + 1], r1[2 * x], r1[2 * x + 1], &k);
+    if (arg) arg[x] = k;
 }
 
 /* Eight outputs with a constant trip count: one vector pass. */

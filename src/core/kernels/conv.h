@@ -23,23 +23,25 @@ void mml_im2col_rows(const float *img, int64_t k0, int64_t k1, int64_t H, int64_
 /* img += fold(col). col is scratch: values that fall outside img may be zeroed. */
 void mml_col2im(float *col, int64_t ld, int64_t C, int64_t H, int64_t W, const mml_conv_geom *g, int64_t OH,
                 int64_t OW, float *img);
-/* Which of a, b (upper row) and c, d (lower row) is a 2 x 2 window's maximum,
- * 0..3, as torch's max pooling picks: the first of equal maxima, the last NaN.
- * Branch-free ('|', not '||'; v != v for isnan), so loops stay vectorised. */
-static inline int mml_pick_2x2(float a, float b, float c, float d)
+/* The maximum of a 2 x 2 window, a, b (upper row) and c, d (lower row), as
+ * torch's max pooling picks it: the first of equal maxima, the last NaN; *which
+ * is its place, 0..3. Branch-free ('|', not '||'; v != v for isnan), so loops
+ * stay vectorised. */
+static inline float mml_max_2x2(float a, float b, float c, float d, int32_t *which)
 {
     bool wb = (b > a) | (b != b);
     float m = wb ? b : a;
-    int k = wb;
+    int32_t k = wb;
     bool wc = (c > m) | (c != c);
     m = wc ? c : m;
     k = wc ? 2 : k;
     bool wd = (d > m) | (d != d);
-    return wd ? 3 : k;
+    *which = wd ? 3 : k;
+    return wd ? d : m;
 }
 
 /* 2 x 2 max pooling, stride 2, of rows r0 and r1 (2n values each) into y
- * [n], and each window's choice (mml_pick_2x2) into arg unless it is NULL. */
+ * [n], and each window's choice (mml_max_2x2) into arg unless it is NULL. */
 void mml_max_pool_2x2_row(const float *r0, const float *r1, float *y, int32_t *arg, int64_t n);
 
 /* Direct convolution (plain loops; tests hold the fast path to it). */

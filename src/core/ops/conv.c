@@ -105,7 +105,7 @@ typedef struct conv_job {
     int64_t work_size, wsize;
     const float *dout;
     float *dx;
-    int32_t *arg;      /* fused pooling: each window's maximum, 0..3 (mml_pick_2x2) */
+    int32_t *arg;      /* fused pooling: each window's maximum, 0..3 (mml_max_2x2) */
 } conv_job;
 
 /* ---- plain convolution: a chunk of samples side by side in one GEMM ----

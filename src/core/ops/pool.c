@@ -92,7 +92,7 @@ static void max_pool_2x2_plane(const pgeom *g, const float *xc, float *y)
 }
 
 /* The gradient of one plane: the window's maximum gets gy, the other three 0
- * (backward asks mml_pick_2x2 again rather than forward saving the argmax:
+ * (backward asks mml_max_2x2 again rather than forward saving the argmax:
  * the input is kept anyway).
  * assign: gx is new and every input is in a window, so it is written, not added to. */
 static void max_pool_2x2_backward_plane(const pgeom *g, const float *xc, const float *gy, float *gx, bool assign)
@@ -102,7 +102,8 @@ static void max_pool_2x2_backward_plane(const pgeom *g, const float *xc, const f
         float *g0 = gx + 2 * oy * g->W, *g1 = g0 + g->W;
         const float *gr = gy + oy * g->OW;
         for (int64_t ox = 0; ox < g->OW; ox++) {
-            int k = mml_pick_2x2(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]);
+            int32_t k;
+            (void)mml_max_2x2(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1], &k);
             float v = gr[ox];
             if (assign) {
                 g0[2 * ox] = k == 0 ? v : 0.0f;
