@@ -199,13 +199,6 @@ static int64_t k_block(int64_t K)
  * or two or four narrower ones), so the sums stay in registers. */
 typedef float dot_vec __attribute__((vector_size(DOT_LANES * sizeof(float))));
 
-static inline dot_vec dot_load(const float *p)
-{
-    dot_vec v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* C[i][j] (i < mi, j < nj) = alpha A_i . B_j + beta C[i][j], 16 lanes of
  * partial sums per product: a 4 x 4 block loads 8 vectors for 16 FMAs. */
 static inline __attribute__((always_inline)) void dot_block(int mi, int nj, int64_t K, float alpha,
@@ -217,8 +210,8 @@ static inline __attribute__((always_inline)) void dot_block(int mi, int nj, int6
     int64_t k = 0;
     for (; k + DOT_LANES <= K; k += DOT_LANES) {
         dot_vec a[4], b[4];
-        for (int i = 0; i < mi; i++) a[i] = dot_load(A + i * lda + k);
-        for (int j = 0; j < nj; j++) b[j] = dot_load(B + j * ldb + k);
+        for (int i = 0; i < mi; i++) memcpy(&a[i], A + i * lda + k, sizeof a[i]); /* unaligned loads */
+        for (int j = 0; j < nj; j++) memcpy(&b[j], B + j * ldb + k, sizeof b[j]);
         for (int i = 0; i < mi; i++)
             for (int j = 0; j < nj; j++) acc[i][j] += a[i] * b[j];
     }
