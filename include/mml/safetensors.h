@@ -27,7 +27,16 @@ typedef struct mml_st_entry {
 } mml_st_entry;
 
 mml_status mml_safetensors_load(const char *path, mml_safetensors **out);
-/* Same, from memory (the fuzz target's entry); `what` names it in errors. */
+/* Same, with the file mapped rather than read: the data stays in the page
+ * cache, each page counted in the process's memory once touched, so a caller
+ * that reads a few tensors, or copies large ones a slice at a time and drops
+ * each slice, never holds the file twice. The mapping lives until
+ * mml_safetensors_free; the file must not be truncated meanwhile. */
+mml_status mml_safetensors_map(const char *path, mml_safetensors **out);
+/* Lets the pages of [p, p + n) of a mapped file go (no-op for a loaded one);
+ * reading them again faults them back in from the page cache. */
+void mml_safetensors_drop(const mml_safetensors *st, const void *p, size_t n);
+/* Same as mml_safetensors_load, from memory (the fuzz target's entry); `what` names it in errors. */
 mml_status mml_safetensors_parse(const void *bytes, size_t len, const char *what,
                                  mml_safetensors **out);
 void mml_safetensors_free(mml_safetensors *st);

@@ -31,7 +31,7 @@ static mml_status open_predictor(const char *path, predictor *p)
     mml_status rc = mml_model_load(path, &p->model, &p->cfg);
     if (rc != MML_OK) return rc;
     mml_safetensors *st;
-    if (mml_safetensors_load(path, &st) == MML_OK) {
+    if (mml_safetensors_map(path, &st) == MML_OK) {
         const char *cls = mml_safetensors_meta(st, "mml.classes");
         p->classes = cls ? cJSON_Parse(cls) : NULL;
         mml_safetensors_free(st);

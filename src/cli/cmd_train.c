@@ -187,7 +187,7 @@ static char **class_names(const char *model_path, int n)
     char **names = mml_calloc((size_t)n, sizeof(char *));
     mml_safetensors *st = NULL;
     cJSON *arr = NULL;
-    if (mml_safetensors_load(model_path, &st) == MML_OK && mml_safetensors_meta(st, "mml.classes"))
+    if (mml_safetensors_map(model_path, &st) == MML_OK && mml_safetensors_meta(st, "mml.classes"))
         arr = cJSON_Parse(mml_safetensors_meta(st, "mml.classes"));
     for (int c = 0; names && c < n; c++) {
         const cJSON *it = cJSON_GetArrayItem(arr, c);
@@ -203,7 +203,7 @@ static char **class_names(const char *model_path, int n)
 static bool is_align_model(const char *path)
 {
     mml_safetensors *st;
-    if (mml_safetensors_load(path, &st) != MML_OK) return false;
+    if (mml_safetensors_map(path, &st) != MML_OK) return false;
     const char *format = mml_safetensors_meta(st, "mml.format");
     bool align = format && !strcmp(format, "mml-align-1");
     mml_safetensors_free(st);

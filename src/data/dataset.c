@@ -224,12 +224,20 @@ static mml_status cache_save(const char *path, const extracted *e, const mml_fea
     return rc;
 }
 
+/* Copied a slice at a time from the mapped file, each slice's pages let go
+ * after: loading the cache never holds the features twice. */
+#define CACHE_SLICE ((size_t)4 << 20)
+
 static bool read_exact(const mml_safetensors *st, const char *name, mml_dtype dt, void *dst,
                        size_t bytes)
 {
     const mml_st_entry *en = mml_safetensors_find(st, name);
     if (!en || en->dtype != dt || en->nbytes != bytes) return false;
-    memcpy(dst, en->data, bytes);
+    for (size_t at = 0; at < bytes; at += CACHE_SLICE) {
+        size_t n = bytes - at < CACHE_SLICE ? bytes - at : CACHE_SLICE;
+        memcpy((char *)dst + at, (const char *)en->data + at, n);
+        mml_safetensors_drop(st, (const char *)en->data + at, n);
+    }
     return true;
 }
 
@@ -239,7 +247,7 @@ static bool cache_load(const char *path, extracted *e, const mml_featurizer *f)
     struct stat sb;
     if (stat(path, &sb) != 0) return false;
     mml_safetensors *st;
-    if (mml_safetensors_load(path, &st) != MML_OK) return false;
+    if (mml_safetensors_map(path, &st) != MML_OK) return false;
     bool ok = read_exact(st, "failed", MML_U8, e->failed, (size_t)e->rows);
     char name[64];
     for (int m = 0; ok && m < MML_MOD_COUNT; m++) {

@@ -4,9 +4,13 @@
  * before handing out pointers. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/file.h"
 #include "mml/alloc.h"
@@ -17,6 +21,7 @@
 struct mml_safetensors {
     unsigned char *bytes;
     size_t len;
+    bool mapped; /* bytes is a read-only mapping of the file (mml_safetensors_map) */
     mml_st_entry *entries;
     int n;
     char **meta_kv; /* key, value pairs */
@@ -37,7 +42,8 @@ void mml_safetensors_free(mml_safetensors *st)
     for (int i = 0; i < 2 * st->n_meta; i++) mml_free(st->meta_kv[i]);
     mml_free(st->meta_kv);
     mml_free(st->entries);
-    mml_free(st->bytes);
+    if (st->mapped) munmap(st->bytes, st->len);
+    else mml_free(st->bytes);
     mml_free(st);
 }
 
@@ -216,6 +222,39 @@ mml_status mml_safetensors_load(const char *path, mml_safetensors **out)
     if (rc != MML_OK) mml_safetensors_free(st);
     else *out = st;
     return rc;
+}
+
+mml_status mml_safetensors_map(const char *path, mml_safetensors **out)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return mml_error(MML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    mml_status rc = MML_OK;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) rc = mml_error(MML_ERR_IO, "%s: not a regular file", path);
+    else if (sb.st_size < 8) rc = bad(path, "file is too short for a safetensors header", NULL);
+    mml_safetensors *st = rc == MML_OK ? mml_calloc(1, sizeof *st) : NULL;
+    if (rc == MML_OK && !st) rc = MML_ERR_NOMEM;
+    void *map = rc == MML_OK ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    if (rc == MML_OK && map == MAP_FAILED) rc = mml_error(MML_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
+    close(fd);
+    if (rc != MML_OK) {
+        mml_free(st);
+        return rc;
+    }
+    st->bytes = map;
+    st->len = (size_t)sb.st_size;
+    st->mapped = true;
+    if ((rc = parse_header(st, path)) != MML_OK) mml_safetensors_free(st);
+    else *out = st;
+    return rc;
+}
+
+void mml_safetensors_drop(const mml_safetensors *st, const void *p, size_t n)
+{
+    if (!st->mapped || !n) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)p & ~(page - 1), hi = (uintptr_t)p + n;
+    (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* a private, unwritten mapping: pages are reread if touched */
 }
 
 int mml_safetensors_count(const mml_safetensors *st) { return st->n; }

@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 
 #include "mml/alloc.h"
@@ -42,6 +43,44 @@ TEST(safetensors_roundtrip_all_dtypes)
     CHECK(strstr(mml_last_error(), "missing") != NULL);
     mml_safetensors_free(st);
     mml_tensor_free(f);
+}
+
+/* A mapped file reads as a loaded one; dropping its pages loses nothing (they
+ * come back from the page cache); a short, missing or corrupt file gets the
+ * same errors, naming it. */
+TEST(safetensors_map_reads_as_load)
+{
+    char path[512], bad_path[512];
+    tst_tmp_path("map.safetensors", path, sizeof path);
+    enum { N = 5000 };
+    static float v[N];
+    for (int i = 0; i < N; i++) v[i] = (float)i * 0.25f;
+    mml_st_writer *w = mml_st_writer_create();
+    CHECK_OK(mml_st_writer_add_raw(w, "v", MML_F32, 1, (int64_t[]){ N }, v));
+    CHECK_OK(mml_st_writer_meta(w, "k", "x"));
+    CHECK_OK(mml_st_writer_save(w, path));
+    mml_st_writer_free(w);
+    mml_safetensors *st = NULL;
+    CHECK_OK(mml_safetensors_map(path, &st));
+    if (st) {
+        const mml_st_entry *e = mml_safetensors_find(st, "v");
+        CHECK(e && e->nbytes == sizeof v && !memcmp(e->data, v, sizeof v));
+        CHECK(!strcmp(mml_safetensors_meta(st, "k"), "x"));
+        if (e) mml_safetensors_drop(st, (const char *)e->data + 100, 9000);
+        CHECK(e && !memcmp(e->data, v, sizeof v));
+        mml_safetensors_free(st);
+    }
+    FILE *f = fopen(tst_tmp_path("map_bad.safetensors", bad_path, sizeof bad_path), "wb");
+    fwrite("\x10\0\0\0\0\0\0\0{\"a\":", 1, 13, f);
+    fclose(f);
+    CHECK(mml_safetensors_map(bad_path, &st) == MML_ERR_FORMAT && st == NULL);
+    CHECK(strstr(mml_last_error(), "map_bad.safetensors") != NULL);
+    f = fopen(bad_path, "wb");
+    fwrite("abc", 1, 3, f);
+    fclose(f);
+    CHECK(mml_safetensors_map(bad_path, &st) == MML_ERR_FORMAT && strstr(mml_last_error(), "too short"));
+    CHECK(mml_safetensors_map("/nonexistent/x.safetensors", &st) == MML_ERR_IO &&
+          strstr(mml_last_error(), "/nonexistent/x.safetensors"));
 }
 
 static mml_status parse_header_text(const char *json, size_t data_len)
