@@ -53,7 +53,8 @@ const char *mml_safetensors_meta_key(const mml_safetensors *st, int i);
  * dtype; I32/I64 from integer dtypes). NULL and an error naming the file and
  * tensor if it is absent or cannot be converted. */
 mml_tensor *mml_safetensors_tensor(const mml_safetensors *st, const char *name, mml_dtype as);
-/* Copies into an existing tensor of the same shape (loading parameters). */
+/* Copies into an existing tensor of the same shape (loading parameters).
+ * Both copies let a mapped file's pages of that tensor go (mml_safetensors_drop). */
 mml_status mml_safetensors_read_into(const mml_safetensors *st, const char *name,
                                      mml_tensor *dst);
 

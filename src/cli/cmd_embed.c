@@ -150,7 +150,7 @@ static void index_free(index_t *x)
 static mml_status index_open(const char *path, mml_align_model *m, index_t *x)
 {
     memset(x, 0, sizeof *x);
-    mml_status rc = mml_safetensors_load(path, &x->st);
+    mml_status rc = mml_safetensors_map(path, &x->st);
     if (rc != MML_OK) return rc;
     const char *format = mml_safetensors_meta(x->st, "mml.format"), *fp = mml_safetensors_meta(x->st, "mml.model");
     const char *ids = mml_safetensors_meta(x->st, "mml.ids");

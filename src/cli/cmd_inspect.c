@@ -19,7 +19,7 @@ static const char *USAGE = "mml inspect FILE...";
 static int inspect_safetensors(const char *path)
 {
     mml_safetensors *st;
-    if (mml_safetensors_load(path, &st) != MML_OK) return cli_fail(NULL);
+    if (mml_safetensors_map(path, &st) != MML_OK) return cli_fail(NULL);
     int n = mml_safetensors_count(st);
     int64_t total = 0;
     printf("%s: safetensors, %d tensors\n", path, n);

@@ -394,6 +394,7 @@ mml_tensor *mml_safetensors_tensor(const mml_safetensors *st, const char *name, 
         mml_tensor_free(t);
         return NULL;
     }
+    mml_safetensors_drop(st, e->data, e->nbytes); /* copied: a mapped file's pages can go */
     return t;
 }
 
@@ -410,7 +411,9 @@ mml_status mml_safetensors_read_into(const mml_safetensors *st, const char *name
         return mml_error(MML_ERR_SHAPE, "safetensors: tensor '%s' has shape %s, expected %s", name,
                          mml_shape_str(&probe, a, sizeof a), mml_shape_str(dst, b, sizeof b));
     }
-    return convert(e, dst, "safetensors");
+    mml_status rc = convert(e, dst, "safetensors");
+    if (rc == MML_OK) mml_safetensors_drop(st, e->data, e->nbytes);
+    return rc;
 }
 
 /* ---- writer ---- */

@@ -562,7 +562,7 @@ mml_status mml_model_load(const char *path, mml_model **out, mml_config **config
     *out = NULL;
     *config = NULL;
     mml_safetensors *st;
-    mml_status rc = mml_safetensors_load(path, &st);
+    mml_status rc = mml_safetensors_map(path, &st);
     if (rc != MML_OK) return rc;
     const char *text = mml_safetensors_meta(st, "mml.config");
     mml_cfg_node root, model_node;

@@ -578,7 +578,7 @@ mml_status mml_align_model_load(const char *path, const mml_mm_data_options *opt
     mml_config *cfg = NULL;
     *out = NULL;
     memset(d, 0, sizeof *d);
-    mml_status rc = mml_safetensors_load(path, &st);
+    mml_status rc = mml_safetensors_map(path, &st);
     if (rc == MML_OK) rc = open_saved(st, path, opt, splits, &cfg, d, out);
     if (rc != MML_OK) {
         mml_align_model_free(*out);

@@ -405,7 +405,7 @@ static mml_status load(const char *path, const mml_mm_data *d, mml_mm_data *own,
     bool mods[MML_MOD_COUNT];
     *out = NULL;
     memset(own, 0, sizeof *own);
-    mml_status rc = mml_safetensors_load(path, &st);
+    mml_status rc = mml_safetensors_map(path, &st);
     const char *format = st ? mml_safetensors_meta(st, "mml.format") : NULL, *text = st ? mml_safetensors_meta(st, "mml.config") : NULL;
     if (rc == MML_OK && (!format || strcmp(format, "mml-ae-1") || !text))
         rc = mml_error(MML_ERR_FORMAT, "%s: not a multimodal autoencoder (\"task\": \"autoencoder\")", path);

@@ -678,7 +678,7 @@ mml_status mml_caption_model_load(const char *path, const mml_mm_data_options *o
     mml_config *cfg = NULL;
     *out = NULL;
     memset(d, 0, sizeof *d);
-    mml_status rc = mml_safetensors_load(path, &st);
+    mml_status rc = mml_safetensors_map(path, &st);
     if (rc == MML_OK) rc = load_from(st, path, opt, &cfg, d, out);
     if (rc != MML_OK) {
         mml_caption_model_free(*out);

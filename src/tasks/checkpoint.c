@@ -72,7 +72,7 @@ static mml_status read_scalar(const mml_safetensors *st, const char *key, double
 mml_status mml_checkpoint_load(const char *path, mml_train_state *s)
 {
     mml_safetensors *st;
-    mml_status rc = mml_safetensors_load(path, &st);
+    mml_status rc = mml_safetensors_map(path, &st);
     if (rc != MML_OK) return rc;
     const char *fmt = mml_safetensors_meta(st, "mml.format");
     if (!fmt || strcmp(fmt, "mml-checkpoint-1") != 0)

@@ -314,7 +314,7 @@ static mml_status init_from(const mml_cfg_node *train, const char *dir, const mm
     if (rc != MML_OK || !rel) return rc;
     resolve(path, sizeof path, dir, rel);
     mml_safetensors *st;
-    if ((rc = mml_safetensors_load(path, &st)) != MML_OK) {
+    if ((rc = mml_safetensors_map(path, &st)) != MML_OK) {
         mml_error_prefix("%s: train.init_from: ", train->file);
         return rc;
     }
