@@ -31,7 +31,8 @@ mml_status mml_safetensors_load(const char *path, mml_safetensors **out);
  * cache, each page counted in the process's memory once touched, so a caller
  * that reads a few tensors, or copies large ones a slice at a time and drops
  * each slice, never holds the file twice. The mapping lives until
- * mml_safetensors_free; the file must not be truncated meanwhile. */
+ * mml_safetensors_free; the file must not be truncated meanwhile. A file that
+ * cannot be mapped is loaded instead. */
 mml_status mml_safetensors_map(const char *path, mml_safetensors **out);
 /* Lets the pages of [p, p + n) of a mapped file go (no-op for a loaded one);
  * reading them again faults them back in from the page cache. */

@@ -236,11 +236,11 @@ mml_status mml_safetensors_map(const char *path, mml_safetensors **out)
     mml_safetensors *st = rc == MML_OK ? mml_calloc(1, sizeof *st) : NULL;
     if (rc == MML_OK && !st) rc = MML_ERR_NOMEM;
     void *map = rc == MML_OK ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-    if (rc == MML_OK && map == MAP_FAILED) rc = mml_error(MML_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
     close(fd);
-    if (rc != MML_OK) {
+    if (rc != MML_OK || map == MAP_FAILED) {
         mml_free(st);
-        return rc;
+        /* A file system that cannot map files is read instead. */
+        return rc != MML_OK ? rc : mml_safetensors_load(path, out);
     }
     st->bytes = map;
     st->len = (size_t)sb.st_size;
