@@ -16,9 +16,10 @@ void mml_free(void *p);
  * as the step arena's warm-up chunks, do not stay resident in malloc's heap. */
 void *mml_pages_alloc(size_t n);
 void mml_pages_free(void *p, size_t n);
-/* Gives the memory of pages from mml_pages_alloc back to the system but keeps
- * them mapped: they read as zeros when touched again, and reusing them is not
- * an allocation. Best effort (a failure only leaves the pages resident). */
+/* Gives the memory of pages from mml_pages_alloc (or of any private mapping:
+ * p page-aligned) back to the system but keeps them mapped: they read as zeros
+ * when touched again (a mapped file: its contents, reread), and reusing them is
+ * not an allocation. Best effort (a failure only leaves the pages resident). */
 void mml_pages_release(void *p, size_t n);
 char *mml_strdup(const char *s);
 

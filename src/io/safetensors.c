@@ -1,5 +1,5 @@
-/* safetensors reader and writer. The reader copies the file into one buffer,
- * parses the JSON header with cJSON and checks every entry (dtype, shape,
+/* safetensors reader and writer. The reader copies the file into one buffer
+ * (or maps it: mml_safetensors_map), parses the JSON header with cJSON and checks every entry (dtype, shape,
  * offsets inside the data section, offsets matching the shape, no overlap)
  * before handing out pointers. */
 #include <cjson/cJSON.h>
@@ -254,7 +254,7 @@ void mml_safetensors_drop(const mml_safetensors *st, const void *p, size_t n)
 {
     if (!st->mapped || !n) return;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), lo = (uintptr_t)p & ~(page - 1), hi = (uintptr_t)p + n;
-    (void)madvise((void *)lo, hi - lo, MADV_DONTNEED); /* a private, unwritten mapping: pages are reread if touched */
+    mml_pages_release((void *)lo, hi - lo); /* a private, unwritten mapping: pages are reread if touched */
 }
 
 int mml_safetensors_count(const mml_safetensors *st) { return st->n; }

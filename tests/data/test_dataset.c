@@ -34,6 +34,16 @@ static void write_file(const char *name, const char *text)
     fclose(f);
 }
 
+/* Writes a manifest of the given lines to the scratch directory and loads it. */
+static mml_manifest *manifest_of(const char *name, const char *lines)
+{
+    char path[512];
+    mml_manifest *m = NULL;
+    write_file(name, lines);
+    CHECK_OK(mml_manifest_load(tst_tmp_path(name, path, sizeof path), &m));
+    return m;
+}
+
 static mml_featurizer toy_featurizer(int *calls)
 {
     mml_featurizer f = { .extract = toy_extract, .user = calls, .params = "toy v1" };
@@ -46,12 +56,10 @@ TEST(dataset_build_cache_and_batch)
 {
     write_file("a.txt", "1 2 3 4");
     write_file("b.txt", "5 6 7 8");
-    write_file("m.jsonl", "{\"id\":\"s0\",\"image\":\"a.txt\",\"text\":\"hi\",\"label\":\"cat\"}\n"
-                          "{\"id\":\"s1\",\"image\":\"b.txt\",\"label\":\"dog\"}\n"
-                          "{\"id\":\"s2\",\"text\":\"a long sentence\",\"label\":\"cat\"}\n");
-    char mpath[512], cache[512];
-    mml_manifest *m = NULL;
-    CHECK_OK(mml_manifest_load(tst_tmp_path("m.jsonl", mpath, sizeof mpath), &m));
+    mml_manifest *m = manifest_of("m.jsonl", "{\"id\":\"s0\",\"image\":\"a.txt\",\"text\":\"hi\",\"label\":\"cat\"}\n"
+                                             "{\"id\":\"s1\",\"image\":\"b.txt\",\"label\":\"dog\"}\n"
+                                             "{\"id\":\"s2\",\"text\":\"a long sentence\",\"label\":\"cat\"}\n");
+    char cache[512];
     if (!m) return;
     int calls = 0;
     mml_featurizer f = toy_featurizer(&calls);
@@ -95,12 +103,9 @@ TEST(dataset_on_error_fail_and_skip)
 {
     write_file("ok.txt", "1 2 3 4");
     write_file("bad.txt", "1 2");
-    write_file("e.jsonl", "{\"id\":\"good\",\"image\":\"ok.txt\",\"label\":1}\n"
-                          "{\"id\":\"broken\",\"image\":\"bad.txt\",\"label\":2}\n"
-                          "{\"id\":\"gone\",\"image\":\"missing.txt\",\"label\":2}\n");
-    char mpath[512];
-    mml_manifest *m = NULL;
-    CHECK_OK(mml_manifest_load(tst_tmp_path("e.jsonl", mpath, sizeof mpath), &m));
+    mml_manifest *m = manifest_of("e.jsonl", "{\"id\":\"good\",\"image\":\"ok.txt\",\"label\":1}\n"
+                                             "{\"id\":\"broken\",\"image\":\"bad.txt\",\"label\":2}\n"
+                                             "{\"id\":\"gone\",\"image\":\"missing.txt\",\"label\":2}\n");
     if (!m) return;
     int calls = 0;
     mml_featurizer f = toy_featurizer(&calls);
@@ -138,10 +143,9 @@ TEST(dataset_stores_bytes_and_caches_them_under_their_own_key)
 {
     write_file("u0.txt", "0 1 128 255");
     write_file("u1.txt", "7 51 200 3");
-    write_file("u.jsonl", "{\"id\":\"s0\",\"image\":\"u0.txt\",\"label\":0}\n{\"id\":\"s1\",\"image\":\"u1.txt\",\"label\":1}\n");
-    char mpath[512], cache[512];
-    mml_manifest *m = NULL;
-    CHECK_OK(mml_manifest_load(tst_tmp_path("u.jsonl", mpath, sizeof mpath), &m));
+    mml_manifest *m = manifest_of("u.jsonl", "{\"id\":\"s0\",\"image\":\"u0.txt\",\"label\":0}\n"
+                                             "{\"id\":\"s1\",\"image\":\"u1.txt\",\"label\":1}\n");
+    char cache[512];
     if (!m) return;
     int calls = 0;
     mml_featurizer f = toy_featurizer(&calls);
@@ -235,11 +239,10 @@ TEST(dataset_keeps_sequences_compact_and_gathers_them_padded)
         snprintf(name, sizeof name, "seq%d.txt", i);
         write_file(name, files[i]);
     }
-    write_file("seq.jsonl", "{\"id\":\"s0\",\"audio\":\"seq0.txt\",\"label\":0}\n{\"id\":\"s1\",\"audio\":\"seq1.txt\",\"label\":1}\n"
-                            "{\"id\":\"s2\",\"audio\":\"seq2.txt\",\"label\":0}\n{\"id\":\"s3\",\"audio\":\"seq3.txt\",\"label\":1}\n");
-    char mpath[512], cache[512];
-    mml_manifest *m = NULL;
-    CHECK_OK(mml_manifest_load(tst_tmp_path("seq.jsonl", mpath, sizeof mpath), &m));
+    mml_manifest *m = manifest_of("seq.jsonl",
+                                  "{\"id\":\"s0\",\"audio\":\"seq0.txt\",\"label\":0}\n{\"id\":\"s1\",\"audio\":\"seq1.txt\",\"label\":1}\n"
+                                  "{\"id\":\"s2\",\"audio\":\"seq2.txt\",\"label\":0}\n{\"id\":\"s3\",\"audio\":\"seq3.txt\",\"label\":1}\n");
+    char cache[512];
     if (!m) return;
     mml_sample s = { 0 };
     for (int i = 0; i < 4; i++) {

@@ -262,9 +262,11 @@ static void dot_blocks(void *arg, int64_t u0, int64_t u1, int thread)
 
 static int64_t dot_block_count(int64_t M, int64_t N) { return (M / 4 + M % 4) * ((N + 3) / 4); }
 
+/* B transposed, and a few rows of A (batch-1 inference: a layer's weight
+ * read once) or a small C over a long K. */
 static bool dot_applies(bool ta, bool tb, int64_t M, int64_t N, int64_t K)
 {
-    return !ta && tb && M * N <= DOT_SMALL_C && K >= DOT_LONG_K;
+    return !ta && tb && (M <= SMALL_M || (M * N <= DOT_SMALL_C && K >= DOT_LONG_K));
 }
 
 /* Over the threads once there is enough to read (a few rows: bound by
@@ -282,7 +284,6 @@ static void gemm_dot(int64_t M, int64_t N, int64_t K, float alpha, const float *
  * Packing B costs as much as the product when A has only a row or two, and a
  * layer's weight is B: dot products (B^T) or row updates (B) read it once. */
 
-
 static void axpy(float a, const float *restrict x, float *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
@@ -293,7 +294,7 @@ static bool small_m_applies(bool ta, bool tb, int64_t M) { return M <= SMALL_M &
 static void gemm_small_m(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
-    if (tb) { /* C[i][n] = alpha A_i . B_n + beta C[i][n]: the dot products above */
+    if (tb) { /* C[i][n] = alpha A_i . B_n + beta C[i][n]: the dot products above (B packed once reaches here) */
         dot_job d = { kern->dot, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C };
         dot_blocks(&d, 0, dot_block_count(M, N), 0);
         return;
@@ -386,14 +387,15 @@ void mml_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                int64_t ldc)
 {
-    if (dot_applies(trans_a, trans_b, M, N, K)) {
+    if (K > 0 && alpha != 0.0f && dot_applies(trans_a, trans_b, M, N, K)) {
         gemm_dot(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     mml_gemm_kernel kern = pick_kernel();
     int threads = mml_threads_get();
     /* A few rows (batch-1 inference) are bound by reading B: split its
-     * columns once B is large, whatever the flop count. */
+     * columns once B is large, whatever the flop count (B transposed went to
+     * the dot products above). */
     bool few_rows = small_m_applies(trans_a, trans_b, M);
     bool worth = few_rows ? (double)K * N >= SMALL_M_PARALLEL_MIN : 2.0 * M * N * K >= PARALLEL_MIN_FLOPS;
     if (threads <= 1 || !worth) {
