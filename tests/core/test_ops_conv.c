@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "core/kernels/conv.h"
+#include "core/kernels/winograd.h"
 #include "core/op.h"
 #include "mml/alloc.h"
 #include "mml/ops.h"
@@ -95,6 +96,106 @@ TEST(conv2d_fast_path_matches_direct_reference)
 static void fill_normal(mml_tensor *t, mml_rng *r)
 {
     for (int64_t i = 0; i < t->numel; i++) mml_f32(t)[i] = mml_rng_normal(r);
+}
+
+/* The gradients of a stride-1 conv with padding p, by direct loops in double:
+ * dx[n][c][y+a-p][x+b-p] += dy[n][o][y][x] w[o][c][a][b], dw likewise, db the sums. */
+static void conv_grads_ref(const mml_conv_geom *g, const float *x, const float *w, const float *dy, double *dx,
+                           double *dw, double *db)
+{
+    for (int64_t n = 0; n < g->N; n++)
+        for (int64_t o = 0; o < g->O; o++)
+            for (int64_t y = 0; y < g->OH; y++)
+                for (int64_t xo = 0; xo < g->OW; xo++) {
+                    double d = dy[((n * g->O + o) * g->OH + y) * g->OW + xo];
+                    db[o] += d;
+                    for (int64_t c = 0; c < g->C; c++)
+                        for (int64_t a = 0; a < g->kh; a++)
+                            for (int64_t b = 0; b < g->kw; b++) {
+                                int64_t iy = y + a - g->ph, ix = xo + b - g->pw;
+                                if (iy < 0 || iy >= g->H || ix < 0 || ix >= g->W) continue;
+                                int64_t xi = ((n * g->C + c) * g->H + iy) * g->W + ix;
+                                int64_t wi = ((o * g->C + c) * g->kh + a) * g->kw + b;
+                                dx[xi] += d * w[wi];
+                                dw[wi] += d * x[xi];
+                            }
+                }
+}
+
+/* A sum of `terms` products of unit normals is about sqrt(terms) in size,
+ * and float rounding's share scales with that, whatever the sum comes to
+ * (Winograd's weight gradient: up to 4e-5 of it, from the 16 = 2^4 of the
+ * point 2 in its 5 x 5 output transform). */
+static void check_close_double(const char *what, const float *got, const double *want, int64_t n, int64_t terms)
+{
+    float *w = mml_malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) w[i] = (float)want[i];
+    CHECK_CLOSE(what, got, w, n, 1e-4, 1e-4 * sqrt((double)terms));
+    mml_free(w);
+}
+
+/* Winograd convolution (6 x 6 tiles: 3 x 3 kernels in 4 x 4 output tiles, 5 x 5
+ * in 2 x 2): values and all three gradients against direct loops, with edge
+ * tiles that hang over the output, no padding and padding up to k - 1, several
+ * chunks, one and two threads. Each shape is checked to take that path. */
+TEST(conv2d_winograd_matches_direct_loops)
+{
+    static const int cfg[][7] = { /* N C H W O k p */
+        { 6, 8, 20, 32, 9, 5, 2 }, { 3, 8, 21, 17, 10, 5, 2 }, { 3, 9, 24, 24, 8, 5, 0 }, { 2, 8, 12, 30, 8, 5, 4 },
+        { 6, 8, 28, 28, 16, 3, 1 }, { 7, 12, 30, 18, 8, 3, 2 },
+    };
+    mml_rng r;
+    mml_rng_seed(&r, 23);
+    int saved = mml_threads_get();
+    for (int threads = 1; threads <= 2; threads++)
+        for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+            const int *q = cfg[c];
+            mml_threads_set(threads);
+            mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ q[0], q[1], q[2], q[3] }, true);
+            mml_tensor *w = mml_tensor_create(MML_F32, 4, (int64_t[]){ q[4], q[1], q[5], q[5] }, true);
+            mml_tensor *b = mml_tensor_create(MML_F32, 1, (int64_t[]){ q[4] }, true);
+            fill_normal(x, &r);
+            fill_normal(w, &r);
+            fill_normal(b, &r);
+            mml_conv_args a = mml_conv_args_default();
+            a.padding[0] = a.padding[1] = q[6];
+            mml_ctx *ctx = mml_ctx_create();
+            mml_tensor *y = mml_conv2d(ctx, x, w, b, &a);
+            CHECK(y != NULL);
+            if (!y) continue;
+            mml_conv_geom g = { q[0], q[1], q[2], q[3], q[4], y->shape[2], y->shape[3], q[5], q[5], 1, 1,
+                                q[6], q[6], 1, 1, 1 };
+            CHECK_MSG(mml_winograd_for_conv(&g) != NULL, "config %zu takes the Winograd path", c);
+            float *want = mml_malloc((size_t)y->numel * sizeof(float)), *dy = mml_malloc((size_t)y->numel * sizeof(float));
+            mml_conv2d_ref(mml_f32(x), mml_f32(w), mml_f32(b), &g, want);
+            CHECK_CLOSE("winograd conv2d vs direct", mml_f32(y), want, y->numel, 1e-4, 1e-4);
+            for (int64_t i = 0; i < y->numel; i++) dy[i] = mml_rng_normal(&r);
+            CHECK_OK(mml_backward_seeded(ctx, y, dy));
+            double *dx = mml_calloc((size_t)x->numel, sizeof(double)), *dw = mml_calloc((size_t)w->numel, sizeof(double));
+            double *db = mml_calloc((size_t)b->numel, sizeof(double));
+            conv_grads_ref(&g, mml_f32(x), mml_f32(w), dy, dx, dw, db);
+            check_close_double("winograd dx", x->grad, dx, x->numel, (int64_t)q[4] * q[5] * q[5]);
+            check_close_double("winograd dw", w->grad, dw, w->numel, g.N * g.OH * g.OW);
+            check_close_double("winograd db", b->grad, db, b->numel, g.N * g.OH * g.OW);
+            mml_free(want);
+            mml_free(dy);
+            mml_free(dx);
+            mml_free(dw);
+            mml_free(db);
+            mml_ctx_free(ctx);
+            mml_tensor_free(x);
+            mml_tensor_free(w);
+            mml_tensor_free(b);
+        }
+    mml_threads_set(saved);
+    /* where im2col stays: a small batch, one input channel, stride 2, 14 x 14 in 4 x 4 tiles */
+    mml_conv_geom small = { 1, 16, 14, 14, 32, 14, 14, 5, 5, 1, 1, 2, 2, 1, 1, 1 }, one = small, strided = small;
+    mml_conv_geom loose = { 64, 32, 14, 14, 64, 14, 14, 3, 3, 1, 1, 1, 1, 1, 1, 1 };
+    one.N = 64, one.C = 1, strided.N = 64, strided.sh = strided.sw = 2, strided.OH = strided.OW = 7;
+    CHECK(!mml_winograd_for_conv(&small) && !mml_winograd_for_conv(&one) && !mml_winograd_for_conv(&strided));
+    CHECK(!mml_winograd_for_conv(&loose));
+    small.N = 64;
+    CHECK(mml_winograd_for_conv(&small) != NULL);
 }
 
 /* Convolution runs a batch as chunks of samples side by side in one GEMM:
@@ -265,7 +366,8 @@ static void check_fused_pool(const int64_t q[6], bool relu, int threads)
 
 TEST(conv2d_fused_pooling_equals_conv_then_max_pool)
 {
-    static const int64_t cfg[][6] = { { 5, 4, 9, 9, 6, 3 }, { 9, 1, 28, 28, 4, 3 }, { 3, 2, 12, 10, 5, 5 } };
+    static const int64_t cfg[][6] = { { 5, 4, 9, 9, 6, 3 }, { 9, 1, 28, 28, 4, 3 }, { 3, 2, 12, 10, 5, 5 },
+                                      { 8, 8, 16, 16, 8, 5 } /* Winograd */ };
     int saved = mml_threads_get();
     for (int threads = 1; threads <= 2; threads++)
         for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++)

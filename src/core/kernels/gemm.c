@@ -192,7 +192,7 @@ static int64_t k_block(int64_t K)
  * mostly spent on rows and columns C does not have. */
 
 #define DOT_SMALL_C 1024   /* at most this many values of C */
-#define DOT_LONG_K 512     /* at least this deep */
+#define DOT_LONG_K 256     /* at least this deep */
 #define DOT_LANES 16
 
 /* 16 floats as one value (GCC/Clang vector extension: one AVX-512 register,
