@@ -157,6 +157,66 @@ static void tap(taps *t, float c, const float *row)
     t->rows[t->n] = row, t->c[t->n] = c, t->n++;
 }
 
+/* ---- the tile transforms in shared-term form ----
+ * The points 0, 1, -1, 2, -2 pair up, so the transforms of 6 rows share
+ * sums and differences (Lavin's form: 12 operations for BT's 22 products).
+ * BT (the same for both kernel sizes) and AT are derived in build(); tests
+ * hold these to them. */
+
+/* out[i] = sum over k of BT[i][k] in[k], BT =
+ *   4  0 -5  0  1  0
+ *   0  4  4 -1 -1  0
+ *   0 -4  4  1 -1  0
+ *   0 -2 -1  2  1  0
+ *   0  2 -1 -2  1  0
+ *   0  4  0 -5  0  1 */
+static void bt_rows(const float *const in[A], float *const out[A], int64_t n)
+{
+    const float *restrict d0 = in[0], *restrict d1 = in[1], *restrict d2 = in[2];
+    const float *restrict d3 = in[3], *restrict d4 = in[4], *restrict d5 = in[5];
+    float *restrict o0 = out[0], *restrict o1 = out[1], *restrict o2 = out[2];
+    float *restrict o3 = out[3], *restrict o4 = out[4], *restrict o5 = out[5];
+#pragma GCC ivdep /* restrict on local copies does not convince GCC: no runtime alias checks for 12 rows */
+    for (int64_t t = 0; t < n; t++) {
+        float x1 = d1[t], x2 = d2[t], x3 = d3[t], x4 = d4[t];
+        float a = MADD(4.0f, x2, -x4), b = MADD(4.0f, x1, -x3), c = x4 - x2, e = x3 - x1;
+        o0[t] = MADD(4.0f, d0[t], MADD(-5.0f, x2, x4));
+        o1[t] = a + b;
+        o2[t] = a - b;
+        o3[t] = MADD(2.0f, e, c);
+        o4[t] = MADD(-2.0f, e, c);
+        o5[t] = MADD(4.0f, x1, MADD(-5.0f, x3, d5[t]));
+    }
+}
+
+/* out[a] = sum over k of AT[a][k] in[k] for a < m: row a holds the points'
+ * a-th powers, and infinity's 1 in the last row. Inlined with m constant. */
+static inline __attribute__((always_inline)) void at_rows_m(const float *const in[A], float *const out[4], int m,
+                                                            int64_t n)
+{
+    const float *restrict d0 = in[0], *restrict d1 = in[1], *restrict d2 = in[2];
+    const float *restrict d3 = in[3], *restrict d4 = in[4], *restrict d5 = in[5];
+    float *restrict o0 = out[0], *restrict o1 = out[1], *restrict o2 = out[2], *restrict o3 = out[3];
+#pragma GCC ivdep
+    for (int64_t t = 0; t < n; t++) {
+        float s12 = d1[t] + d2[t], d12 = d1[t] - d2[t], s34 = d3[t] + d4[t], d34 = d3[t] - d4[t];
+        o0[t] = d0[t] + s12 + s34;
+        if (m == 2) {
+            o1[t] = MADD(2.0f, d34, d12) + d5[t];
+            continue;
+        }
+        o1[t] = MADD(2.0f, d34, d12);
+        o2[t] = MADD(4.0f, s34, s12);
+        o3[t] = MADD(8.0f, d34, d12) + d5[t];
+    }
+}
+
+static void at_rows(const float *const in[A], float *const out[4], int m, int64_t n)
+{
+    if (m == 2) at_rows_m(in, out, 2, n);
+    else at_rows_m(in, out, 4, n);
+}
+
 /* ---- tiles of planes into their points, and back ---- */
 
 /* Z[kx][qy][ty'][tx] = pp[yy][tx*m + kx] with yy = ty'*m + qy, rows ty' of Z
@@ -193,17 +253,19 @@ static void pad_plane(const float *plane, int64_t H, int64_t W, int64_t py, int6
     }
 }
 
-/* The span x span tiles (step m) of S planes through T (6 x span, row stride
- * ts): dst[(i*6 + j)*ld + t] = sum over ky, kx of T[i][ky] T[j][kx] d_t[ky][kx].
- * Each plane is copied with its zero padding into pp [Ty*m, (tw-1)*m + span];
- * Z gathers column tx*m + kx of every row, rows split by phase, a row of tiles
- * holding all S planes side by side (the tile order): the rows ky of all
- * tiles, ty*m + ky, are then one flat run over (ty, s, tx) at phase ky % m,
- * offset ky / m rows. Columns are combined first, then rows. */
-static void tile_points(const float *T, int ts, int span, int m, const float *planes, int64_t stride, int64_t S,
-                        int64_t H, int64_t W, int64_t py, int64_t px, int64_t th, int64_t tw, float *dst, int64_t ld,
+/* The span x span tiles (step m) of S planes into their points dst[(i*6 +
+ * j)*ld + t]: through BT (input tiles, span 6) or GY (output-gradient tiles,
+ * span m): sum over ky, kx of T[i][ky] T[j][kx] d_t[ky][kx]. Each plane is
+ * copied with its zero padding into pp [Ty*m, (tw-1)*m + span]; Z gathers
+ * column tx*m + kx of every row, rows split by phase, a row of tiles holding
+ * all S planes side by side (the tile order): the rows ky of all tiles,
+ * ty*m + ky, are then one flat run over (ty, s, tx) at phase ky % m, offset
+ * ky / m rows. Columns are combined first, then rows. */
+static void tile_points(const mml_winograd *wg, bool input, const float *planes, int64_t stride, int64_t S, int64_t H,
+                        int64_t W, int64_t py, int64_t px, int64_t th, int64_t tw, float *dst, int64_t ld,
                         float *scratch)
 {
+    int m = wg->m, span = input ? A : m;
     int64_t Ty = th + (span - 1) / m, row = S * tw, run = Ty * row, n = th * row, rows = Ty * m;
     int64_t pw = (tw - 1) * m + span;
     float *Z = scratch, *Hc = Z + span * m * run, *pp = Hc + A * m * run; /* Hc [6][m][Ty][S][tw] */
@@ -212,15 +274,26 @@ static void tile_points(const float *T, int ts, int span, int m, const float *pl
         if (m == 2) gather_columns(pp, pw, rows, span, 2, tw, row, run, Z + s * tw);
         else gather_columns(pp, pw, rows, span, 4, tw, row, run, Z + s * tw);
     }
+    if (input) {
+        const float *in[A];
+        float *out[A];
+        for (int k = 0; k < A; k++) in[k] = Z + k * m * run, out[k] = Hc + k * m * run;
+        bt_rows(in, out, m * run);
+        for (int j = 0; j < A; j++) {
+            for (int k = 0; k < A; k++) in[k] = Hc + (j * m + k % m) * run + k / m * row, out[k] = dst + (k * A + j) * ld;
+            bt_rows(in, out, n);
+        }
+        return;
+    }
     for (int j = 0; j < A; j++) {
         taps t = { .n = 0 };
-        for (int kx = 0; kx < span; kx++) tap(&t, T[j * ts + kx], Z + kx * m * run);
+        for (int kx = 0; kx < span; kx++) tap(&t, wg->GY[j][kx], Z + kx * m * run);
         lincomb(Hc + j * m * run, t.rows, t.c, t.n, m * run, false);
     }
     for (int i = 0; i < A; i++)
         for (int j = 0; j < A; j++) {
             taps t = { .n = 0 };
-            for (int ky = 0; ky < span; ky++) tap(&t, T[i * ts + ky], Hc + (j * m + ky % m) * run + ky / m * row);
+            for (int ky = 0; ky < span; ky++) tap(&t, wg->GY[i][ky], Hc + (j * m + ky % m) * run + ky / m * row);
             lincomb(dst + (i * A + j) * ld, t.rows, t.c, t.n, n, false);
         }
 }
@@ -235,13 +308,13 @@ size_t mml_winograd_scratch(const mml_winograd *wg, int64_t th, int64_t tw, int6
 void mml_winograd_input(const mml_winograd *wg, const float *planes, int64_t stride, int64_t S, int64_t H, int64_t W,
                         int64_t py, int64_t px, int64_t th, int64_t tw, float *dst, int64_t ld, float *scratch)
 {
-    tile_points(&wg->BT[0][0], A, A, wg->m, planes, stride, S, H, W, py, px, th, tw, dst, ld, scratch);
+    tile_points(wg, true, planes, stride, S, H, W, py, px, th, tw, dst, ld, scratch);
 }
 
 void mml_winograd_grad_tiles(const mml_winograd *wg, const float *planes, int64_t stride, int64_t S, int64_t H,
                              int64_t W, int64_t th, int64_t tw, float *dst, int64_t ld, float *scratch)
 {
-    tile_points(&wg->GY[0][0], 4, wg->m, wg->m, planes, stride, S, H, W, 0, 0, th, tw, dst, ld, scratch);
+    tile_points(wg, false, planes, stride, S, H, W, 0, 0, th, tw, dst, ld, scratch);
 }
 
 void mml_winograd_output(const mml_winograd *wg, const float *src, int64_t ld, int64_t th, int64_t tw, int64_t S,
@@ -250,30 +323,30 @@ void mml_winograd_output(const mml_winograd *wg, const float *src, int64_t ld, i
     int m = wg->m;
     int64_t n = th * S * tw;
     float *V = scratch, *Y = scratch + A * m * n; /* V [m][6][n] (rows combined), Y [m][m][n] */
-    for (int a = 0; a < m; a++)
-        for (int j = 0; j < A; j++) {
-            taps t = { .n = 0 };
-            for (int i = 0; i < A; i++) tap(&t, wg->AT[a][i], src + (i * A + j) * ld);
-            lincomb(V + (a * A + j) * n, t.rows, t.c, t.n, n, false);
-        }
-    for (int a = 0; a < m; a++)
-        for (int b = 0; b < m; b++) {
-            taps t = { .n = 0 };
-            for (int j = 0; j < A; j++) tap(&t, wg->AT[b][j], V + (a * A + j) * n);
-            lincomb(Y + (a * m + b) * n, t.rows, t.c, t.n, n, false);
-        }
+    const float *in[A];
+    float *out[4];
+    for (int j = 0; j < A; j++) {
+        for (int k = 0; k < A; k++) in[k] = src + (k * A + j) * ld;
+        for (int a = 0; a < m; a++) out[a] = V + (a * A + j) * n;
+        at_rows(in, out, m, n);
+    }
+    for (int a = 0; a < m; a++) {
+        for (int k = 0; k < A; k++) in[k] = V + (a * A + k) * n;
+        for (int b = 0; b < m; b++) out[b] = Y + (a * m + b) * n;
+        at_rows(in, out, m, n);
+    }
     for (int64_t s = 0; s < S; s++)
         for (int64_t ty = 0; ty < th; ty++)
             for (int a = 0; a < m && ty * m + a < OH; a++) {
-                float *out = planes + s * stride + (ty * m + a) * OW;
+                float *line = planes + s * stride + (ty * m + a) * OW;
                 for (int b = 0; b < m; b++) {
                     const float *y = Y + (a * m + b) * n + (ty * S + s) * tw;
                     int64_t end = (OW - b + m - 1) / m;
                     if (end > tw) end = tw;
                     if (add)
-                        for (int64_t tx = 0; tx < end; tx++) out[tx * m + b] += y[tx];
+                        for (int64_t tx = 0; tx < end; tx++) line[tx * m + b] += y[tx];
                     else
-                        for (int64_t tx = 0; tx < end; tx++) out[tx * m + b] = y[tx];
+                        for (int64_t tx = 0; tx < end; tx++) line[tx * m + b] = y[tx];
                 }
             }
 }

@@ -329,7 +329,11 @@ static void plain_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float
  * threads. Transform scratch: slot (task thread + step thread), one of the two
  * is always 0. */
 
-#define WINO_MAX_FLOATS (1 << 18) /* a chunk's points, both sides */
+/* A chunk's points, both sides, at most: the forward products run as well on
+ * 160 tiles as on more, and their points stay in L2; the weight gradient's
+ * sum over tiles wants more of them (a long K for its dot products). */
+#define WINO_MAX_FLOATS (1 << 18)
+#define WINO_MAX_FLOATS_BACKWARD (1 << 20)
 
 static const mml_winograd *winograd_of(const mml_node *n, const mml_conv_geom *g)
 {
@@ -494,7 +498,7 @@ static bool wino_plan(mml_ctx *ctx, conv_job *j, bool backward, int threads)
     j->dth = (g->H + m - 1) / m, j->dtw = (g->W + m - 1) / m;
     int64_t tiles = j->th * j->tw > j->dth * j->dtw ? j->th * j->tw : j->dth * j->dtw;
     int64_t points = MML_WINO_POINTS * (g->C + g->O) * tiles;
-    j->chunk = balanced_chunk(g->N, WINO_MAX_FLOATS / points, threads);
+    j->chunk = balanced_chunk(g->N, (backward ? WINO_MAX_FLOATS_BACKWARD : WINO_MAX_FLOATS) / points, threads);
     j->work_size = j->chunk * (points + (backward ? g->O * g->OH * g->OW : 0));
     int64_t grid = j->th > j->dth ? j->th : j->dth, grid_w = j->tw > j->dtw ? j->tw : j->dtw;
     j->slot_size = (int64_t)mml_winograd_scratch(j->wg, grid, grid_w, j->chunk) + j->chunk * g->OH * g->OW;
