@@ -1,5 +1,6 @@
-/* AVX-512 micro-kernel, 12 x 32: 24 zmm accumulators, two B vectors and one
- * broadcast of A per step, enough independent FMAs to hide their latency. */
+/* AVX-512 micro-kernels, R x 32 for R = 12 (24 zmm accumulators) and 8
+ * (16, for row counts that 12 divides badly): two B vectors and one broadcast
+ * of A per step, enough independent FMAs to hide their latency. */
 #include <immintrin.h>
 
 #include "core/kernels/gemm_kernels.h"
@@ -7,27 +8,28 @@
 #define MR MML_GEMM_AVX512_MR
 #define NR MML_GEMM_AVX512_NR
 
-void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                            float alpha, float beta, int mr, int nr)
+static inline __attribute__((always_inline)) void kernel_rows(int R, int64_t kc, const float *a, const float *b,
+                                                              float *c, int64_t ldc, float alpha, float beta, int mr,
+                                                              int nr)
 {
     __m512 acc[MR][2];
 #pragma GCC unroll 12
-    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 12
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < R; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
         }
-        a += MR;
+        a += R;
         b += NR;
     }
-    if (mr == MR && nr == NR) {
+    if (mr == R && nr == NR) {
         __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < R; i++) {
             float *ci = c + i * ldc;
             __m512 r0 = _mm512_mul_ps(va, acc[i][0]), r1 = _mm512_mul_ps(va, acc[i][1]);
             if (beta != 0.0f) {
@@ -40,11 +42,23 @@ void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c
         return;
     }
     float tmp[MR * NR] __attribute__((aligned(64)));
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < R; i++) {
         _mm512_store_ps(tmp + i * NR, acc[i][0]);
         _mm512_store_ps(tmp + i * NR + 16, acc[i][1]);
     }
     mml_gemm_store_tile(tmp, NR, c, ldc, alpha, beta, mr, nr);
+}
+
+void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+                            float beta, int mr, int nr)
+{
+    kernel_rows(MR, kc, a, b, c, ldc, alpha, beta, mr, nr);
+}
+
+void mml_gemm_kernel_avx512_8(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+                              float beta, int mr, int nr)
+{
+    kernel_rows(8, kc, a, b, c, ldc, alpha, beta, mr, nr);
 }
 
 /* Dot products of rows (mml_gemm_dot_fn): a 4 x 4 block of C loads four rows

@@ -24,6 +24,8 @@ typedef void (*mml_gemm_dot_fn)(int mi, int nj, int64_t K, float alpha, const fl
 typedef struct mml_gemm_kernel {
     mml_gemm_kernel_fn fn;
     int mr, nr;
+    mml_gemm_kernel_fn fn_short; /* fewer rows (mr_short), or NULL */
+    int mr_short;
     const char *name;
     mml_gemm_pack_fn pack_rows;
     mml_gemm_dot_fn dot;
@@ -33,6 +35,8 @@ void mml_gemm_pack_rows_avx2(const float *src, int64_t ld, int rows, int64_t kc,
 
 void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                             float alpha, float beta, int mr, int nr);
+void mml_gemm_kernel_avx512_8(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                              float alpha, float beta, int mr, int nr);
 void mml_gemm_dot_avx512(int mi, int nj, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                          int64_t ldb, float beta, float *C, int64_t ldc);
 void mml_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
