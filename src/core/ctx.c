@@ -34,8 +34,18 @@ typedef struct grad_block {
     struct grad_block *next;
 } grad_block;
 
+/* Data derived from a source array (a weight's transform), kept across steps. */
+typedef struct derived {
+    struct derived *next;
+    const float *src;
+    int64_t n_src, n_out;
+    int tag;
+    float *copy, *out; /* src's values when out was made; out */
+} derived;
+
 struct mml_ctx {
     chunk *head;        /* current chunk; older ones follow */
+    derived *derived;
     grad_block *free_grads;
     size_t peak;        /* largest total used in one step */
     size_t used_total;  /* bytes used this step */
@@ -83,6 +93,12 @@ void mml_ctx_free(mml_ctx *ctx)
 {
     if (!ctx) return;
     chunks_free(ctx->head);
+    for (derived *d = ctx->derived, *next; d; d = next) {
+        next = d->next;
+        mml_free(d->copy);
+        mml_free(d->out);
+        mml_free(d);
+    }
     mml_free(ctx);
 }
 
@@ -360,6 +376,31 @@ static void release_grad(mml_ctx *ctx, mml_tensor *t)
     b->next = ctx->free_grads;
     ctx->free_grads = b;
     t->grad = NULL;
+}
+
+float *mml_ctx_derived(mml_ctx *ctx, const float *src, int64_t n_src, int tag, int64_t n_out, bool *fresh)
+{
+    derived *d = ctx->derived;
+    while (d && !(d->src == src && d->tag == tag && d->n_src == n_src && d->n_out == n_out)) d = d->next;
+    size_t bytes = (size_t)n_src * sizeof(float);
+    if (d && !memcmp(d->copy, src, bytes)) {
+        *fresh = false;
+        return d->out;
+    }
+    if (!d) {
+        if (!(d = mml_calloc(1, sizeof *d))) return NULL;
+        *d = (derived){ ctx->derived, src, n_src, n_out, tag, mml_malloc(bytes),
+                        mml_malloc((size_t)n_out * sizeof(float)) };
+        ctx->derived = d;
+        if (!d->copy || !d->out) {
+            mml_free(d->copy), mml_free(d->out);
+            d->copy = d->out = NULL, d->src = NULL; /* matches nothing again */
+            return NULL;
+        }
+    }
+    memcpy(d->copy, src, bytes);
+    *fresh = true;
+    return d->out;
 }
 
 float *mml_partials_new(mml_ctx *ctx, int64_t size)

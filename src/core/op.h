@@ -63,6 +63,12 @@ float *mml_grad_buf(mml_ctx *ctx, mml_tensor *t);
 float *mml_grad_buf_fresh(mml_ctx *ctx, mml_tensor *t, bool *fresh);
 static inline bool mml_wants_grad(const mml_tensor *t) { return t && t->requires_grad; }
 
+/* Data an op derives from an array, src [n_src] (a weight's transform, out
+ * [n_out]), kept by the context across steps: found again by (src, tag)
+ * while src holds the same values (compared in full), remade otherwise.
+ * *fresh says whether the caller must make it now. NULL when out of memory. */
+float *mml_ctx_derived(mml_ctx *ctx, const float *src, int64_t n_src, int tag, int64_t n_out, bool *fresh);
+
 /* Per-thread partial sums for a reduction run over the thread pool (the bias
  * or weight gradient of rows split between threads): `size` zeroed floats
  * per thread, in the arena; mml_partials_add adds them into dst in thread

@@ -85,7 +85,7 @@ const mml_winograd *mml_winograd_for(int r)
 }
 
 #define MIN_CHANNELS 8 /* fewer: the transforms cost more than they save */
-#define MIN_TILES 256  /* fewer (a small batch): the kernels' transform and 36 narrow products do */
+#define MIN_TILES 32   /* fewer: 36 products this narrow cost more in calls than they save */
 
 const mml_winograd *mml_winograd_for_conv(const mml_conv_geom *g)
 {

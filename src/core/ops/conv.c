@@ -506,10 +506,14 @@ static bool wino_plan(mml_ctx *ctx, conv_job *j, bool backward, int threads)
     j->slots = mml_arena_alloc(ctx, (size_t)(threads * j->slot_size) * sizeof(float));
     if (!j->work || !j->slots) return false;
     if (backward && !j->dx) return true;
-    j->kt = mml_arena_alloc(ctx, (size_t)(MML_WINO_POINTS * g->O * g->C) * sizeof(float));
+    /* Kept by the context: inference with the same weights transforms them once. */
+    const mml_tensor *w = j->n->in[1];
+    bool fresh;
+    j->kt = mml_ctx_derived(ctx, mml_f32(w), w->numel, backward, MML_WINO_POINTS * g->O * g->C, &fresh);
+    if (!j->kt || !fresh) return j->kt != NULL;
     float *scratch = mml_arena_alloc(ctx, mml_winograd_kernel_scratch(j->wg, g->O, g->C) * sizeof(float));
-    if (!j->kt || !scratch) return false;
-    mml_winograd_kernels(j->wg, mml_f32(j->n->in[1]), g->O, g->C, backward, j->kt, scratch);
+    if (!scratch) return false;
+    mml_winograd_kernels(j->wg, mml_f32(w), g->O, g->C, backward, j->kt, scratch);
     return true;
 }
 
