@@ -60,7 +60,8 @@ TEST(conv2d_fast_path_matches_direct_reference)
     mml_rng_seed(&r, 5);
     static const int cfg[][9] = { /* N C H W O k s p groups */
         { 3, 1, 28, 28, 8, 3, 1, 1, 1 }, { 2, 6, 13, 11, 9, 5, 2, 2, 3 }, { 1, 4, 9, 9, 4, 3, 1, 0, 4 },
-        { 5, 3, 8, 16, 2, 1, 1, 0, 1 },
+        { 5, 3, 8, 16, 2, 1, 1, 0, 1 }, { 2, 1, 9, 13, 3, 5, 1, 2, 1 }, { 2, 1, 7, 6, 2, 3, 1, 0, 1 },
+        { 1, 1, 5, 40, 4, 7, 1, 3, 1 }, /* one input channel: direct loops */
     };
     int saved = mml_threads_get();
     for (int threads = 1; threads <= 2; threads++) {
