@@ -135,6 +135,36 @@ static void check_close_double(const char *what, const float *got, const double 
     mml_free(w);
 }
 
+/* The tile transforms, written out in shared-term form, are the matrices
+ * derived from the points: a unit impulse at (ky, kx) of a lone 6 x 6 tile
+ * gives point (i, j) = BT[i][ky] BT[j][kx], and a unit point (i, j) gives
+ * output (a, b) = AT[a][i] AT[b][j]. */
+TEST(winograd_tile_transforms_are_the_derived_matrices)
+{
+    for (int r = 3; r <= 5; r += 2) {
+        const mml_winograd *wg = mml_winograd_for(r);
+        CHECK(wg && wg->m + r == 7);
+        if (!wg) continue;
+        int m = wg->m;
+        float plane[36], pts[36], out[16], scratch[1024];
+        CHECK(mml_winograd_scratch(wg, 1, 1, 1) <= sizeof scratch / sizeof scratch[0]);
+        for (int k = 0; k < 36; k++) {
+            memset(plane, 0, sizeof plane);
+            plane[k] = 1.0f;
+            mml_winograd_input(wg, plane, 36, 1, 6, 6, 0, 0, 1, 1, pts, 1, scratch);
+            float want[36];
+            for (int p = 0; p < 36; p++) want[p] = wg->BT[p / 6][k / 6] * wg->BT[p % 6][k % 6];
+            CHECK_CLOSE("input transform of an impulse", pts, want, 36, 0, 0);
+            memset(pts, 0, sizeof pts);
+            pts[k] = 1.0f;
+            mml_winograd_output(wg, pts, 1, 1, 1, 1, out, m * m, m, m, false, scratch);
+            for (int q = 0; q < m * m; q++) want[q] = wg->AT[q / m][k / 6] * wg->AT[q % m][k % 6];
+            CHECK_CLOSE("output transform of a point", out, want, m * m, 0, 0);
+        }
+    }
+    CHECK(mml_winograd_for(4) == NULL && mml_winograd_for(1) == NULL);
+}
+
 /* Winograd convolution (6 x 6 tiles: 3 x 3 kernels in 4 x 4 output tiles, 5 x 5
  * in 2 x 2): values and all three gradients against direct loops, with edge
  * tiles that hang over the output, no padding and padding up to k - 1, several
