@@ -54,17 +54,15 @@ static mml_gemm_kernel pick_kernel(void)
     switch (mml_cpu_simd()) {
     case MML_SIMD_AVX512:
         return (mml_gemm_kernel){ mml_gemm_kernel_avx512, MML_GEMM_AVX512_MR, MML_GEMM_AVX512_NR,
-                                  mml_gemm_kernel_avx512_8, 8, mml_gemm_kernel_avx512_in_place,
-                                  mml_gemm_kernel_avx512_8_in_place, "avx512", mml_gemm_pack_rows_avx2,
+                                  mml_gemm_kernel_avx512_8, 8, "avx512", mml_gemm_pack_rows_avx2,
                                   mml_gemm_dot_avx512 };
     case MML_SIMD_AVX2:
-        return (mml_gemm_kernel){ mml_gemm_kernel_avx2, MML_GEMM_AVX2_MR, MML_GEMM_AVX2_NR, NULL, 0, NULL, NULL,
-                                  "avx2", mml_gemm_pack_rows_avx2, dot_portable };
+        return (mml_gemm_kernel){ mml_gemm_kernel_avx2, MML_GEMM_AVX2_MR, MML_GEMM_AVX2_NR, NULL, 0, "avx2",
+                                  mml_gemm_pack_rows_avx2, dot_portable };
     default: break;
     }
 #endif
-    return (mml_gemm_kernel){ kernel_scalar, SCALAR_MR, SCALAR_NR, NULL, 0, NULL, NULL, "scalar", pack_rows,
-                              dot_portable };
+    return (mml_gemm_kernel){ kernel_scalar, SCALAR_MR, SCALAR_NR, NULL, 0, "scalar", pack_rows, dot_portable };
 }
 
 static int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
@@ -74,8 +72,7 @@ static int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; 
 static mml_gemm_kernel kernel_for_rows(int64_t M)
 {
     mml_gemm_kernel k = pick_kernel();
-    if (k.fn_short && round_up(M, k.mr_short) * 10 <= round_up(M, k.mr) * 9)
-        k.fn = k.fn_short, k.mr = k.mr_short, k.in_place = k.in_place_short;
+    if (k.fn_short && round_up(M, k.mr_short) * 10 <= round_up(M, k.mr) * 9) k.fn = k.fn_short, k.mr = k.mr_short;
     return k;
 }
 
@@ -329,25 +326,6 @@ static int64_t packed_offset(int64_t jc, int64_t pc, int64_t K, int64_t nc, int 
     return jc * K + pc * ((nc + nr - 1) / nr * nr);
 }
 
-#define IN_PLACE_MAX_N 512 /* columns of C at most for A read in place: 16 panels of B */
-
-/* One block of A (mc rows from A, row stride lda, each kc long) against the
- * packed panels of B, A read in place: the rows of a panel past mr repeat its
- * last row (computed, not stored). */
-static void in_place_block(const mml_gemm_kernel *kern, const float *A, int64_t lda, int64_t mc, int64_t kc, int64_t nc,
-                           const float *bbuf, int64_t b_ps, float *C, int64_t ldc, float alpha, float beta)
-{
-    const int mr = kern->mr, nr = kern->nr;
-    const float *rows[MML_GEMM_AVX512_MR];
-    for (int64_t ir = 0; ir < mc; ir += mr) {
-        int m = (int)(mc - ir < mr ? mc - ir : mr);
-        for (int i = 0; i < mr; i++) rows[i] = A + (ir + (i < m ? i : m - 1)) * lda;
-        for (int64_t jr = 0; jr < nc; jr += nr)
-            kern->in_place(kc, rows, bbuf + jr / nr * b_ps, C + ir * ldc + jr, ldc, alpha, beta, m,
-                           (int)(nc - jr < nr ? nc - jr : nr));
-    }
-}
-
 /* bp: B already packed by mml_sgemm_pack_b (then B, ldb, tb are its source),
  * or NULL to pack each block here. */
 static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
@@ -365,10 +343,6 @@ static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M
     }
     const int mr = kern->mr, nr = kern->nr;
     const int64_t mc_max = (int64_t)MC_PANELS * mr;
-    /* A tall A with rows along K times a narrow B: transposing A into panels
-     * costs as much as a good part of the product, each value of A meeting
-     * only a few panels of B; the kernel reads it in place. */
-    bool in_place = kern->in_place && !ta && N <= IN_PLACE_MAX_N;
     int64_t nc_max = N < NC ? (N + nr - 1) / nr * nr : NC;
     int64_t kc_step = k_block(K);
     int64_t a_size = mc_max / mr * panel_floats(kc_step, mr), b_size = bp ? 0 : nc_max / nr * panel_floats(kc_step, nr);
@@ -387,11 +361,6 @@ static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M
             if (!bp) pack_b(kern, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tb, kc, nc, b_ps, abuf + a_size);
             for (int64_t ic = 0; ic < M; ic += mc_max) {
                 int64_t mc = M - ic < mc_max ? M - ic : mc_max;
-                if (in_place) {
-                    in_place_block(kern, A + ic * lda + pc, lda, mc, kc, nc, bbuf, b_ps, C + ic * ldc + jc, ldc, alpha,
-                                   b_eff);
-                    continue;
-                }
                 pack_a(kern, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, mc, kc, abuf);
                 for (int64_t jr = 0; jr < nc; jr += nr)
                     for (int64_t ir = 0; ir < mc; ir += mr)

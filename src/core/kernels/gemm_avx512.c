@@ -8,10 +8,24 @@
 #define MR MML_GEMM_AVX512_MR
 #define NR MML_GEMM_AVX512_NR
 
-/* C = alpha * acc + beta * C for the mr x nr corner of an R x 32 tile. */
-static inline __attribute__((always_inline)) void store_acc(int R, __m512 acc[MR][2], float *c, int64_t ldc,
-                                                            float alpha, float beta, int mr, int nr)
+static inline __attribute__((always_inline)) void kernel_rows(int R, int64_t kc, const float *a, const float *b,
+                                                              float *c, int64_t ldc, float alpha, float beta, int mr,
+                                                              int nr)
 {
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < R; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += R;
+        b += NR;
+    }
     if (mr == R && nr == NR) {
         __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
@@ -33,61 +47,6 @@ static inline __attribute__((always_inline)) void store_acc(int R, __m512 acc[MR
         _mm512_store_ps(tmp + i * NR + 16, acc[i][1]);
     }
     mml_gemm_store_tile(tmp, NR, c, ldc, alpha, beta, mr, nr);
-}
-
-static inline __attribute__((always_inline)) void kernel_rows(int R, int64_t kc, const float *a, const float *b,
-                                                              float *c, int64_t ldc, float alpha, float beta, int mr,
-                                                              int nr)
-{
-    __m512 acc[MR][2];
-#pragma GCC unroll 12
-    for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 12
-        for (int i = 0; i < R; i++) {
-            __m512 ai = _mm512_set1_ps(a[i]);
-            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-        }
-        a += R;
-        b += NR;
-    }
-    store_acc(R, acc, c, ldc, alpha, beta, mr, nr);
-}
-
-/* The same tile with A read in place: rows[i] is row i of the panel, its k-th
- * value at rows[i][k] (a row-major A whose rows run along K needs no packing). */
-static inline __attribute__((always_inline)) void kernel_rows_in_place(int R, int64_t kc, const float *const *rows,
-                                                                       const float *b, float *c, int64_t ldc,
-                                                                       float alpha, float beta, int mr, int nr)
-{
-    __m512 acc[MR][2];
-#pragma GCC unroll 12
-    for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 12
-        for (int i = 0; i < R; i++) {
-            __m512 ai = _mm512_set1_ps(rows[i][k]);
-            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-        }
-        b += NR;
-    }
-    store_acc(R, acc, c, ldc, alpha, beta, mr, nr);
-}
-
-void mml_gemm_kernel_avx512_in_place(int64_t kc, const float *const *rows, const float *b, float *c, int64_t ldc,
-                                     float alpha, float beta, int mr, int nr)
-{
-    kernel_rows_in_place(MR, kc, rows, b, c, ldc, alpha, beta, mr, nr);
-}
-
-void mml_gemm_kernel_avx512_8_in_place(int64_t kc, const float *const *rows, const float *b, float *c, int64_t ldc,
-                                       float alpha, float beta, int mr, int nr)
-{
-    kernel_rows_in_place(8, kc, rows, b, c, ldc, alpha, beta, mr, nr);
 }
 
 void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,

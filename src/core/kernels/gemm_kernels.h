@@ -9,9 +9,6 @@
 
 typedef void (*mml_gemm_kernel_fn)(int64_t kc, const float *a, const float *b, float *c,
                                    int64_t ldc, float alpha, float beta, int mr, int nr);
-/* The same with A not packed: rows[i] points at row i's first k (MR rows). */
-typedef void (*mml_gemm_in_place_fn)(int64_t kc, const float *const *rows, const float *b, float *c, int64_t ldc,
-                                     float alpha, float beta, int mr, int nr);
 
 /* Packs a rows x kc block stored row-major (row stride ld) into a panel of
  * width w >= rows: dst[k * w + r] = src[r * ld + k], zero for r >= rows. The
@@ -29,7 +26,6 @@ typedef struct mml_gemm_kernel {
     int mr, nr;
     mml_gemm_kernel_fn fn_short; /* fewer rows (mr_short), or NULL */
     int mr_short;
-    mml_gemm_in_place_fn in_place, in_place_short; /* A read in place, or NULL */
     const char *name;
     mml_gemm_pack_fn pack_rows;
     mml_gemm_dot_fn dot;
@@ -41,10 +37,6 @@ void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c
                             float alpha, float beta, int mr, int nr);
 void mml_gemm_kernel_avx512_8(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                               float alpha, float beta, int mr, int nr);
-void mml_gemm_kernel_avx512_in_place(int64_t kc, const float *const *rows, const float *b, float *c, int64_t ldc,
-                                     float alpha, float beta, int mr, int nr);
-void mml_gemm_kernel_avx512_8_in_place(int64_t kc, const float *const *rows, const float *b, float *c, int64_t ldc,
-                                       float alpha, float beta, int mr, int nr);
 void mml_gemm_dot_avx512(int mi, int nj, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                          int64_t ldb, float beta, float *C, int64_t ldc);
 void mml_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,

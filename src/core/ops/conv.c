@@ -370,14 +370,15 @@ static void wino_x_points(void *arg, int64_t lo, int64_t hi, int thread)
     x_points(w, lo, hi, thread, w->a);
 }
 
-/* b[p] = kt[p] [O, C] a[p] [C, T] */
-static void wino_forward_products(void *arg, int64_t lo, int64_t hi, int thread)
+/* b[p] = kt[p] a[p]: [O, C] x [C, T] forward, [C, O] x [O, T] for the data gradient. */
+static void wino_products(void *arg, int64_t lo, int64_t hi, int thread)
 {
     (void)thread;
     const wino_step *w = arg;
-    int64_t O = w->j->g.O, C = w->j->g.C, T = w->T;
+    bool forward = !w->dmat;
+    int64_t M = forward ? w->j->g.O : w->j->g.C, K = forward ? w->j->g.C : w->j->g.O, T = w->T;
     for (int64_t p = lo; p < hi; p++)
-        mml_sgemm(false, false, O, T, C, 1.0f, w->j->kt + p * O * C, C, w->a + p * C * T, T, 0.0f, w->b + p * O * T, T);
+        mml_sgemm(false, false, M, T, K, 1.0f, w->j->kt + p * M * K, K, w->a + p * K * T, T, 0.0f, w->b + p * M * T, T);
 }
 
 /* Output channel o (items) from b, through the epilogue. */
@@ -401,7 +402,7 @@ static void wino_forward_chunk(const conv_job *j, int64_t s0, int64_t S, float *
     int64_t T = S * j->th * j->tw;
     wino_step w = { j, s0, S, T, work, work + MML_WINO_POINTS * g->C * T, .slot = slot };
     mml_parallel_for(g->C, 1, wino_x_points, &w);
-    mml_parallel_for(MML_WINO_POINTS, 1, wino_forward_products, &w);
+    mml_parallel_for(MML_WINO_POINTS, 1, wino_products, &w);
     mml_parallel_for(g->O, 1, wino_outputs, &w);
 }
 
@@ -447,15 +448,6 @@ static void wino_dy_points(void *arg, int64_t lo, int64_t hi, int thread)
                            j->dth, j->dtw, w->a + o * w->T, g->O * w->T, slot_of(w, thread));
 }
 
-static void wino_data_products(void *arg, int64_t lo, int64_t hi, int thread)
-{
-    (void)thread;
-    const wino_step *w = arg;
-    int64_t O = w->j->g.O, C = w->j->g.C, T = w->T;
-    for (int64_t p = lo; p < hi; p++)
-        mml_sgemm(false, false, C, T, O, 1.0f, w->j->kt + p * C * O, O, w->a + p * O * T, T, 0.0f, w->b + p * C * T, T);
-}
-
 static void wino_dx(void *arg, int64_t lo, int64_t hi, int thread)
 {
     const wino_step *w = arg;
@@ -483,7 +475,7 @@ static void wino_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float 
     if (j->dx) {
         w.T = S * j->dth * j->dtw;
         mml_parallel_for(g->O, 1, wino_dy_points, &w);
-        mml_parallel_for(MML_WINO_POINTS, 1, wino_data_products, &w);
+        mml_parallel_for(MML_WINO_POINTS, 1, wino_products, &w);
         mml_parallel_for(g->C, 1, wino_dx, &w);
     }
 }
