@@ -388,7 +388,7 @@ float *mml_ctx_derived(mml_ctx *ctx, const float *src, int64_t n_src, int tag, i
         return d->out;
     }
     if (!d) {
-        if (!(d = mml_calloc(1, sizeof *d))) return NULL;
+        if (!(d = mml_malloc(sizeof *d))) return NULL;
         *d = (derived){ ctx->derived, src, n_src, n_out, tag, mml_malloc(bytes),
                         mml_malloc((size_t)n_out * sizeof(float)) };
         ctx->derived = d;

@@ -66,6 +66,7 @@ TEST(gemm_matches_reference_all_paths)
         { 5, 3100, 200 }, /* more than one column block (NC) and depth block (KC) */
         { 1, 333, 250 }, { 3, 300, 260 }, /* a few rows and a B large enough to split over threads */
         { 16, 25, 1000 }, { 9, 32, 700 }, { 2, 3, 2049 }, /* small C, long K: dot products when B is transposed */
+        { 16, 32, 300 },                                  /* the same from K = 256 */
         { 1, 203, 700 }, { 6, 42, 2000 },                 /* the same, enough to split over threads */
         { 32, 70, 33 }, { 40, 45, 17 }, { 16, 100, 64 },  /* rows 12-row tiles fit badly: the 8-row kernel */
     };

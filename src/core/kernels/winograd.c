@@ -101,7 +101,7 @@ const mml_winograd *mml_winograd_for_conv(const mml_conv_geom *g)
     return tight && g->N * grid >= MIN_TILES ? wg : NULL;
 }
 
-/* ---- linear combinations of rows, the one loop every transform runs ---- */
+/* ---- linear combinations of rows: the transforms not written out below ---- */
 
 /* Restrict on local copies of row pointers does not convince GCC, which then
  * gives up on vectorising (runtime alias checks for 12 rows); clang does it. */
@@ -118,11 +118,23 @@ const mml_winograd *mml_winograd_for_conv(const mml_conv_geom *g)
 #define MADD(a, b, c) ((a) * (b) + (c))
 #endif
 
-/* d[t] (+)= sum over q < rows of c[q] * s[q][t], for t < n: one pass, the
- * sum in a register. Inlined with rows and add constant, so each count is a
- * plain vector loop. */
+/* The rows of one combination and their nonzero coefficients. */
+typedef struct taps {
+    const float *rows[A];
+    float c[A];
+    int n;
+} taps;
+
+static void tap(taps *t, float c, const float *row)
+{
+    if (c == 0.0f) return;
+    t->rows[t->n] = row, t->c[t->n] = c, t->n++;
+}
+
+/* d[t] = sum over q < rows of c[q] * s[q][t], for t < n: one pass, the sum in
+ * a register. Inlined with rows constant, so each count is a plain vector loop. */
 static inline __attribute__((always_inline)) void lincomb_k(float *restrict d, const float *const *s, const float *c,
-                                                            int rows, int64_t n, bool add)
+                                                            int rows, int64_t n)
 {
     const float *restrict s0 = s[0], *restrict s1 = s[rows > 1 ? 1 : 0], *restrict s2 = s[rows > 2 ? 2 : 0];
     const float *restrict s3 = s[rows > 3 ? 3 : 0], *restrict s4 = s[rows > 4 ? 4 : 0], *restrict s5 = s[rows > 5 ? 5 : 0];
@@ -135,34 +147,21 @@ static inline __attribute__((always_inline)) void lincomb_k(float *restrict d, c
         if (rows > 3) v = MADD(c3, s3[t], v);
         if (rows > 4) v = MADD(c4, s4[t], v);
         if (rows > 5) v = MADD(c5, s5[t], v);
-        d[t] = add ? d[t] + v : v;
+        d[t] = v;
     }
 }
 
-static void lincomb(float *d, const float *const *s, const float *c, int rows, int64_t n, bool add)
+/* d[t] = the combination t of rows at t, for t < n. */
+static void lincomb(float *d, const taps *t, int64_t n)
 {
-#define LC_CASE(k)                                                                                                     \
-    case k:                                                                                                            \
-        if (add) lincomb_k(d, s, c, k, n, true);                                                                       \
-        else lincomb_k(d, s, c, k, n, false);                                                                          \
-        break;
-    switch (rows) {
-        LC_CASE(1) LC_CASE(2) LC_CASE(3) LC_CASE(4) LC_CASE(5) LC_CASE(6)
+    switch (t->n) {
+    case 1: lincomb_k(d, t->rows, t->c, 1, n); break;
+    case 2: lincomb_k(d, t->rows, t->c, 2, n); break;
+    case 3: lincomb_k(d, t->rows, t->c, 3, n); break;
+    case 4: lincomb_k(d, t->rows, t->c, 4, n); break;
+    case 5: lincomb_k(d, t->rows, t->c, 5, n); break;
+    case 6: lincomb_k(d, t->rows, t->c, 6, n); break;
     }
-#undef LC_CASE
-}
-
-/* The rows of one combination and their nonzero coefficients. */
-typedef struct taps {
-    const float *rows[A];
-    float c[A];
-    int n;
-} taps;
-
-static void tap(taps *t, float c, const float *row)
-{
-    if (c == 0.0f) return;
-    t->rows[t->n] = row, t->c[t->n] = c, t->n++;
 }
 
 /* ---- the tile transforms in shared-term form ----
@@ -296,13 +295,13 @@ static void tile_points(const mml_winograd *wg, bool input, const float *planes,
     for (int j = 0; j < A; j++) {
         taps t = { .n = 0 };
         for (int kx = 0; kx < span; kx++) tap(&t, wg->GY[j][kx], Z + kx * m * run);
-        lincomb(Hc + j * m * run, t.rows, t.c, t.n, m * run, false);
+        lincomb(Hc + j * m * run, &t, m * run);
     }
     for (int i = 0; i < A; i++)
         for (int j = 0; j < A; j++) {
             taps t = { .n = 0 };
             for (int ky = 0; ky < span; ky++) tap(&t, wg->GY[i][ky], Hc + (j * m + ky % m) * run + ky / m * row);
-            lincomb(dst + (i * A + j) * ld, t.rows, t.c, t.n, n, false);
+            lincomb(dst + (i * A + j) * ld, &t, n);
         }
 }
 
@@ -368,13 +367,13 @@ static void kernel_points(const mml_winograd *wg, const float *wt, int64_t n, fl
         for (int b = 0; b < r; b++) {
             taps t = { .n = 0 };
             for (int a = 0; a < r; a++) tap(&t, wg->G[i][a], wt + (a * r + b) * n);
-            lincomb(Gk + (i * r + b) * n, t.rows, t.c, t.n, n, false);
+            lincomb(Gk + (i * r + b) * n, &t, n);
         }
     for (int i = 0; i < A; i++)
         for (int j = 0; j < A; j++) {
             taps t = { .n = 0 };
             for (int b = 0; b < r; b++) tap(&t, wg->G[j][b], Gk + (i * r + b) * n);
-            lincomb(dst + (i * A + j) * n, t.rows, t.c, t.n, n, false);
+            lincomb(dst + (i * A + j) * n, &t, n);
         }
 }
 
@@ -409,13 +408,13 @@ void mml_winograd_kernel_grads(const mml_winograd *wg, const float *src, int64_t
         for (int b = 0; b < r; b++) {
             taps t = { .n = 0 };
             for (int j = 0; j < A; j++) tap(&t, wg->VR[j][b], src + (i * A + j) * n);
-            lincomb(Mv + (i * r + b) * n, t.rows, t.c, t.n, n, false);
+            lincomb(Mv + (i * r + b) * n, &t, n);
         }
     for (int a = 0; a < r; a++)
         for (int b = 0; b < r; b++) {
             taps t = { .n = 0 };
             for (int i = 0; i < A; i++) tap(&t, wg->VR[i][a], Mv + (i * r + b) * n);
-            lincomb(g + (a * r + b) * n, t.rows, t.c, t.n, n, false);
+            lincomb(g + (a * r + b) * n, &t, n);
         }
     for (int64_t k = 0; k < n; k++)
         for (int64_t q = 0; q < rr; q++) dw[k * rr + q] += g[q * n + k];
