@@ -69,6 +69,8 @@ TEST(gemm_matches_reference_all_paths)
         { 16, 32, 300 },                                  /* the same from K = 256 */
         { 1, 203, 700 }, { 6, 42, 2000 },                 /* the same, enough to split over threads */
         { 32, 70, 33 }, { 40, 45, 17 }, { 16, 100, 64 },  /* rows 12-row tiles fit badly: the 8-row kernel */
+        { 64, 196, 288 }, /* a batch-1 conv: split by rows at 2 threads, a last tile 4 columns wide */
+        { 16, 48, 20 }, { 16, 49, 20 }, { 24, 81, 9 }, /* last tiles of 16 and 17 columns: half or whole vectors */
     };
     int saved_threads = mml_threads_get();
     for (int simd = MML_SIMD_SCALAR; simd <= MML_SIMD_AVX512; simd++) {

@@ -22,7 +22,9 @@
 #define NC 3072
 #define SCALAR_MR 4
 #define SCALAR_NR 8
-#define PARALLEL_MIN_FLOPS (2.0 * 96 * 96 * 96)
+/* Below this a second thread's share takes less time than handing it over:
+ * the 32 x 784 x 9 product of a batch-1 CNN's first layer is worth it. */
+#define PARALLEL_MIN_FLOPS (2.0 * 48 * 48 * 48)
 #define SMALL_M 4                          /* "a few rows": no packing */
 #define SMALL_M_PARALLEL_MIN (64.0 * 1024) /* values read, 256 KiB: worth splitting a few-row product */
 /* Packed panels are kc * w floats, a multiple of 4 KiB for the usual kc and
@@ -396,6 +398,14 @@ static void gemm_part(void *arg, int64_t b, int64_t e, int thread)
     }
 }
 
+/* The largest share of len that one of `threads` threads gets when len is
+ * split into strips of unit. */
+static double strip_share(int64_t len, int64_t unit, int threads)
+{
+    int64_t units = (len + unit - 1) / unit, most = (units + threads - 1) / threads * unit;
+    return (double)(most < len ? most : len) / (double)len;
+}
+
 void mml_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                int64_t ldc)
@@ -415,8 +425,14 @@ void mml_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
         gemm_serial(&kern, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta, C, ldc);
         return;
     }
-    /* Split the longer side of C into strips aligned to the register tile. */
-    bool split_n = few_rows || N >= M;
+    /* Split the longer side of C into strips aligned to the register tile,
+     * unless that leaves one thread much more than the other side would (64 x
+     * 196: seven 32-wide column strips give one thread 128 of 196 columns,
+     * eight-row strips half the rows). */
+    bool split_n = N >= M;
+    double share_n = strip_share(N, kern.nr, threads), share_m = strip_share(M, kern.mr, threads);
+    if (split_n ? share_n > 1.125 * share_m : share_m > 1.125 * share_n) split_n = !split_n;
+    split_n = split_n || few_rows;
     int64_t unit = split_n ? kern.nr : kern.mr, len = split_n ? N : M;
     gemm_job j = { kern, trans_a, trans_b, split_n, M, N, K, lda, ldb, ldc, unit, alpha, beta, A, B, NULL, C };
     int64_t units = (len + unit - 1) / unit;

@@ -1,6 +1,8 @@
 /* AVX-512 micro-kernels, R x 32 for R = 12 (24 zmm accumulators) and 8
  * (16, for row counts that 12 divides badly): two B vectors and one broadcast
- * of A per step, enough independent FMAs to hide their latency. */
+ * of A per step, enough independent FMAs to hide their latency. A tile's
+ * last 16 columns or fewer take one vector (a 14 x 14 conv's 196 columns end
+ * in 4 of them). */
 #include <immintrin.h>
 
 #include "core/kernels/gemm_kernels.h"
@@ -8,20 +10,20 @@
 #define MR MML_GEMM_AVX512_MR
 #define NR MML_GEMM_AVX512_NR
 
-static inline __attribute__((always_inline)) void kernel_rows(int R, int64_t kc, const float *a, const float *b,
-                                                              float *c, int64_t ldc, float alpha, float beta, int mr,
-                                                              int nr)
+static inline __attribute__((always_inline)) void kernel_rows(int R, int V, int64_t kc, const float *a,
+                                                              const float *b, float *c, int64_t ldc, float alpha,
+                                                              float beta, int mr, int nr)
 {
     __m512 acc[MR][2];
 #pragma GCC unroll 12
     for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        __m512 b0 = _mm512_load_ps(b), b1 = V == 2 ? _mm512_load_ps(b + 16) : b0;
 #pragma GCC unroll 12
         for (int i = 0; i < R; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+            if (V == 2) acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
         }
         a += R;
         b += NR;
@@ -52,13 +54,15 @@ static inline __attribute__((always_inline)) void kernel_rows(int R, int64_t kc,
 void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
                             float beta, int mr, int nr)
 {
-    kernel_rows(MR, kc, a, b, c, ldc, alpha, beta, mr, nr);
+    if (nr <= 16) kernel_rows(MR, 1, kc, a, b, c, ldc, alpha, beta, mr, nr);
+    else kernel_rows(MR, 2, kc, a, b, c, ldc, alpha, beta, mr, nr);
 }
 
 void mml_gemm_kernel_avx512_8(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
                               float beta, int mr, int nr)
 {
-    kernel_rows(8, kc, a, b, c, ldc, alpha, beta, mr, nr);
+    if (nr <= 16) kernel_rows(8, 1, kc, a, b, c, ldc, alpha, beta, mr, nr);
+    else kernel_rows(8, 2, kc, a, b, c, ldc, alpha, beta, mr, nr);
 }
 
 /* Dot products of rows (mml_gemm_dot_fn): a 4 x 4 block of C loads four rows

@@ -170,12 +170,12 @@ static void unfold_rows(void *arg, int64_t k0, int64_t k1, int thread)
 
 /* The patches of samples s0.. for group gi into col [K, S*P]. Inside a task
  * of the batch this runs on its thread; a lone task (batch-1 inference) splits
- * its rows over the threads, as the GEMM that follows splits its columns. */
+ * its rows over the threads, as the GEMM that follows splits its work. */
 static void unfold_chunk(const mml_conv_geom *g, const float *x, int64_t s0, int64_t S, int64_t gi, float *col)
 {
     unfold_job u = { g, x, s0, S, gi, col };
     int64_t K = g->C / g->groups * g->kh * g->kw, P = g->OH * g->OW;
-    mml_parallel_for(K, 1 + 16384 / (S * P + 1), unfold_rows, &u);
+    mml_parallel_for(K, 1 + 4096 / (S * P + 1), unfold_rows, &u);
 }
 
 /* y = m + bias, through the ReLU if relu (y may be m). */
@@ -213,6 +213,26 @@ static void finish_plane(const conv_job *j, int64_t plane, float *m)
     pool_plane(m, g->OH, g->OW, mml_f32(n->out) + plane * PP, j->arg ? j->arg + plane * PP : NULL);
 }
 
+typedef struct finish_job {
+    const conv_job *j;
+    int64_t s0, S, gi;
+    float *mat; /* [Og, S*P] */
+} finish_job;
+
+/* Planes lo..hi of a chunk's group (sample-major): a lone task (batch-1
+ * inference) spreads them over the threads, as it did its GEMM. */
+static void finish_planes(void *arg, int64_t lo, int64_t hi, int thread)
+{
+    const finish_job *f = arg;
+    const mml_conv_geom *g = &f->j->g;
+    int64_t Og = g->O / g->groups, P = g->OH * g->OW;
+    for (int64_t i = lo; i < hi; i++) {
+        int64_t s = i / Og, o = i % Og;
+        finish_plane(f->j, (f->s0 + s) * g->O + f->gi * Og + o, f->mat + o * f->S * P + s * P);
+    }
+    (void)thread;
+}
+
 static void plain_forward_chunk(const conv_job *j, int64_t s0, int64_t S, float *work)
 {
     const mml_conv_geom *g = &j->g;
@@ -223,9 +243,8 @@ static void plain_forward_chunk(const conv_job *j, int64_t s0, int64_t S, float 
     for (int64_t gi = 0; gi < g->groups; gi++) {
         unfold_chunk(g, x, s0, S, gi, col);
         mml_sgemm(false, false, Og, S * P, K, 1.0f, w + gi * Og * K, K, col, S * P, 0.0f, mat, S * P);
-        for (int64_t s = 0; s < S; s++)
-            for (int64_t o = 0; o < Og; o++)
-                finish_plane(j, (s0 + s) * g->O + gi * Og + o, mat + o * S * P + s * P);
+        finish_job f = { j, s0, S, gi, mat };
+        mml_parallel_for(S * Og, 1 + 4096 / P, finish_planes, &f);
     }
 }
 
