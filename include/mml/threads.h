@@ -14,6 +14,10 @@ typedef void (*mml_range_fn)(void *arg, int64_t begin, int64_t end, int thread);
 void mml_threads_set(int n);
 int mml_threads_get(void);
 
+/* The threads a parallel loop started here would run on: 1 inside a loop's
+ * task (nested loops run serially), mml_threads_get() elsewhere. */
+int mml_threads_usable(void);
+
 /* Splits [0, n) into at most mml_threads_get() contiguous ranges of at least
  * `grain` items and runs fn on each; returns when all are done. Deterministic:
  * the split depends only on n, grain and the thread count. */

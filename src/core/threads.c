@@ -122,6 +122,8 @@ int mml_threads_get(void)
     return g_threads;
 }
 
+int mml_threads_usable(void) { return t_in_pool ? 1 : mml_threads_get(); }
+
 void mml_parallel_for(int64_t n, int64_t grain, mml_range_fn fn, void *arg)
 {
     if (n <= 0) return;

@@ -6,7 +6,9 @@
  * Packing absorbs transposes, so one micro-kernel serves all four cases.
  * Threads split C into column (or row) strips, each running this loop with its
  * own packing buffers, which are kept per thread and grown, never freed per
- * call, so steady-state calls do not allocate. */
+ * call, so steady-state calls do not allocate. Products whose operands fit in
+ * L1 together (an attention head's) skip the packing: their kernel reads A
+ * and B in place. */
 #include <pthread.h>
 #include <string.h>
 
@@ -57,7 +59,7 @@ static mml_gemm_kernel pick_kernel(void)
     case MML_SIMD_AVX512:
         return (mml_gemm_kernel){ mml_gemm_kernel_avx512, MML_GEMM_AVX512_MR, MML_GEMM_AVX512_NR,
                                   mml_gemm_kernel_avx512_8, 8, "avx512", mml_gemm_pack_rows_avx2,
-                                  mml_gemm_dot_avx512 };
+                                  mml_gemm_dot_avx512, mml_gemm_direct_avx512 };
     case MML_SIMD_AVX2:
         return (mml_gemm_kernel){ mml_gemm_kernel_avx2, MML_GEMM_AVX2_MR, MML_GEMM_AVX2_NR, NULL, 0, "avx2",
                                   mml_gemm_pack_rows_avx2, dot_portable };
@@ -398,6 +400,29 @@ static void gemm_part(void *arg, int64_t b, int64_t e, int thread)
     }
 }
 
+/* Both operands in L1 together: read in place (B transposed first), no packing. */
+#define DIRECT_MAX_FLOATS 8192
+static bool direct_applies(int64_t M, int64_t N, int64_t K)
+{
+    return K > 0 && M * K + K * N <= DIRECT_MAX_FLOATS;
+}
+
+/* B transposed is transposed first (the direct kernel loads B's rows). */
+static void gemm_direct(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    if (tb) {
+        float *bt = thread_buffer((size_t)(K * N));
+        if (!bt) {
+            mml_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            return;
+        }
+        kern->pack_rows(B, ldb, (int)N, K, (int)N, bt);
+        B = bt, ldb = N;
+    }
+    kern->direct(M, N, K, alpha, A, ta ? 1 : lda, ta ? lda : 1, B, ldb, beta, C, ldc);
+}
+
 /* The largest share of len that one of `threads` threads gets when len is
  * split into strips of unit. */
 static double strip_share(int64_t len, int64_t unit, int threads)
@@ -415,13 +440,17 @@ void mml_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
         return;
     }
     mml_gemm_kernel kern = kernel_for_rows(M);
-    int threads = mml_threads_get();
+    int threads = mml_threads_usable();
     /* A few rows (batch-1 inference) are bound by reading B: split its
      * columns once B is large, whatever the flop count (B transposed went to
      * the dot products above). */
     bool few_rows = small_m_applies(trans_a, trans_b, M);
     bool worth = few_rows ? (double)K * N >= SMALL_M_PARALLEL_MIN : 2.0 * M * N * K >= PARALLEL_MIN_FLOPS;
     if (threads <= 1 || !worth) {
+        if (kern.direct && alpha != 0.0f && direct_applies(M, N, K)) {
+            gemm_direct(&kern, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            return;
+        }
         gemm_serial(&kern, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta, C, ldc);
         return;
     }

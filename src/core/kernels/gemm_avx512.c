@@ -65,6 +65,56 @@ void mml_gemm_kernel_avx512_8(int64_t kc, const float *a, const float *b, float 
     else kernel_rows(8, 2, kc, a, b, c, ldc, alpha, beta, mr, nr);
 }
 
+/* ---- small products read in place (mml_gemm_direct_fn) ----
+ * An R x 16V tile: B's row k is loaded straight from B (masked past column
+ * w), A's values broadcast from wherever its strides put them. */
+static inline __attribute__((always_inline)) void direct_tile(int R, int V, int64_t K, float alpha, const float *A,
+                                                              int64_t sa, int64_t sk, const float *B, int64_t ldb,
+                                                              float beta, float *C, int64_t ldc, int w)
+{
+    __mmask16 m0 = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1u);
+    __mmask16 m1 = w >= 32 ? 0xffff : w <= 16 ? 0 : (__mmask16)((1u << (w - 16)) - 1u);
+    __m512 acc[8][2];
+    for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k++) {
+        const float *b = B + k * ldb, *a = A + k * sk;
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = V == 2 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
+        for (int i = 0; i < R; i++) {
+            __m512 ai = _mm512_set1_ps(a[i * sa]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            if (V == 2) acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < R; i++)
+        for (int v = 0; v < V; v++) {
+            float *c = C + i * ldc + 16 * v;
+            __mmask16 m = v ? m1 : m0;
+            __m512 r = _mm512_mul_ps(va, acc[i][v]);
+            if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c), r);
+            _mm512_mask_storeu_ps(c, m, r);
+        }
+}
+
+void mml_gemm_direct_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t sa, int64_t sk,
+                            const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    for (int64_t i = 0; i < M; i += 8)
+        for (int64_t j = 0; j < N; j += 32) {
+            int w = N - j < 32 ? (int)(N - j) : 32;
+            const float *a = A + i * sa, *b = B + j;
+            float *c = C + i * ldc + j;
+            if (M - i >= 8) {
+                if (w > 16) direct_tile(8, 2, K, alpha, a, sa, sk, b, ldb, beta, c, ldc, w);
+                else direct_tile(8, 1, K, alpha, a, sa, sk, b, ldb, beta, c, ldc, w);
+            } else {
+                int R = (int)(M - i);
+                if (w > 16) direct_tile(R, 2, K, alpha, a, sa, sk, b, ldb, beta, c, ldc, w);
+                else direct_tile(R, 1, K, alpha, a, sa, sk, b, ldb, beta, c, ldc, w);
+            }
+        }
+}
+
 /* Dot products of rows (mml_gemm_dot_fn): a 4 x 4 block of C loads four rows
  * of A and four of B per 16 k and runs 16 FMAs; the ragged end of K is a
  * masked load. */

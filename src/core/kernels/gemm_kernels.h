@@ -21,6 +21,11 @@ typedef void (*mml_gemm_pack_fn)(const float *src, int64_t ld, int rows, int64_t
 typedef void (*mml_gemm_dot_fn)(int mi, int nj, int64_t K, float alpha, const float *A, int64_t lda,
                                 const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* C[M, N] = alpha op(A) B + beta C for a product that fits in L1, no
+ * packing: A's element (i, k) read at A[i * sa + k * sk], B row-major. */
+typedef void (*mml_gemm_direct_fn)(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t sa,
+                                   int64_t sk, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
 typedef struct mml_gemm_kernel {
     mml_gemm_kernel_fn fn;
     int mr, nr;
@@ -29,6 +34,7 @@ typedef struct mml_gemm_kernel {
     const char *name;
     mml_gemm_pack_fn pack_rows;
     mml_gemm_dot_fn dot;
+    mml_gemm_direct_fn direct; /* or NULL */
 } mml_gemm_kernel;
 
 void mml_gemm_pack_rows_avx2(const float *src, int64_t ld, int rows, int64_t kc, int w, float *dst);
@@ -39,6 +45,8 @@ void mml_gemm_kernel_avx512_8(int64_t kc, const float *a, const float *b, float 
                               float alpha, float beta, int mr, int nr);
 void mml_gemm_dot_avx512(int mi, int nj, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                          int64_t ldb, float beta, float *C, int64_t ldc);
+void mml_gemm_direct_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t sa, int64_t sk,
+                            const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 void mml_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                           float alpha, float beta, int mr, int nr);
 
