@@ -86,6 +86,9 @@ const mml_winograd *mml_winograd_for(int r)
 
 #define MIN_CHANNELS 8 /* fewer: the transforms cost more than they save */
 #define MIN_TILES 32   /* fewer: 36 products this narrow cost more in calls than they save */
+/* A lone sample (batch-1 inference): its products are small enough for the
+ * GEMM to read in place, so a vector's width of tiles is enough. */
+#define MIN_TILES_LONE 16
 
 const mml_winograd *mml_winograd_for_conv(const mml_conv_geom *g)
 {
@@ -96,9 +99,12 @@ const mml_winograd *mml_winograd_for_conv(const mml_conv_geom *g)
     if (!wg) return NULL;
     int64_t m = wg->m, grid = ((g->OH + m - 1) / m) * ((g->OW + m - 1) / m);
     /* Partial tiles compute outputs past the edge: 14 x 14 in 4 x 4 tiles is
-     * 16 x 16, 31% more products, which loses to im2col. */
+     * 16 x 16, 31% more products, which loses to im2col in a batch; a lone
+     * sample gains while the products are at most half of im2col's (14 x 14:
+     * a third). */
     bool tight = grid * m * m * 8 <= g->OH * g->OW * 9;
-    return tight && g->N * grid >= MIN_TILES ? wg : NULL;
+    bool lone = g->N == 1 && grid >= MIN_TILES_LONE && grid * A * 2 <= g->OH * g->OW * g->kh * g->kw;
+    return (tight && g->N * grid >= MIN_TILES) || lone ? wg : NULL;
 }
 
 /* ---- linear combinations of rows: the transforms not written out below ---- */
