@@ -1,6 +1,7 @@
 /* The packed SIMD GEMM against the reference triple loop, for every SIMD
  * level the CPU has, 1 and 2 threads, all transposes, odd shapes, strides,
- * alpha/beta (beta 0 must ignore NaN garbage in C), B packed per call or once. */
+ * alpha/beta (beta 0 must ignore NaN garbage in C), B packed per call or once,
+ * and the fused epilogue (bias, residual, ReLU) on every path. */
 #include <math.h>
 #include <string.h>
 
@@ -16,10 +17,26 @@ static void fill(float *v, int64_t n, mml_rng *r)
     for (int64_t i = 0; i < n; i++) v[i] = mml_rng_uniform(r) * 2.0f - 1.0f;
 }
 
-/* packed: B goes through mml_sgemm_pack_b and mml_sgemm_packed_b. */
-static bool check_case(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha, float beta, int pad,
-                       bool packed, mml_rng *r)
+enum { PLAIN, PACKED, EPILOGUE };
+
+/* C += res + bias, then the ReLU, each as chosen: what mml_sgemm_ep fuses. */
+static void epilogue_ref(int64_t M, int64_t N, float *C, int64_t ldc, const mml_gemm_epilogue *ep)
 {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            float t = ep->res ? ep->res[i * ep->ldr + j] : 0.0f;
+            float v = C[i * ldc + j] + (ep->bias ? t + ep->bias[j] : t);
+            C[i * ldc + j] = ep->relu && !(v > 0.0f) ? 0.0f : v;
+        }
+}
+
+/* mode PACKED: B goes through mml_sgemm_pack_b and mml_sgemm_packed_b;
+ * EPILOGUE: mml_sgemm_ep with a bias, a residual and the ReLU as variant
+ * picks them. */
+static bool check_case(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha, float beta, int pad,
+                       int mode, int variant, mml_rng *r)
+{
+    bool packed = mode == PACKED;
     int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
     int64_t arows = ta ? K : M, brows = tb ? N : K;
     float *A = mml_malloc((size_t)(arows * lda + 1) * 4), *B = mml_malloc((size_t)(brows * ldb + 1) * 4);
@@ -31,11 +48,17 @@ static bool check_case(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float 
     if (beta == 0.0f)
         for (int64_t i = 0; i < M * ldc; i++) C[i] = NAN;
     memcpy(R, C, (size_t)(M * ldc) * 4);
+    float *bias = mml_malloc((size_t)(N + 1) * 4), *res = mml_malloc((size_t)(M * (N + 3) + 1) * 4);
+    fill(bias, N, r);
+    fill(res, M * (N + 3), r);
+    mml_gemm_epilogue ep = { variant % 4 != 3 ? bias : NULL, variant % 2 ? res : NULL, N + 3, variant % 3 != 1 };
     if (packed) {
         mml_sgemm_packed bp = mml_sgemm_pack_b(tb, K, N, B, ldb, panels);
         mml_sgemm_packed_b(ta, M, alpha, A, lda, &bp, beta, C, ldc);
-    } else mml_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    } else if (mode == EPILOGUE) mml_sgemm_ep(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &ep);
+    else mml_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     mml_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);
+    if (mode == EPILOGUE) epilogue_ref(M, N, R, ldc, &ep);
     bool ok = true;
     for (int64_t i = 0; i < M && ok; i++)
         for (int64_t j = 0; j < ldc && ok; j++) { /* columns past N (the padding) untouched */
@@ -44,7 +67,8 @@ static bool check_case(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float 
                               : g == w || (isnan(g) && isnan(w));
             if (!same) {
                 tst_fail(__FILE__, __LINE__, "gemm %s%s M=%lld N=%lld K=%lld ta=%d tb=%d alpha=%g beta=%g pad=%d: "
-                         "C[%lld,%lld] = %g, want %g", mml_simd_name(mml_cpu_simd()), packed ? " packed" : "",
+                         "C[%lld,%lld] = %g, want %g", mml_simd_name(mml_cpu_simd()),
+                         packed ? " packed" : mode == EPILOGUE ? " epilogue" : "",
                          (long long)M, (long long)N, (long long)K, ta, tb, alpha, beta, pad, (long long)i,
                          (long long)j, g, w);
                 ok = false;
@@ -55,6 +79,8 @@ static bool check_case(int64_t M, int64_t N, int64_t K, bool ta, bool tb, float 
     mml_free(C);
     mml_free(R);
     mml_free(panels);
+    mml_free(bias);
+    mml_free(res);
     return ok;
 }
 
@@ -82,11 +108,11 @@ TEST(gemm_matches_reference_all_paths)
         for (int threads = 1; threads <= 2; threads++) {
             mml_threads_set(threads);
             for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
-                for (int t = 0; t < 8; t++) {
-                    bool ta = t & 1, tb = t & 2, packed = t & 4;
+                for (int t = 0; t < 12; t++) {
+                    bool ta = t & 1, tb = t & 2;
                     float alpha = s % 3 == 0 ? 1.0f : -0.75f, beta = s % 2 ? 0.0f : 0.5f;
-                    if (!check_case(sizes[s][0], sizes[s][1], sizes[s][2], ta, tb, alpha, beta, (int)(s % 3),
-                                    packed, &r))
+                    if (!check_case(sizes[s][0], sizes[s][1], sizes[s][2], ta, tb, alpha, beta, (int)(s % 3), t / 4,
+                                    (int)s + t, &r))
                         goto done;
                 }
         }

@@ -39,13 +39,13 @@
 static inline int64_t panel_floats(int64_t kc, int w) { return kc * w + PANEL_PAD; }
 
 static void kernel_scalar(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                          float alpha, float beta, int mr, int nr)
+                          float alpha, float beta, int mr, int nr, const mml_gemm_epilogue *ep)
 {
     float acc[SCALAR_MR * SCALAR_NR] = { 0 };
     for (int64_t k = 0; k < kc; k++, a += SCALAR_MR, b += SCALAR_NR)
         for (int i = 0; i < SCALAR_MR; i++)
             for (int j = 0; j < SCALAR_NR; j++) acc[i * SCALAR_NR + j] += a[i] * b[j];
-    mml_gemm_store_tile(acc, SCALAR_NR, c, ldc, alpha, beta, mr, nr);
+    mml_gemm_store_tile(acc, SCALAR_NR, c, ldc, alpha, beta, mr, nr, ep);
 }
 
 static void pack_rows(const float *src, int64_t ld, int rows, int64_t kc, int w, float *dst);
@@ -330,19 +330,45 @@ static int64_t packed_offset(int64_t jc, int64_t pc, int64_t K, int64_t nc, int 
     return jc * K + pc * ((nc + nr - 1) / nr * nr);
 }
 
+/* The epilogue as a pass over C, for the paths whose kernels do not fuse it. */
+static void apply_epilogue(int64_t M, int64_t N, float *C, int64_t ldc, const mml_gemm_epilogue *ep)
+{
+    if (!ep) return;
+    for (int64_t i = 0; i < M; i++) {
+        mml_gemm_epilogue row = { ep->bias, ep->res ? ep->res + i * ep->ldr : NULL, 0, ep->relu };
+        float *c = C + i * ldc;
+        for (int64_t j = 0; j < N; j++) {
+            float v = c[j] + mml_gemm_ep_term(&row, 0, (int)j);
+            c[j] = ep->relu && !(v > 0.0f) ? 0.0f : v;
+        }
+    }
+}
+
+/* The epilogue of the tile at (i, j) of C, in t. */
+static const mml_gemm_epilogue *tile_epilogue(const mml_gemm_epilogue *ep, int64_t i, int64_t j,
+                                              mml_gemm_epilogue *t)
+{
+    if (!ep) return NULL;
+    *t = (mml_gemm_epilogue){ ep->bias ? ep->bias + j : NULL, ep->res ? ep->res + i * ep->ldr + j : NULL, ep->ldr,
+                              ep->relu };
+    return t;
+}
+
 /* bp: B already packed by mml_sgemm_pack_b (then B, ldb, tb are its source),
- * or NULL to pack each block here. */
+ * or NULL to pack each block here. ep: applied as the last K block is written. */
 static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                         float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
-                        const mml_sgemm_packed *bp, float beta, float *C, int64_t ldc)
+                        const mml_sgemm_packed *bp, float beta, float *C, int64_t ldc, const mml_gemm_epilogue *ep)
 {
     if (M == 0 || N == 0) return;
     if (K == 0 || alpha == 0.0f) {
         scale_c(M, N, beta, C, ldc);
+        apply_epilogue(M, N, C, ldc, ep);
         return;
     }
     if (small_m_applies(ta, tb, M)) {
         gemm_small_m(kern, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        apply_epilogue(M, N, C, ldc, ep);
         return;
     }
     const int mr = kern->mr, nr = kern->nr;
@@ -353,6 +379,7 @@ static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M
     float *abuf = thread_buffer((size_t)(a_size + b_size) + 64);
     if (!abuf) { /* out of memory: the reference is slow but needs nothing */
         mml_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        apply_epilogue(M, N, C, ldc, ep);
         return;
     }
     for (int64_t jc = 0; jc < N; jc += NC) {
@@ -366,10 +393,14 @@ static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M
             for (int64_t ic = 0; ic < M; ic += mc_max) {
                 int64_t mc = M - ic < mc_max ? M - ic : mc_max;
                 pack_a(kern, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, mc, kc, abuf);
+                const mml_gemm_epilogue *last = pc + kc >= K ? ep : NULL;
                 for (int64_t jr = 0; jr < nc; jr += nr)
-                    for (int64_t ir = 0; ir < mc; ir += mr)
+                    for (int64_t ir = 0; ir < mc; ir += mr) {
+                        mml_gemm_epilogue t;
                         kern->fn(kc, abuf + ir / mr * a_ps, bbuf + jr / nr * b_ps, C + (ic + ir) * ldc + jc + jr, ldc,
-                                 alpha, b_eff, (int)(mc - ir < mr ? mc - ir : mr), (int)(nc - jr < nr ? nc - jr : nr));
+                                 alpha, b_eff, (int)(mc - ir < mr ? mc - ir : mr), (int)(nc - jr < nr ? nc - jr : nr),
+                                 tile_epilogue(last, ic + ir, jc + jr, &t));
+                    }
             }
         }
     }
@@ -383,20 +414,23 @@ typedef struct gemm_job {
     const float *A, *B;
     const mml_sgemm_packed *bp; /* split_n is false when set */
     float *C;
+    const mml_gemm_epilogue *ep;
 } gemm_job;
 
 static void gemm_part(void *arg, int64_t b, int64_t e, int thread)
 {
     const gemm_job *j = arg;
     int64_t lo = b * j->unit, hi = e * j->unit;
+    mml_gemm_epilogue t;
     if (j->split_n) {
         if (hi > j->N) hi = j->N;
         gemm_serial(&j->kern, j->ta, j->tb, j->M, hi - lo, j->K, j->alpha, j->A, j->lda,
-                    j->tb ? j->B + lo * j->ldb : j->B + lo, j->ldb, NULL, j->beta, j->C + lo, j->ldc);
+                    j->tb ? j->B + lo * j->ldb : j->B + lo, j->ldb, NULL, j->beta, j->C + lo, j->ldc,
+                    tile_epilogue(j->ep, 0, lo, &t));
     } else {
         if (hi > j->M) hi = j->M;
         gemm_serial(&j->kern, j->ta, j->tb, hi - lo, j->N, j->K, j->alpha, j->ta ? j->A + lo : j->A + lo * j->lda,
-                    j->lda, j->B, j->ldb, j->bp, j->beta, j->C + lo * j->ldc, j->ldc);
+                    j->lda, j->B, j->ldb, j->bp, j->beta, j->C + lo * j->ldc, j->ldc, tile_epilogue(j->ep, lo, 0, &t));
     }
 }
 
@@ -435,8 +469,16 @@ void mml_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                int64_t ldc)
 {
+    mml_sgemm_ep(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+void mml_sgemm_ep(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+                  const mml_gemm_epilogue *ep)
+{
     if (K > 0 && alpha != 0.0f && dot_applies(trans_a, trans_b, M, N, K)) {
         gemm_dot(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        apply_epilogue(M, N, C, ldc, ep);
         return;
     }
     mml_gemm_kernel kern = kernel_for_rows(M);
@@ -449,9 +491,10 @@ void mml_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
     if (threads <= 1 || !worth) {
         if (kern.direct && alpha != 0.0f && direct_applies(M, N, K)) {
             gemm_direct(&kern, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            apply_epilogue(M, N, C, ldc, ep);
             return;
         }
-        gemm_serial(&kern, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta, C, ldc);
+        gemm_serial(&kern, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, NULL, beta, C, ldc, ep);
         return;
     }
     /* Split the longer side of C into strips aligned to the register tile,
@@ -463,7 +506,7 @@ void mml_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
     if (split_n ? share_n > 1.125 * share_m : share_m > 1.125 * share_n) split_n = !split_n;
     split_n = split_n || few_rows;
     int64_t unit = split_n ? kern.nr : kern.mr, len = split_n ? N : M;
-    gemm_job j = { kern, trans_a, trans_b, split_n, M, N, K, lda, ldb, ldc, unit, alpha, beta, A, B, NULL, C };
+    gemm_job j = { kern, trans_a, trans_b, split_n, M, N, K, lda, ldb, ldc, unit, alpha, beta, A, B, NULL, C, ep };
     int64_t units = (len + unit - 1) / unit;
     mml_parallel_for(units, (units + threads - 1) / threads, gemm_part, &j);
 }
@@ -502,12 +545,12 @@ void mml_sgemm_packed_b(bool trans_a, int64_t M, float alpha, const float *A, in
     }
     int threads = mml_threads_get();
     if (threads <= 1 || 2.0 * M * B->N * B->K < PARALLEL_MIN_FLOPS) {
-        gemm_serial(&kern, trans_a, B->trans_b, M, B->N, B->K, alpha, A, lda, B->B, B->ldb, B, beta, C, ldc);
+        gemm_serial(&kern, trans_a, B->trans_b, M, B->N, B->K, alpha, A, lda, B->B, B->ldb, B, beta, C, ldc, NULL);
         return;
     }
     /* Row strips: the packed panels are shared by every thread. */
     gemm_job j = { kern, trans_a, B->trans_b, false, M, B->N, B->K, lda, B->ldb, ldc, kern.mr, alpha, beta,
-                   A, B->B, B, C };
+                   A, B->B, B, C, NULL };
     int64_t units = (M + kern.mr - 1) / kern.mr;
     mml_parallel_for(units, (units + threads - 1) / threads, gemm_part, &j);
 }

@@ -13,6 +13,21 @@
 void mml_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                int64_t ldc);
+
+/* What a layer adds to its product as C is written (a linear's bias,
+ * residual and ReLU, fused so that no pass over C comes before or after):
+ *   C = relu?(alpha op(A) op(B) + beta C + (res + bias)),
+ * bias [N] per column or NULL, res [M, N] (row stride ldr) or NULL. */
+typedef struct mml_gemm_epilogue {
+    const float *bias;
+    const float *res;
+    int64_t ldr;
+    bool relu;
+} mml_gemm_epilogue;
+
+void mml_sgemm_ep(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+                  const mml_gemm_epilogue *ep);
 void mml_sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                    const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                    float *C, int64_t ldc);

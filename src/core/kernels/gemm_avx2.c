@@ -7,7 +7,7 @@
 #define NR MML_GEMM_AVX2_NR
 
 void mml_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                          float alpha, float beta, int mr, int nr)
+                          float alpha, float beta, int mr, int nr, const mml_gemm_epilogue *ep)
 {
     __m256 acc[MR][2];
 #pragma GCC unroll 6
@@ -23,7 +23,7 @@ void mml_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, float *c, 
         a += MR;
         b += NR;
     }
-    if (mr == MR && nr == NR) {
+    if (mr == MR && nr == NR && !ep) {
         __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 6
         for (int i = 0; i < MR; i++) {
@@ -43,7 +43,7 @@ void mml_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, float *c, 
         _mm256_store_ps(tmp + i * NR, acc[i][0]);
         _mm256_store_ps(tmp + i * NR + 8, acc[i][1]);
     }
-    mml_gemm_store_tile(tmp, NR, c, ldc, alpha, beta, mr, nr);
+    mml_gemm_store_tile(tmp, NR, c, ldc, alpha, beta, mr, nr, ep);
 }
 
 /* 8 x 8 transpose in registers: rows r..r+7, k..k+7 of src become k..k+7,

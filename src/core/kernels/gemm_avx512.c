@@ -12,7 +12,7 @@
 
 static inline __attribute__((always_inline)) void kernel_rows(int R, int V, int64_t kc, const float *a,
                                                               const float *b, float *c, int64_t ldc, float alpha,
-                                                              float beta, int mr, int nr)
+                                                              float beta, int mr, int nr, const mml_gemm_epilogue *ep)
 {
     __m512 acc[MR][2];
 #pragma GCC unroll 12
@@ -29,7 +29,9 @@ static inline __attribute__((always_inline)) void kernel_rows(int R, int V, int6
         b += NR;
     }
     if (mr == R && nr == NR) {
-        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), zero = _mm512_setzero_ps();
+        __m512 bias0 = ep && ep->bias ? _mm512_loadu_ps(ep->bias) : zero;
+        __m512 bias1 = ep && ep->bias ? _mm512_loadu_ps(ep->bias + 16) : zero;
 #pragma GCC unroll 12
         for (int i = 0; i < R; i++) {
             float *ci = c + i * ldc;
@@ -37,6 +39,14 @@ static inline __attribute__((always_inline)) void kernel_rows(int R, int V, int6
             if (beta != 0.0f) {
                 r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci), r0);
                 r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci + 16), r1);
+            }
+            if (ep) { /* + (res + bias), then the ReLU (max returns 0 for a NaN, as the scalar path) */
+                const float *res = ep->res ? ep->res + i * ep->ldr : NULL;
+                __m512 t0 = res ? _mm512_add_ps(_mm512_loadu_ps(res), bias0) : bias0;
+                __m512 t1 = res ? _mm512_add_ps(_mm512_loadu_ps(res + 16), bias1) : bias1;
+                r0 = _mm512_add_ps(r0, t0);
+                r1 = _mm512_add_ps(r1, t1);
+                if (ep->relu) r0 = _mm512_max_ps(r0, zero), r1 = _mm512_max_ps(r1, zero);
             }
             _mm512_storeu_ps(ci, r0);
             _mm512_storeu_ps(ci + 16, r1);
@@ -48,21 +58,21 @@ static inline __attribute__((always_inline)) void kernel_rows(int R, int V, int6
         _mm512_store_ps(tmp + i * NR, acc[i][0]);
         _mm512_store_ps(tmp + i * NR + 16, acc[i][1]);
     }
-    mml_gemm_store_tile(tmp, NR, c, ldc, alpha, beta, mr, nr);
+    mml_gemm_store_tile(tmp, NR, c, ldc, alpha, beta, mr, nr, ep);
 }
 
 void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                            float beta, int mr, int nr)
+                            float beta, int mr, int nr, const mml_gemm_epilogue *ep)
 {
-    if (nr <= 16) kernel_rows(MR, 1, kc, a, b, c, ldc, alpha, beta, mr, nr);
-    else kernel_rows(MR, 2, kc, a, b, c, ldc, alpha, beta, mr, nr);
+    if (nr <= 16) kernel_rows(MR, 1, kc, a, b, c, ldc, alpha, beta, mr, nr, ep);
+    else kernel_rows(MR, 2, kc, a, b, c, ldc, alpha, beta, mr, nr, ep);
 }
 
 void mml_gemm_kernel_avx512_8(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                              float beta, int mr, int nr)
+                              float beta, int mr, int nr, const mml_gemm_epilogue *ep)
 {
-    if (nr <= 16) kernel_rows(8, 1, kc, a, b, c, ldc, alpha, beta, mr, nr);
-    else kernel_rows(8, 2, kc, a, b, c, ldc, alpha, beta, mr, nr);
+    if (nr <= 16) kernel_rows(8, 1, kc, a, b, c, ldc, alpha, beta, mr, nr, ep);
+    else kernel_rows(8, 2, kc, a, b, c, ldc, alpha, beta, mr, nr, ep);
 }
 
 /* ---- small products read in place (mml_gemm_direct_fn) ----

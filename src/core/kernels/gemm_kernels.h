@@ -1,14 +1,17 @@
 /* Internal: GEMM micro-kernels. A kernel multiplies a packed MR x kc panel
  * of A (MR values per k) by a packed kc x NR panel of B (NR values per k) and
  * writes the mr x nr corner of the tile: C = alpha * AB + beta * C, where
- * beta == 0 never reads C. */
+ * beta == 0 never reads C, then the epilogue ep (NULL: none; its pointers
+ * are the tile's own) as mml_sgemm_ep defines it. */
 #ifndef MML_GEMM_KERNELS_H
 #define MML_GEMM_KERNELS_H
 
 #include <stdint.h>
 
-typedef void (*mml_gemm_kernel_fn)(int64_t kc, const float *a, const float *b, float *c,
-                                   int64_t ldc, float alpha, float beta, int mr, int nr);
+#include "core/kernels/gemm.h"
+
+typedef void (*mml_gemm_kernel_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                                   float alpha, float beta, int mr, int nr, const mml_gemm_epilogue *ep);
 
 /* Packs a rows x kc block stored row-major (row stride ld) into a panel of
  * width w >= rows: dst[k * w + r] = src[r * ld + k], zero for r >= rows. The
@@ -40,29 +43,42 @@ typedef struct mml_gemm_kernel {
 void mml_gemm_pack_rows_avx2(const float *src, int64_t ld, int rows, int64_t kc, int w, float *dst);
 
 void mml_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                            float alpha, float beta, int mr, int nr);
+                            float alpha, float beta, int mr, int nr, const mml_gemm_epilogue *ep);
 void mml_gemm_kernel_avx512_8(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                              float alpha, float beta, int mr, int nr);
+                              float alpha, float beta, int mr, int nr, const mml_gemm_epilogue *ep);
 void mml_gemm_dot_avx512(int mi, int nj, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
                          int64_t ldb, float beta, float *C, int64_t ldc);
 void mml_gemm_direct_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t sa, int64_t sk,
                             const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 void mml_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                          float alpha, float beta, int mr, int nr);
+                          float alpha, float beta, int mr, int nr, const mml_gemm_epilogue *ep);
 
 #define MML_GEMM_AVX512_MR 12
 #define MML_GEMM_AVX512_NR 32
 #define MML_GEMM_AVX2_MR 6
 #define MML_GEMM_AVX2_NR 16
 
+/* What the epilogue adds at row i, column j: res + bias, as a linear's
+ * prefilled output held it. */
+static inline float mml_gemm_ep_term(const mml_gemm_epilogue *ep, int i, int j)
+{
+    if (ep->res) return ep->bias ? ep->res[i * ep->ldr + j] + ep->bias[j] : ep->res[i * ep->ldr + j];
+    return ep->bias ? ep->bias[j] : 0.0f;
+}
+
 /* Stores a full tile held in tmp (MR x NR, row stride nr_full) into C. */
-static inline void mml_gemm_store_tile(const float *tmp, int nr_full, float *c, int64_t ldc,
-                                       float alpha, float beta, int mr, int nr)
+static inline void mml_gemm_store_tile(const float *tmp, int nr_full, float *c, int64_t ldc, float alpha,
+                                       float beta, int mr, int nr, const mml_gemm_epilogue *ep)
 {
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++) {
             float v = alpha * tmp[i * nr_full + j];
-            c[i * ldc + j] = beta == 0.0f ? v : v + beta * c[i * ldc + j];
+            v = beta == 0.0f ? v : v + beta * c[i * ldc + j];
+            if (ep) {
+                v += mml_gemm_ep_term(ep, i, j);
+                if (ep->relu) v = v > 0.0f ? v : 0.0f;
+            }
+            c[i * ldc + j] = v;
         }
 }
 

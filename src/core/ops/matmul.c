@@ -124,40 +124,21 @@ static mml_status linear_infer(const mml_node *n, mml_tensor *out)
     return MML_OK;
 }
 
-/* The element-wise passes around a linear's GEMMs, rows over the threads
- * (the Transformer's are 4096 rows of up to 512). Backward: ReLU's mask on
- * dY in place (nothing reads this gradient after this node), the bias
- * gradient as per-thread partials added in thread order after, and dY into
- * the residual's gradient, in one pass before the GEMMs read dY. */
+/* The element-wise pass before a linear's backward GEMMs, rows over the
+ * threads (the Transformer's are 4096 rows of up to 512): ReLU's mask on dY in
+ * place (nothing reads this gradient after this node), the bias gradient as
+ * per-thread partials added in thread order after, and dY into the residual's
+ * gradient, in one pass before the GEMMs read dY. */
 typedef struct linear_rows {
     int64_t out;
     bool relu;
-    const float *res, *b;
-    float *y, *g, *gb_parts, *gr;
+    const float *y;
+    float *g, *gb_parts, *gr;
 } linear_rows;
 
 #define LINEAR_GRAIN_VALUES 16384
 
 static int64_t linear_grain(int64_t out) { return 1 + LINEAR_GRAIN_VALUES / (out + 1); }
-
-static void prefill_rows(void *arg, int64_t lo, int64_t hi, int thread)
-{
-    const linear_rows *j = arg;
-    for (int64_t r = lo; r < hi; r++) {
-        float *restrict y = j->y + r * j->out;
-        const float *restrict res = j->res ? j->res + r * j->out : NULL, *restrict b = j->b;
-        if (res && b)
-            for (int64_t o = 0; o < j->out; o++) y[o] = res[o] + b[o];
-        else memcpy(y, res ? res : b, (size_t)j->out * sizeof(float));
-    }
-}
-
-static void relu_rows(void *arg, int64_t lo, int64_t hi, int thread)
-{
-    const linear_rows *j = arg;
-    float *restrict y = j->y;
-    for (int64_t i = lo * j->out; i < hi * j->out; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
-}
 
 static void grad_rows(void *arg, int64_t lo, int64_t hi, int thread)
 {
@@ -175,14 +156,15 @@ static void grad_rows(void *arg, int64_t lo, int64_t hi, int thread)
     }
 }
 
+/* Bias, residual and ReLU are added as the GEMM writes its tiles. */
 static void linear_forward(mml_ctx *ctx, mml_node *n)
 {
     const mml_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *res = n->in[3];
     int64_t in = w->shape[1], out = w->shape[0], rows = in ? x->numel / in : 0;
-    linear_rows j = { .out = out, .res = res ? mml_f32(res) : NULL, .b = b ? mml_f32(b) : NULL, .y = mml_f32(n->out) };
-    if (b || res) mml_parallel_for(rows, linear_grain(out), prefill_rows, &j);
-    mml_sgemm(false, true, rows, out, in, 1.0f, mml_f32(x), in, mml_f32(w), in, b || res ? 1.0f : 0.0f, j.y, out);
-    if (n->iarg[0]) mml_parallel_for(rows, linear_grain(out), relu_rows, &j);
+    mml_gemm_epilogue ep = { b ? mml_f32(b) : NULL, res ? mml_f32(res) : NULL, out, n->iarg[0] != 0 };
+    bool any = b || res || ep.relu;
+    mml_sgemm_ep(false, true, rows, out, in, 1.0f, mml_f32(x), in, mml_f32(w), in, 0.0f, mml_f32(n->out), out,
+                 any ? &ep : NULL);
 }
 
 static void linear_backward(mml_ctx *ctx, mml_node *n)
