@@ -336,14 +336,8 @@ static int64_t packed_offset(int64_t jc, int64_t pc, int64_t K, int64_t nc, int 
 static void apply_epilogue(int64_t M, int64_t N, float *C, int64_t ldc, const mml_gemm_epilogue *ep)
 {
     if (!ep) return;
-    for (int64_t i = 0; i < M; i++) {
-        mml_gemm_epilogue row = { ep->bias, ep->res ? ep->res + i * ep->ldr : NULL, 0, ep->relu };
-        float *c = C + i * ldc;
-        for (int64_t j = 0; j < N; j++) {
-            float v = c[j] + mml_gemm_ep_term(&row, 0, (int)j);
-            c[j] = ep->relu && !(v > 0.0f) ? 0.0f : v;
-        }
-    }
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) C[i * ldc + j] = mml_gemm_ep_apply(ep, i, j, C[i * ldc + j]);
 }
 
 /* The epilogue of the tile at (i, j) of C, in t. */
@@ -444,9 +438,9 @@ static void gemm_part(void *arg, int64_t b, int64_t e, int thread)
 
 /* Both operands in L1 together: read in place (B transposed first), no packing. */
 #define DIRECT_MAX_FLOATS 8192
-static bool direct_applies(int64_t M, int64_t N, int64_t K)
+static bool direct_applies(const mml_gemm_kernel *kern, int64_t M, int64_t N, int64_t K, float alpha)
 {
-    return K > 0 && M * K + K * N <= DIRECT_MAX_FLOATS;
+    return kern->direct && K > 0 && alpha != 0.0f && M * K + K * N <= DIRECT_MAX_FLOATS;
 }
 
 /* B transposed is transposed first (the direct kernel loads B's rows). */
@@ -497,7 +491,7 @@ void mml_sgemm_ep(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
     bool few_rows = small_m_applies(trans_a, trans_b, M);
     bool worth = few_rows ? (double)K * N >= SMALL_M_PARALLEL_MIN : 2.0 * M * N * K >= PARALLEL_MIN_FLOPS;
     if (threads <= 1 || !worth) {
-        if (kern.direct && alpha != 0.0f && direct_applies(M, N, K)) {
+        if (direct_applies(&kern, M, N, K, alpha)) {
             gemm_direct(&kern, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
             apply_epilogue(M, N, C, ldc, ep);
             return;

@@ -106,6 +106,15 @@ static inline __attribute__((always_inline)) void direct_tile(int R, int V, int6
         }
 }
 
+/* R rows: one or two vectors wide. */
+static inline __attribute__((always_inline)) void direct_rows(int R, int64_t K, float alpha, const float *A,
+                                                              int64_t sa, int64_t sk, const float *B, int64_t ldb,
+                                                              float beta, float *C, int64_t ldc, int w)
+{
+    if (w > 16) direct_tile(R, 2, K, alpha, A, sa, sk, B, ldb, beta, C, ldc, w);
+    else direct_tile(R, 1, K, alpha, A, sa, sk, B, ldb, beta, C, ldc, w);
+}
+
 void mml_gemm_direct_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t sa, int64_t sk,
                             const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
@@ -114,14 +123,8 @@ void mml_gemm_direct_avx512(int64_t M, int64_t N, int64_t K, float alpha, const 
             int w = N - j < 32 ? (int)(N - j) : 32;
             const float *a = A + i * sa, *b = B + j;
             float *c = C + i * ldc + j;
-            if (M - i >= 8) {
-                if (w > 16) direct_tile(8, 2, K, alpha, a, sa, sk, b, ldb, beta, c, ldc, w);
-                else direct_tile(8, 1, K, alpha, a, sa, sk, b, ldb, beta, c, ldc, w);
-            } else {
-                int R = (int)(M - i);
-                if (w > 16) direct_tile(R, 2, K, alpha, a, sa, sk, b, ldb, beta, c, ldc, w);
-                else direct_tile(R, 1, K, alpha, a, sa, sk, b, ldb, beta, c, ldc, w);
-            }
+            if (M - i >= 8) direct_rows(8, K, alpha, a, sa, sk, b, ldb, beta, c, ldc, w); /* unrolled */
+            else direct_rows((int)(M - i), K, alpha, a, sa, sk, b, ldb, beta, c, ldc, w);
         }
 }
 

@@ -58,12 +58,14 @@ void mml_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, float *c, 
 #define MML_GEMM_AVX2_MR 6
 #define MML_GEMM_AVX2_NR 16
 
-/* What the epilogue adds at row i, column j: res + bias, as a linear's
- * prefilled output held it. */
-static inline float mml_gemm_ep_term(const mml_gemm_epilogue *ep, int i, int j)
+/* v at row i, column j of the epilogue's block after it: + (res + bias), as a
+ * linear's prefilled output held them, then the ReLU (0 for a NaN). */
+static inline float mml_gemm_ep_apply(const mml_gemm_epilogue *ep, int64_t i, int64_t j, float v)
 {
-    if (ep->res) return ep->bias ? ep->res[i * ep->ldr + j] + ep->bias[j] : ep->res[i * ep->ldr + j];
-    return ep->bias ? ep->bias[j] : 0.0f;
+    const float *res = ep->res ? ep->res + i * ep->ldr : NULL;
+    if (res) v += ep->bias ? res[j] + ep->bias[j] : res[j];
+    else if (ep->bias) v += ep->bias[j];
+    return ep->relu && !(v > 0.0f) ? 0.0f : v;
 }
 
 /* Stores a full tile held in tmp (MR x NR, row stride nr_full) into C. */
@@ -74,11 +76,7 @@ static inline void mml_gemm_store_tile(const float *tmp, int nr_full, float *c, 
         for (int j = 0; j < nr; j++) {
             float v = alpha * tmp[i * nr_full + j];
             v = beta == 0.0f ? v : v + beta * c[i * ldc + j];
-            if (ep) {
-                v += mml_gemm_ep_term(ep, i, j);
-                if (ep->relu) v = v > 0.0f ? v : 0.0f;
-            }
-            c[i * ldc + j] = v;
+            c[i * ldc + j] = ep ? mml_gemm_ep_apply(ep, i, j, v) : v;
         }
 }
 
