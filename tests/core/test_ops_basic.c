@@ -41,6 +41,7 @@ B1(masked_fill, mml_masked_fill(ctx, in[0], in[1], -5.0f))
 B1(sum_axis_keep, mml_sum(ctx, in[0], 1, true))
 B1(sum_all, mml_sum(ctx, in[0], MML_AXIS_ALL, false))
 B1(mean_last, mml_mean(ctx, in[0], -1, false))
+B1(mean_mid, mml_mean(ctx, in[0], 1, false))
 B1(max_axis, mml_max(ctx, in[0], 1, false))
 B1(min_first, mml_min(ctx, in[0], 0, false))
 B1(max_all, mml_max(ctx, in[0], MML_AXIS_ALL, false))
@@ -137,7 +138,7 @@ static const struct { const char *name; builder fn; double rtol, grad_eps; } CAS
     C(sqrt, 1e-5), C(abs, 1e-5), C(clamp, 1e-5), C(relu, 1e-5), C(leaky_relu, 1e-5), C(gelu, 1e-5),
     C(gelu_tanh, 1e-5), C(quick_gelu, 1e-5), C(silu, 1e-5), C(sigmoid, 1e-5), C(tanh, 1e-5),
     C(softmax_last, 1e-5), C(softmax_mid, 1e-5), C(log_softmax_last, 1e-5), C(log_softmax_first, 1e-5),
-    C(masked_fill, 1e-5), C(sum_axis_keep, 1e-4), C(sum_all, 1e-4), C(mean_last, 1e-4),
+    C(masked_fill, 1e-5), C(sum_axis_keep, 1e-4), C(sum_all, 1e-4), C(mean_last, 1e-4), C(mean_mid, 1e-4),
     C(max_axis, 1e-4), C(min_first, 1e-4), C(max_all, 1e-4), C(var_axis, 1e-4), C(var_all_pop, 1e-4),
     C(reshape, 1e-5), C(permute, 1e-5), C(transpose, 1e-5), C(concat, 1e-5), C(slice_step, 1e-5),
     C(pad, 1e-5), C(embedding, 1e-5), C(index_select, 1e-5), C(gather, 1e-5), C(scatter_add, 1e-5),

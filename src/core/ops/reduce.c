@@ -53,42 +53,62 @@ static mml_status reduce_infer(const mml_node *n, mml_tensor *out)
     return MML_OK;
 }
 
+/* Sum, mean or variance of every [len, inner] slab, walking its rows in
+ * order (an axis in the middle, [B, T, E] pooled over T, is otherwise read
+ * with a stride of E per value); acc, inner doubles, holds the running sums,
+ * each over k in the same order as a column-wise walk. */
+static void moments(int kind, layout l, const float *x, float *y, double *acc, int64_t correction)
+{
+    double *ss = acc + l.inner;
+    for (int64_t o = 0; o < l.outer; o++, y += l.inner) {
+        const float *slab = x + o * l.len * l.inner;
+        for (int64_t i = 0; i < l.inner; i++) acc[i] = ss[i] = 0.0;
+        for (int64_t k = 0; k < l.len; k++)
+            for (int64_t i = 0; i < l.inner; i++) acc[i] += slab[k * l.inner + i];
+        if (kind == R_SUM) {
+            for (int64_t i = 0; i < l.inner; i++) y[i] = (float)acc[i];
+            continue;
+        }
+        for (int64_t i = 0; i < l.inner; i++) acc[i] = l.len ? acc[i] / (double)l.len : NAN;
+        if (kind == R_MEAN) {
+            for (int64_t i = 0; i < l.inner; i++) y[i] = (float)acc[i];
+            continue;
+        }
+        for (int64_t k = 0; k < l.len; k++)
+            for (int64_t i = 0; i < l.inner; i++) {
+                double d = slab[k * l.inner + i] - acc[i];
+                ss[i] += d * d;
+            }
+        for (int64_t i = 0; i < l.inner; i++) y[i] = (float)(ss[i] / (double)(l.len - correction));
+    }
+}
+
 static void reduce_forward(mml_ctx *ctx, mml_node *n)
 {
     int kind = (int)n->iarg[0];
     layout l = layout_of(n->in[0], (int)n->iarg[1]);
     const float *x = mml_f32(n->in[0]);
-    int32_t *arg = NULL;
-    if (kind == R_MAX || kind == R_MIN || kind == R_ARGMAX)
-        arg = kind == R_ARGMAX ? mml_i32(n->out) : mml_arena_alloc(ctx, (size_t)(l.outer * l.inner) * 4);
+    if (kind == R_SUM || kind == R_MEAN || kind == R_VAR) {
+        double *acc = mml_arena_alloc(ctx, (size_t)(2 * l.inner) * sizeof(double));
+        if (acc) moments(kind, l, x, mml_f32(n->out), acc, n->iarg[4]);
+        return;
+    }
+    int32_t *arg = kind == R_ARGMAX ? mml_i32(n->out) : mml_arena_alloc(ctx, (size_t)(l.outer * l.inner) * 4);
     n->saved = arg;
     float *y = kind == R_ARGMAX ? NULL : mml_f32(n->out);
+    if (!arg) return;
+    bool want_max = kind != R_MIN;
     for (int64_t o = 0; o < l.outer; o++)
         for (int64_t i = 0; i < l.inner; i++) {
             const float *p = x + o * l.len * l.inner + i;
-            int64_t out_i = o * l.inner + i;
-            if (kind == R_SUM || kind == R_MEAN || kind == R_VAR) {
-                double s = 0.0;
-                for (int64_t k = 0; k < l.len; k++) s += p[k * l.inner];
-                double mean = l.len ? s / (double)l.len : NAN;
-                if (kind == R_SUM) y[out_i] = (float)s;
-                else if (kind == R_MEAN) y[out_i] = (float)mean;
-                else {
-                    double ss = 0.0;
-                    for (int64_t k = 0; k < l.len; k++) ss += (p[k * l.inner] - mean) * (p[k * l.inner] - mean);
-                    y[out_i] = (float)(ss / (double)(l.len - n->iarg[4]));
-                }
-            } else {
-                bool want_max = kind != R_MIN;
-                int64_t best = 0;
-                for (int64_t k = 1; k < l.len; k++) {
-                    float v = p[k * l.inner], b = p[best * l.inner];
-                    if (isnan(b)) break; /* NaN propagates, as torch */
-                    if (isnan(v) || (want_max ? v > b : v < b)) best = k;
-                }
-                arg[out_i] = (int32_t)best;
-                if (y) y[out_i] = p[best * l.inner];
+            int64_t out_i = o * l.inner + i, best = 0;
+            for (int64_t k = 1; k < l.len; k++) {
+                float v = p[k * l.inner], b = p[best * l.inner];
+                if (isnan(b)) break; /* NaN propagates, as torch */
+                if (isnan(v) || (want_max ? v > b : v < b)) best = k;
             }
+            arg[out_i] = (int32_t)best;
+            if (y) y[out_i] = p[best * l.inner];
         }
 }
 
@@ -101,18 +121,19 @@ static void reduce_backward(mml_ctx *ctx, mml_node *n)
     layout l = layout_of(xt, (int)n->iarg[1]);
     const float *x = mml_f32(xt), *g = n->out->grad, *y = mml_f32(n->out);
     float *gx = mml_grad_buf(ctx, xt);
+    if (!gx) return;
     const int32_t *arg = n->saved;
+    if (kind == R_SUM || kind == R_MEAN) { /* row by row, as forward reads */
+        for (int64_t o = 0; o < l.outer; o++, g += l.inner)
+            for (int64_t k = 0; k < l.len; k++, gx += l.inner)
+                for (int64_t i = 0; i < l.inner; i++) gx[i] += kind == R_MEAN ? g[i] / (float)l.len : g[i];
+        return;
+    }
     for (int64_t o = 0; o < l.outer; o++)
         for (int64_t i = 0; i < l.inner; i++) {
             int64_t out_i = o * l.inner + i, base = o * l.len * l.inner + i;
             float gi = g[out_i];
             switch (kind) {
-            case R_SUM:
-            case R_MEAN: {
-                float v = kind == R_MEAN ? gi / (float)l.len : gi;
-                for (int64_t k = 0; k < l.len; k++) gx[base + k * l.inner] += v;
-                break;
-            }
             case R_VAR: {
                 double mean = 0.0;
                 for (int64_t k = 0; k < l.len; k++) mean += x[base + k * l.inner];
