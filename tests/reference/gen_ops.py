@@ -193,6 +193,9 @@ record(ATTENTION, out)
 # Added after the others, so that their random draws stay as they were.
 LATE = {
     "mean_mid": (lambda x: x.mean(1), [rnd(3, 4, 5)]),
+    # 37 keys: two whole 16-wide runs of the softmax's sums and a ragged end
+    "attention_long": (lambda x, p: attention(x, x, x, 2, (0, 8, 16), 8, p),
+                       [rnd(2, 37, 24), torch.tensor([[0] * 37, [0] * 30 + [1] * 7], dtype=torch.int32)]),
 }
 record(LATE, out)
 fixtures.save("ops", out)

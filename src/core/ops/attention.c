@@ -52,23 +52,46 @@ static inline float exp_poly(float x)
     return p * s.f;
 }
 
+/* Reductions over a row in LANES interleaved partials: a single running
+ * float cannot be reordered, so the compiler would leave it scalar. */
+#define LANES 16
+
+static inline float row_max(const float *s, int64_t n)
+{
+    float m[LANES];
+    for (int l = 0; l < LANES; l++) m[l] = -INFINITY;
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) m[l] = s[j + l] > m[l] ? s[j + l] : m[l];
+    for (int l = 0; j < n; j++, l++) m[l] = s[j] > m[l] ? s[j] : m[l];
+    float r = -INFINITY;
+    for (int l = 0; l < LANES; l++) r = m[l] > r ? m[l] : r;
+    return r;
+}
+
+/* The sum of a[j] * b[j], or of a[j] when b is NULL. */
+static inline float row_dot(const float *a, const float *b, int64_t n)
+{
+    float acc[LANES] = { 0 };
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += b ? a[j + l] * b[j + l] : a[j + l];
+    for (int l = 0; j < n; j++, l++) acc[l] += b ? a[j] * b[j] : a[j];
+    float r = 0.0f;
+    for (int l = 0; l < LANES; l++) r += acc[l];
+    return r;
+}
+
 /* One row of scores in place -> softmax; masked keys get exactly 0, and a row
  * with every key masked becomes NaN, as torch's -inf fill gives. */
 static void softmax_row(float *s, int64_t n, const float *pad, const float *am)
 {
-    float m = -INFINITY;
-    for (int64_t j = 0; j < n; j++) {
-        bool masked = (pad && pad[j] != 0.0f) || (am && am[j] != 0.0f);
-        s[j] = masked ? -INFINITY : s[j];
-        m = s[j] > m ? s[j] : m;
-    }
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n; j++) {
-        float e = s[j] == -INFINITY ? 0.0f : exp_poly(s[j] - m);
-        s[j] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
+    if (pad || am)
+        for (int64_t j = 0; j < n; j++)
+            if ((pad && pad[j] != 0.0f) || (am && am[j] != 0.0f)) s[j] = -INFINITY;
+    float m = row_max(s, n);
+    for (int64_t j = 0; j < n; j++) s[j] = s[j] == -INFINITY ? 0.0f : exp_poly(s[j] - m);
+    float inv = 1.0f / row_dot(s, NULL, n);
     for (int64_t j = 0; j < n; j++) s[j] *= inv;
 }
 
@@ -104,8 +127,7 @@ static void fwd_pairs(void *arg, int64_t lo, int64_t hi, int thread)
 static void softmax_grad(float *dp, const float *p, int64_t rows, int64_t n, float scale)
 {
     for (int64_t i = 0; i < rows; i++, dp += n, p += n) {
-        float dot = 0.0f;
-        for (int64_t e = 0; e < n; e++) dot += dp[e] * p[e];
+        float dot = row_dot(dp, p, n);
         for (int64_t e = 0; e < n; e++) dp[e] = scale * p[e] * (dp[e] - dot);
     }
 }
