@@ -127,6 +127,8 @@ ATTN(attention_self, in[0], in[0], in[0], .embed = 8, .heads = 2, .k_off = 8, .v
 ATTN(attention_cross, in[0], in[1], in[1], .embed = 8, .heads = 4, .v_off = 8, .key_padding_mask = in[2])
 ATTN(attention_separate, in[0], in[1], in[2], .embed = 6, .heads = 3)
 ATTN(attention_long, in[0], in[0], in[0], .embed = 8, .heads = 2, .k_off = 8, .v_off = 16, .key_padding_mask = in[1])
+ATTN(attention_gap, in[0], in[0], in[0], .embed = 8, .heads = 2, .q_off = 2, .k_off = 12, .v_off = 20)
+ATTN(attention_shared_qk, in[0], in[0], in[0], .embed = 8, .heads = 2, .v_off = 8)
 #undef ATTN
 
 /* grad_eps: finite-difference step when the default (1e-2) could cross a
@@ -153,7 +155,8 @@ static const struct { const char *name; builder fn; double rtol, grad_eps; } CAS
     C(adaptive_avg_pool2d, 1e-5), C(adaptive_avg_pool2d_global, 1e-5), C(adaptive_avg_pool1d, 1e-5),
     C(upsample_bilinear, 1e-5), C(upsample_bilinear_align, 1e-5), C(upsample_bilinear_down, 1e-5),
     C(layer_norm, 1e-4), C(layer_norm_plain, 1e-4), C(batch_norm_train, 1e-4), C(batch_norm_train_2d, 1e-4),
-    C(attention_self, 1e-4), C(attention_cross, 1e-4), C(attention_separate, 1e-4), C(attention_long, 1e-4),
+    C(attention_self, 1e-4), C(attention_cross, 1e-4), C(attention_separate, 1e-4), C(attention_long, 1e-4), C(attention_gap, 1e-4),
+    C(attention_shared_qk, 1e-4),
 #undef C
 #undef C_FINE
 };
@@ -369,4 +372,52 @@ TEST(ops_attention_dropout_matches_composition)
     for (int m = 0; m < 2; m++)
         for (int i = 0; i < 3; i++) mml_tensor_free(qkv[m][i]);
     mml_tensor_free(pad);
+}
+
+/* The gradient of q, k, v when attention is the first to write it (a fused
+ * projection's output): written without being cleared where the slices tile
+ * its columns, cleared first where they leave gaps or overlap. The buffer
+ * here is one a graph run just before left full of other values, so a value
+ * not written, or added to rather than set, shows against a clean run. */
+static void attention_grad_of_x(mml_ctx *ctx, mml_tensor *x, const int64_t *offs, const float *seed, bool dirty)
+{
+    if (dirty) { /* frees two gradient buffers of x's size holding non-zero values */
+        mml_tensor *h = mml_mul_scalar(ctx, x, 2.0f);
+        CHECK_OK(mml_backward(ctx, mml_sum(ctx, mml_mul(ctx, h, h), MML_AXIS_ALL, false)));
+    }
+    memset(x->grad, 0, (size_t)x->numel * sizeof(float));
+    mml_tensor *h = mml_mul_scalar(ctx, x, 1.0f);
+    mml_attention_args a = { .embed = 8, .heads = 2, .q_off = offs[0], .k_off = offs[1], .v_off = offs[2] };
+    mml_tensor *y = mml_attention(ctx, h, h, h, &a, NULL);
+    CHECK_MSG(y != NULL, "%s", mml_last_error());
+    if (y) CHECK_OK(mml_backward_seeded(ctx, y, seed));
+}
+
+TEST(ops_attention_fresh_gradient_buffers)
+{
+    static const struct { int64_t width, offs[3]; } cases[] = {
+        { 24, { 0, 8, 16 } }, /* tiled: written once, not cleared */
+        { 30, { 2, 12, 20 } }, /* gaps */
+        { 16, { 0, 0, 8 } },   /* q and k the same slice */
+        { 24, { 0, 8, 8 } },   /* as many columns as three slices, but k and v share one */
+    };
+    mml_rng r;
+    mml_rng_seed(&r, 5);
+    float seed[2 * 5 * 8];
+    for (int i = 0; i < 2 * 5 * 8; i++) seed[i] = mml_rng_normal(&r);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t W = cases[c].width;
+        mml_tensor *x = mml_tensor_create(MML_F32, 3, (int64_t[]){ 2, 5, W }, true);
+        for (int64_t e = 0; e < x->numel; e++) mml_f32(x)[e] = mml_rng_normal(&r);
+        float *want = mml_malloc((size_t)x->numel * sizeof(float));
+        for (int dirty = 0; dirty < 2; dirty++) {
+            mml_ctx *ctx = mml_ctx_create();
+            attention_grad_of_x(ctx, x, cases[c].offs, seed, dirty);
+            if (!dirty) memcpy(want, x->grad, (size_t)x->numel * sizeof(float));
+            else CHECK_CLOSE("attention grad after a dirty buffer", x->grad, want, x->numel, 0.0, 0.0);
+            mml_ctx_free(ctx);
+        }
+        mml_free(want);
+        mml_tensor_free(x);
+    }
 }

@@ -196,6 +196,9 @@ LATE = {
     # 37 keys: two whole 16-wide runs of the softmax's sums and a ragged end
     "attention_long": (lambda x, p: attention(x, x, x, 2, (0, 8, 16), 8, p),
                        [rnd(2, 37, 24), torch.tensor([[0] * 37, [0] * 30 + [1] * 7], dtype=torch.int32)]),
+    # slices that leave columns out, and slices that overlap: gradients accumulate from zero
+    "attention_gap": (lambda x: attention(x, x, x, 2, (2, 12, 20), 8), [rnd(1, 4, 30)]),
+    "attention_shared_qk": (lambda x: attention(x, x, x, 2, (0, 0, 8), 8), [rnd(1, 4, 16)]),
 }
 record(LATE, out)
 fixtures.save("ops", out)

@@ -35,6 +35,7 @@ typedef struct attn_job {
     const float *q, *k, *v, *gout;
     const float *pad, *am; /* masks as 0/1 floats, or NULL */
     float *out, *gq, *gk, *gv;
+    float beta_q, beta_k, beta_v; /* 0 where the gradient is written here first */
     attn_saved s;
     float *scratch; /* per thread: 2 x Tq x Tk */
 } attn_job;
@@ -146,13 +147,13 @@ static void bwd_pairs(void *arg, int64_t lo, int64_t hi, int thread)
             for (int64_t e = 0; e < TT; e++) d[e] = P[e] * keep[e];
             D = d;
         }
-        if (j->gv) mml_sgemm(true, false, Tk, dh, Tq, 1.0f, D, Tk, dO, j->E, 1.0f, j->gv + b * Tk * j->ldv + c, j->ldv);
+        if (j->gv) mml_sgemm(true, false, Tk, dh, Tq, 1.0f, D, Tk, dO, j->E, j->beta_v, j->gv + b * Tk * j->ldv + c, j->ldv);
         if (!j->gq && !j->gk) continue;
         mml_sgemm(false, true, Tq, Tk, dh, 1.0f, dO, j->E, V, j->ldv, 0.0f, dp, Tk);
         for (int64_t e = 0; keep && e < TT; e++) dp[e] *= keep[e];
         softmax_grad(dp, P, Tq, Tk, j->scale);
-        if (j->gq) mml_sgemm(false, false, Tq, dh, Tk, 1.0f, dp, Tk, K, j->ldk, 1.0f, j->gq + b * Tq * j->ldq + c, j->ldq);
-        if (j->gk) mml_sgemm(true, false, Tk, dh, Tq, 1.0f, dp, Tk, Q, j->ldq, 1.0f, j->gk + b * Tk * j->ldk + c, j->ldk);
+        if (j->gq) mml_sgemm(false, false, Tq, dh, Tk, 1.0f, dp, Tk, K, j->ldk, j->beta_q, j->gq + b * Tq * j->ldq + c, j->ldq);
+        if (j->gk) mml_sgemm(true, false, Tk, dh, Tq, 1.0f, dp, Tk, Q, j->ldq, j->beta_k, j->gk + b * Tk * j->ldk + c, j->ldk);
     }
 }
 
@@ -248,6 +249,50 @@ static void attn_forward(mml_ctx *ctx, mml_node *n)
     if (x->weights) head_mean(&j, x->weights);
 }
 
+/* Whether n column slices E wide at offs tile [0, width) exactly. */
+static bool slices_tile(const int64_t *offs, int n, int64_t E, int64_t width)
+{
+    if (n * E != width) return false;
+    for (int a = 0; a < n; a++) {
+        if (offs[a] < 0 || offs[a] + E > width) return false;
+        for (int b = a + 1; b < n; b++)
+            if (offs[a] - offs[b] < E && offs[b] - offs[a] < E) return false;
+    }
+    return true;
+}
+
+/* The gradients of q, k and v (one tensor for a fused projection). A buffer
+ * made by this call is left unzeroed when the slices attention reads tile
+ * all of its columns: every value is then written once, with beta 0 (6 MB a
+ * layer not cleared, then read back, in the Transformer benchmark). */
+static bool grad_slices(mml_ctx *ctx, const mml_node *n, float **g, float *beta)
+{
+    int64_t E = n->iarg[A_E];
+    for (int i = 0; i < 3; i++) {
+        mml_tensor *t = n->in[i];
+        int first = 0;
+        while (n->in[first] != t) first++;
+        g[i] = NULL;
+        if (!mml_wants_grad(t)) continue;
+        if (first < i) {
+            g[i] = g[first] - n->iarg[A_QOFF + first] + n->iarg[A_QOFF + i];
+            beta[i] = beta[first];
+            continue;
+        }
+        int64_t offs[3];
+        int used = 0;
+        for (int k = i; k < 3; k++)
+            if (n->in[k] == t) offs[used++] = n->iarg[A_QOFF + k];
+        bool fresh, tiles = slices_tile(offs, used, E, t->shape[2]);
+        float *buf = mml_grad_buf_fresh(ctx, t, &fresh);
+        if (!buf) return false;
+        if (fresh && !tiles) memset(buf, 0, (size_t)t->numel * sizeof(float));
+        beta[i] = fresh && tiles ? 0.0f : 1.0f;
+        g[i] = buf + n->iarg[A_QOFF + i];
+    }
+    return true;
+}
+
 static void attn_backward(mml_ctx *ctx, mml_node *n)
 {
     if (!n->saved) return;
@@ -255,12 +300,10 @@ static void attn_backward(mml_ctx *ctx, mml_node *n)
     j.s = *(const attn_saved *)n->saved;
     j.gout = n->out->grad;
     j.scratch = scratch(ctx, &j);
-    for (int i = 0; i < 3; i++) {
-        float *g = mml_wants_grad(n->in[i]) ? mml_grad_buf(ctx, n->in[i]) : NULL;
-        float **dst = i == 0 ? &j.gq : i == 1 ? &j.gk : &j.gv;
-        *dst = g ? g + n->iarg[A_QOFF + i] : NULL;
-    }
-    if (!j.scratch) return;
+    float *g[3], beta[3] = { 1.0f, 1.0f, 1.0f };
+    if (!j.scratch || !grad_slices(ctx, n, g, beta)) return;
+    j.gq = g[0], j.gk = g[1], j.gv = g[2];
+    j.beta_q = beta[0], j.beta_k = beta[1], j.beta_v = beta[2];
     mml_parallel_for(j.B * j.h, 1, bwd_pairs, &j);
 }
 
