@@ -131,7 +131,7 @@ static mml_status linear_infer(const mml_node *n, mml_tensor *out)
  * gradient, in one pass before the GEMMs read dY. */
 typedef struct linear_rows {
     int64_t out;
-    bool relu;
+    bool relu, gr_fresh; /* gr_fresh: the residual's gradient is written here first */
     const float *y;
     float *g, *gb_parts, *gr;
 } linear_rows;
@@ -151,7 +151,8 @@ static void grad_rows(void *arg, int64_t lo, int64_t hi, int thread)
             for (int64_t o = 0; o < j->out; o++) g[o] = y[o] > 0.0f ? g[o] : 0.0f;
         if (gb)
             for (int64_t o = 0; o < j->out; o++) gb[o] += g[o];
-        if (j->gr)
+        if (j->gr && j->gr_fresh) memcpy(j->gr + r * j->out, g, (size_t)j->out * sizeof(float));
+        else if (j->gr)
             for (int64_t o = 0; o < j->out; o++) j->gr[r * j->out + o] += g[o];
     }
 }
@@ -173,7 +174,7 @@ static void linear_backward(mml_ctx *ctx, mml_node *n)
     int64_t in = w->shape[1], out = w->shape[0], rows = in ? x->numel / in : 0;
     linear_rows j = { .out = out, .relu = n->iarg[0], .y = mml_f32(n->out), .g = n->out->grad };
     if (mml_wants_grad(b) && !(j.gb_parts = mml_partials_new(ctx, out))) return;
-    if (mml_wants_grad(res) && !(j.gr = mml_grad_buf(ctx, res))) return;
+    if (mml_wants_grad(res) && !(j.gr = mml_grad_buf_fresh(ctx, res, &j.gr_fresh))) return;
     if (j.relu || j.gb_parts || j.gr) mml_parallel_for(rows, linear_grain(out), grad_rows, &j);
     bool fresh;
     float *dx = mml_wants_grad(x) ? mml_grad_buf_fresh(ctx, x, &fresh) : NULL;
