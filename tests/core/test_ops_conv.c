@@ -62,6 +62,9 @@ TEST(conv2d_fast_path_matches_direct_reference)
         { 3, 1, 28, 28, 8, 3, 1, 1, 1 }, { 2, 6, 13, 11, 9, 5, 2, 2, 3 }, { 1, 4, 9, 9, 4, 3, 1, 0, 4 },
         { 5, 3, 8, 16, 2, 1, 1, 0, 1 }, { 2, 1, 9, 13, 3, 5, 1, 2, 1 }, { 2, 1, 7, 6, 2, 3, 1, 0, 1 },
         { 1, 1, 5, 40, 4, 7, 1, 3, 1 }, /* one input channel: direct loops */
+        /* one input channel, 8k outputs, read in place: rows of 64 (a 48-wide tile and 16), 48, 28 */
+        { 2, 1, 20, 64, 16, 5, 1, 2, 1 }, { 2, 1, 6, 50, 8, 3, 1, 0, 1 }, { 1, 1, 28, 28, 32, 3, 1, 1, 1 },
+        { 1, 1, 3, 5, 8, 1, 1, 0, 1 }, /* 1 x 1: its padded plane outgrows the unfold's buffer, unfolded */
     };
     int saved = mml_threads_get();
     for (int threads = 1; threads <= 2; threads++) {

@@ -44,6 +44,15 @@ static inline float mml_max_2x2(float a, float b, float c, float d, int32_t *whi
  * [n], and each window's choice (mml_max_2x2) into arg unless it is NULL. */
 void mml_max_pool_2x2_row(const float *r0, const float *r1, float *y, int32_t *arg, int64_t n);
 
+/* One input channel, stride and dilation 1, O a multiple of 8 (AVX-512):
+ * output rows oy0..oy1-1 of every channel, y[o * ldy + oy * OW + ox] =
+ * sum over (ky, kx) of w[o][ky][kx] * xp[(oy + ky) * ldx + ox + kx], where xp
+ * is the input zero-padded to rows of ldx and holds MML_CONV_ONE_CHANNEL_SLACK
+ * floats more past its last row (a tile reads whole vectors). */
+#define MML_CONV_ONE_CHANNEL_SLACK 64
+void mml_conv_one_channel_avx512(const float *xp, int64_t ldx, const float *w, int64_t O, int64_t kh, int64_t kw,
+                                 int64_t oy0, int64_t oy1, int64_t OW, float *y, int64_t ldy);
+
 /* Direct convolution (plain loops; tests hold the fast path to it). */
 void mml_conv2d_ref(const float *x, const float *w, const float *b, const mml_conv_geom *g, float *y);
 

@@ -16,6 +16,7 @@
 #include "core/kernels/gemm.h"
 #include "core/kernels/winograd.h"
 #include "core/op.h"
+#include "mml/cpu.h"
 #include "mml/ops.h"
 #include "mml/threads.h"
 
@@ -233,6 +234,50 @@ static void finish_planes(void *arg, int64_t lo, int64_t hi, int thread)
     (void)thread;
 }
 
+/* ---- one input channel, read in place (mml_conv_one_channel_avx512) ---- */
+
+typedef struct one_channel_job {
+    const mml_conv_geom *g;
+    const float *xp, *w;
+    float *mat; /* the sample's first column of [O, S*P] */
+    int64_t ld;
+} one_channel_job;
+
+static void one_channel_rows(void *arg, int64_t lo, int64_t hi, int thread)
+{
+    (void)thread;
+#if defined(MML_HAVE_X86_SIMD)
+    const one_channel_job *u = arg;
+    const mml_conv_geom *g = u->g;
+    mml_conv_one_channel_avx512(u->xp, g->W + 2 * g->pw, u->w, g->O, g->kh, g->kw, lo, hi, g->OW, u->mat, u->ld);
+#else
+    (void)arg, (void)lo, (void)hi;
+#endif
+}
+
+/* The chunk's products into mat [O, S*P] without unfolding, when the input
+ * has one channel and its padded plane fits in the unfold's buffer col;
+ * false otherwise (nothing written). 1 -> 16 channels 5 x 5 over 40 x 64:
+ * 42 -> 19 us at batch 1 and 2 threads. */
+static bool one_channel_chunk(const conv_job *j, int64_t s0, int64_t S, float *col, float *mat)
+{
+    const mml_conv_geom *g = &j->g;
+    int64_t P = g->OH * g->OW, K = g->kh * g->kw, ldx = g->W + 2 * g->pw, rows = g->H + 2 * g->ph;
+    bool fits = rows * ldx + MML_CONV_ONE_CHANNEL_SLACK <= K * S * P;
+    if (mml_cpu_simd() != MML_SIMD_AVX512 || g->C != 1 || g->groups != 1 || g->sh != 1 || g->sw != 1 ||
+        g->dh != 1 || g->dw != 1 || g->O % 8 || !fits)
+        return false;
+    for (int64_t s = 0; s < S; s++) {
+        const float *x = mml_f32(j->n->in[0]) + (s0 + s) * g->H * g->W;
+        memset(col, 0, (size_t)(rows * ldx + MML_CONV_ONE_CHANNEL_SLACK) * sizeof(float));
+        for (int64_t y = 0; y < g->H; y++)
+            memcpy(col + (y + g->ph) * ldx + g->pw, x + y * g->W, (size_t)g->W * sizeof(float));
+        one_channel_job u = { g, col, mml_f32(j->n->in[1]), mat + s * P, S * P };
+        mml_parallel_for(g->OH, 1 + 65536 / (g->OW * g->O * K), one_channel_rows, &u);
+    }
+    return true;
+}
+
 static void plain_forward_chunk(const conv_job *j, int64_t s0, int64_t S, float *work)
 {
     const mml_conv_geom *g = &j->g;
@@ -241,8 +286,10 @@ static void plain_forward_chunk(const conv_job *j, int64_t s0, int64_t S, float 
     int64_t Og = g->O / g->groups, P = g->OH * g->OW, K = g->C / g->groups * g->kh * g->kw;
     float *col = work, *mat = work + K * S * P;
     for (int64_t gi = 0; gi < g->groups; gi++) {
-        unfold_chunk(g, x, s0, S, gi, col);
-        mml_sgemm(false, false, Og, S * P, K, 1.0f, w + gi * Og * K, K, col, S * P, 0.0f, mat, S * P);
+        if (!one_channel_chunk(j, s0, S, col, mat)) {
+            unfold_chunk(g, x, s0, S, gi, col);
+            mml_sgemm(false, false, Og, S * P, K, 1.0f, w + gi * Og * K, K, col, S * P, 0.0f, mat, S * P);
+        }
         finish_job f = { j, s0, S, gi, mat };
         mml_parallel_for(S * Og, 1 + 4096 / P, finish_planes, &f);
     }
