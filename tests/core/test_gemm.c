@@ -92,7 +92,7 @@ TEST(gemm_matches_reference_all_paths)
         { 1, 1, 1 }, { 1, 37, 300 }, { 3, 1, 5 }, { 13, 33, 7 }, { 12, 32, 192 }, { 25, 65, 193 },
         { 64, 10, 128 }, { 97, 130, 61 }, { 200, 3, 401 }, { 7, 300, 260 }, { 250, 250, 250 }, { 5, 5, 0 },
         { 5, 3100, 200 }, /* more than one column block (NC) and depth block (KC) */
-        { 30, 800, 40 },  /* enough B panels to put A's outside */
+        { 30, 800, 40 },  /* 25 B panels past each A panel */
         { 1, 333, 250 }, { 3, 300, 260 }, /* a few rows and a B large enough to split over threads */
         { 16, 25, 1000 }, { 9, 32, 700 }, { 2, 3, 2049 }, /* small C, long K: dot products when B is transposed */
         { 16, 32, 300 },                                  /* the same from K = 256 */

@@ -2,8 +2,7 @@
  *   for each NC-wide column block of B and KC-deep slice of K:
  *     pack B's block into NR-wide panels (reused by every row block: L3/L2)
  *     for each MC-tall row block of A: pack it into MR-tall panels (L2)
- *       for each NR panel (one in L1), for each MR panel: micro-kernel
- *       (or MR panels outside, NR inside, when B has many panels).
+ *       for each MR panel (one in L1), for each NR panel: micro-kernel.
  * Packing absorbs transposes, so one micro-kernel serves all four cases.
  * Threads split C into column (or row) strips, each running this loop with its
  * own packing buffers, which are kept per thread and grown, never freed per
@@ -25,7 +24,6 @@
 #define KC_MAX 320 /* one K block up to this depth, rather than a sliver after a full one */
 #define MC_PANELS 20
 #define NC 3072
-#define A_OUTER_MIN_COLUMNS 768 /* B panels enough to stream past one A panel (n >= 1,000: 6-9% faster) */
 #define SCALAR_MR 4
 #define SCALAR_NR 8
 /* Below this a second thread's share takes less time than handing it over:
@@ -399,14 +397,11 @@ static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M
                 int64_t mc = M - ic < mc_max ? M - ic : mc_max;
                 pack_a(kern, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, mc, kc, abuf);
                 const mml_gemm_epilogue *last = pc + kc >= K ? ep : NULL;
-                /* Many B panels: each A panel stays in L1 while they stream past
-                 * it. Few: each B panel (kc x 32, all of L1 at kc = 256) is
-                 * reused by every A panel instead. */
-                bool a_outer = nc >= A_OUTER_MIN_COLUMNS;
-                int64_t m_tiles = (mc + mr - 1) / mr, n_tiles = (nc + nr - 1) / nr;
-                for (int64_t o = 0; o < (a_outer ? m_tiles : n_tiles); o++)
-                    for (int64_t q = 0; q < (a_outer ? n_tiles : m_tiles); q++) {
-                        int64_t ir = (a_outer ? o : q) * mr, jr = (a_outer ? q : o) * nr;
+                /* Each A panel (kc x 12) stays in L1 while B's panels stream
+                 * past it from L2: a B panel (kc x 32, all of L1 at kc = 256)
+                 * cannot stay in L1 beside A's panels streaming past it. */
+                for (int64_t ir = 0; ir < mc; ir += mr)
+                    for (int64_t jr = 0; jr < nc; jr += nr) {
                         mml_gemm_epilogue t;
                         kern->fn(kc, abuf + ir / mr * a_ps, bbuf + jr / nr * b_ps, C + (ic + ir) * ldc + jc + jr, ldc,
                                  alpha, b_eff, (int)(mc - ir < mr ? mc - ir : mr), (int)(nc - jr < nr ? nc - jr : nr),
