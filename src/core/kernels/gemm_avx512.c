@@ -4,6 +4,7 @@
  * last 16 columns or fewer take one vector (a 14 x 14 conv's 196 columns end
  * in 4 of them). */
 #include <immintrin.h>
+#include <stdbool.h>
 
 #include "core/kernels/gemm_kernels.h"
 
@@ -78,9 +79,9 @@ void mml_gemm_kernel_avx512_8(int64_t kc, const float *a, const float *b, float 
 /* ---- small products read in place (mml_gemm_direct_fn) ----
  * An R x 16V tile: B's row k is loaded straight from B (masked past column
  * w), A's values broadcast from wherever its strides put them. */
-static inline __attribute__((always_inline)) void direct_tile(int R, int V, int64_t K, float alpha, const float *A,
-                                                              int64_t sa, int64_t sk, const float *B, int64_t ldb,
-                                                              float beta, float *C, int64_t ldc, int w)
+static inline __attribute__((always_inline)) void direct_tile(int R, int V, bool cols, int64_t K, float alpha,
+                                                              const float *A, int64_t sa, int64_t sk, const float *B,
+                                                              int64_t ldb, float beta, float *C, int64_t ldc, int w)
 {
     __mmask16 m0 = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1u);
     __mmask16 m1 = w >= 32 ? 0xffff : w <= 16 ? 0 : (__mmask16)((1u << (w - 16)) - 1u);
@@ -90,7 +91,7 @@ static inline __attribute__((always_inline)) void direct_tile(int R, int V, int6
         const float *b = B + k * ldb, *a = A + k * sk;
         __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = V == 2 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
         for (int i = 0; i < R; i++) {
-            __m512 ai = _mm512_set1_ps(a[i * sa]);
+            __m512 ai = _mm512_set1_ps(cols ? a[i] : a[i * sa]);
             acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
             if (V == 2) acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
         }
@@ -106,13 +107,16 @@ static inline __attribute__((always_inline)) void direct_tile(int R, int V, int6
         }
 }
 
-/* R rows: one or two vectors wide. */
+/* R rows: one or two vectors wide; A's column of R values contiguous (A
+ * transposed: constant offsets, no per-row strides to hold in registers) or not. */
 static inline __attribute__((always_inline)) void direct_rows(int R, int64_t K, float alpha, const float *A,
                                                               int64_t sa, int64_t sk, const float *B, int64_t ldb,
                                                               float beta, float *C, int64_t ldc, int w)
 {
-    if (w > 16) direct_tile(R, 2, K, alpha, A, sa, sk, B, ldb, beta, C, ldc, w);
-    else direct_tile(R, 1, K, alpha, A, sa, sk, B, ldb, beta, C, ldc, w);
+    if (sa == 1 && w > 16) direct_tile(R, 2, true, K, alpha, A, sa, sk, B, ldb, beta, C, ldc, w);
+    else if (sa == 1) direct_tile(R, 1, true, K, alpha, A, sa, sk, B, ldb, beta, C, ldc, w);
+    else if (w > 16) direct_tile(R, 2, false, K, alpha, A, sa, sk, B, ldb, beta, C, ldc, w);
+    else direct_tile(R, 1, false, K, alpha, A, sa, sk, B, ldb, beta, C, ldc, w);
 }
 
 void mml_gemm_direct_avx512(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t sa, int64_t sk,
