@@ -3,6 +3,8 @@
  * (melscale_fbanks), AmplitudeToDB, and MFCC with an orthonormal DCT-II.
  * The FFT is Debian's kissfft (docs/audio.md says why). */
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mml/alloc.h"
@@ -138,15 +140,66 @@ mml_tensor *mml_mel_filterbank(int n_freqs, float f_min, float f_max, int n_mels
     return fb;
 }
 
+/* Filterbanks already built, by their parameters: every clip's spectrogram
+ * would otherwise rebuild its bins x mels triangles (a sixth of loading the
+ * spoken digits). Shared by the threads, read-only once made, freed at exit;
+ * past FB_CACHE parameter sets a caller gets its own. */
+#define FB_CACHE 8
+
+typedef struct fb_entry {
+    int n_freqs, n_mels, rate;
+    float f_min, f_max;
+    bool slaney_norm;
+    mml_mel_scale scale;
+    mml_tensor *fb;
+} fb_entry;
+
+static fb_entry g_fb[FB_CACHE];
+static int g_fb_n;
+static pthread_mutex_t g_fb_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void fb_cache_free(void)
+{
+    for (int i = 0; i < g_fb_n; i++) mml_tensor_free(g_fb[i].fb);
+    g_fb_n = 0;
+}
+
+/* The filterbank for these parameters (NULL out of memory); *owned is the
+ * caller's to free when the cache is full (NULL otherwise). */
+static const mml_tensor *filterbank(int n_freqs, const mml_spec_params *p, int rate, mml_tensor **owned)
+{
+    fb_entry key = { n_freqs, p->n_mels, rate, p->f_min, p->f_max, p->slaney_norm, p->mel_scale, NULL };
+    const mml_tensor *fb = NULL;
+    pthread_mutex_lock(&g_fb_mu);
+    for (int i = 0; i < g_fb_n && !fb; i++) {
+        const fb_entry *e = &g_fb[i];
+        if (e->n_freqs == key.n_freqs && e->n_mels == key.n_mels && e->rate == key.rate && e->f_min == key.f_min &&
+            e->f_max == key.f_max && e->slaney_norm == key.slaney_norm && e->scale == key.scale)
+            fb = e->fb;
+    }
+    *owned = NULL;
+    if (!fb) {
+        key.fb = mml_mel_filterbank(n_freqs, p->f_min, p->f_max, p->n_mels, rate, p->slaney_norm, p->mel_scale);
+        fb = key.fb;
+        if (key.fb && g_fb_n < FB_CACHE) {
+            if (g_fb_n == 0) atexit(fb_cache_free);
+            g_fb[g_fb_n++] = key;
+        } else *owned = key.fb;
+    }
+    pthread_mutex_unlock(&g_fb_mu);
+    return fb;
+}
+
 /* mel[m, :] = sum_k fb[k, m] spec[k, :], rows of frames at a time, skipping the
  * zero weights (each triangle covers a few bins). */
 static mml_tensor *mel(const mml_tensor *spec, const mml_spec_params *p, int rate)
 {
     int64_t bins = spec->shape[0], frames = spec->shape[1];
-    mml_tensor *fb = mml_mel_filterbank((int)bins, p->f_min, p->f_max, p->n_mels, rate, p->slaney_norm, p->mel_scale);
+    mml_tensor *owned;
+    const mml_tensor *fb = filterbank((int)bins, p, rate, &owned);
     mml_tensor *out = mml_tensor_create(MML_F32, 2, (int64_t[]){ p->n_mels, frames }, false);
     if (!fb || !out) {
-        mml_tensor_free(fb);
+        mml_tensor_free(owned);
         mml_tensor_free(out);
         return NULL;
     }
@@ -160,7 +213,7 @@ static mml_tensor *mel(const mml_tensor *spec, const mml_spec_params *p, int rat
             for (int64_t f = 0; f < frames; f++) dst[f] += w * src[f];
         }
     }
-    mml_tensor_free(fb);
+    mml_tensor_free(owned);
     return out;
 }
 

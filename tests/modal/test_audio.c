@@ -312,3 +312,46 @@ TEST(cli_audio_process_trims_denoises_and_writes)
     snprintf(args, sizeof args, "audio process '%s' --resample 1e30 --out '%s'", in, out_path);
     CHECK(tst_run_cli(args, text, sizeof text) == 2);
 }
+
+/* Mel spectrograms of one signal under parameter sets that differ in one
+ * field each, in turn and back: each against its spectrogram times its own
+ * filterbank (mml_mel_filterbank, made afresh), so a filterbank reused across
+ * parameters it does not fit shows. */
+TEST(audio_mel_filterbank_follows_parameters)
+{
+    enum { N = 4000 };
+    float x[N];
+    for (int i = 0; i < N; i++) x[i] = sinf(0.05f * (float)i + 1e-5f * (float)i * (float)i);
+    mml_audio a = { x, N, 8000, 1, 32 };
+    mml_spec_params base = mml_spec_defaults(8000);
+    base.n_fft = base.win_length = 256;
+    base.hop_length = 128;
+    base.n_mels = 40;
+    mml_spec_params sets[4] = { base, base, base, base };
+    sets[1].f_max = 3000.0f;
+    sets[2].n_mels = 24;
+    sets[3].slaney_norm = true;
+    for (int round = 0; round < 2; round++)
+        for (int s = 0; s < 4; s++) {
+            const mml_spec_params *p = &sets[s];
+            mml_tensor *mel = mml_audio_features(&a, MML_FEAT_MEL, p);
+            mml_tensor *spec = mml_audio_features(&a, MML_FEAT_SPECTROGRAM, p);
+            CHECK(mel && spec);
+            if (!mel || !spec) return;
+            int64_t bins = spec->shape[0], frames = spec->shape[1];
+            mml_tensor *fb =
+                mml_mel_filterbank((int)bins, p->f_min, p->f_max, p->n_mels, 8000, p->slaney_norm, p->mel_scale);
+            float *want = mml_calloc((size_t)(p->n_mels * frames), sizeof(float));
+            for (int m = 0; m < p->n_mels; m++)
+                for (int64_t k = 0; k < bins; k++)
+                    for (int64_t f = 0; f < frames; f++)
+                        want[m * frames + f] += mml_f32(fb)[k * p->n_mels + m] * mml_f32(spec)[k * frames + f];
+            CHECK_MSG(mel->shape[0] == p->n_mels && mel->shape[1] == frames, "set %d: mel shape", s);
+            if (mel->numel == p->n_mels * frames)
+                CHECK_CLOSE("mel under its own filterbank", mml_f32(mel), want, mel->numel, 1e-5, 1e-6);
+            mml_free(want);
+            mml_tensor_free(fb);
+            mml_tensor_free(mel);
+            mml_tensor_free(spec);
+        }
+}
