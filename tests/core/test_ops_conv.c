@@ -244,6 +244,60 @@ TEST(conv2d_winograd_matches_direct_loops)
     CHECK(!mml_winograd_for_conv(&small));
 }
 
+/* One input channel read in place (mml_conv_one_channel_avx512 and its
+ * weight gradient for 3 x 3 and 5 x 5): values and all three gradients
+ * against direct loops, rows of 28 and 37 (a masked last vector), a batch in
+ * chunks, one and two threads, and a 7 x 7 kernel whose gradient unfolds. */
+TEST(conv2d_one_channel_matches_direct_loops)
+{
+    static const int cfg[][6] = { /* N H W O k p */
+        { 3, 28, 28, 32, 3, 1 }, { 9, 20, 37, 16, 5, 2 }, { 4, 9, 13, 8, 5, 0 }, { 2, 12, 12, 8, 7, 3 },
+    };
+    mml_rng r;
+    mml_rng_seed(&r, 31);
+    int saved = mml_threads_get();
+    for (int threads = 1; threads <= 2; threads++)
+        for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
+            const int *q = cfg[c];
+            mml_threads_set(threads);
+            mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ q[0], 1, q[1], q[2] }, true);
+            mml_tensor *w = mml_tensor_create(MML_F32, 4, (int64_t[]){ q[3], 1, q[4], q[4] }, true);
+            mml_tensor *b = mml_tensor_create(MML_F32, 1, (int64_t[]){ q[3] }, true);
+            fill_normal(x, &r);
+            fill_normal(w, &r);
+            fill_normal(b, &r);
+            mml_conv_args a = mml_conv_args_default();
+            a.padding[0] = a.padding[1] = q[5];
+            mml_ctx *ctx = mml_ctx_create();
+            mml_tensor *y = mml_conv2d(ctx, x, w, b, &a);
+            CHECK(y != NULL);
+            if (!y) continue;
+            mml_conv_geom g = { q[0], 1, q[1], q[2], q[3], y->shape[2], y->shape[3], q[4], q[4], 1, 1,
+                                q[5], q[5], 1, 1, 1 };
+            float *want = mml_malloc((size_t)y->numel * sizeof(float)), *dy = mml_malloc((size_t)y->numel * sizeof(float));
+            mml_conv2d_ref(mml_f32(x), mml_f32(w), mml_f32(b), &g, want);
+            CHECK_CLOSE("one-channel conv2d vs direct", mml_f32(y), want, y->numel, 1e-4, 1e-5 * q[4]);
+            for (int64_t i = 0; i < y->numel; i++) dy[i] = mml_rng_normal(&r);
+            CHECK_OK(mml_backward_seeded(ctx, y, dy));
+            double *dx = mml_calloc((size_t)x->numel, sizeof(double)), *dw = mml_calloc((size_t)w->numel, sizeof(double));
+            double *db = mml_calloc((size_t)b->numel, sizeof(double));
+            conv_grads_ref(&g, mml_f32(x), mml_f32(w), dy, dx, dw, db);
+            check_close_double("one-channel dx", x->grad, dx, x->numel, (int64_t)q[3] * q[4] * q[4]);
+            check_close_double("one-channel dw", w->grad, dw, w->numel, g.N * g.OH * g.OW);
+            check_close_double("one-channel db", b->grad, db, b->numel, g.N * g.OH * g.OW);
+            mml_free(want);
+            mml_free(dy);
+            mml_free(dx);
+            mml_free(dw);
+            mml_free(db);
+            mml_ctx_free(ctx);
+            mml_tensor_free(x);
+            mml_tensor_free(w);
+            mml_tensor_free(b);
+        }
+    mml_threads_set(saved);
+}
+
 /* Convolution runs a batch as chunks of samples side by side in one GEMM:
  * its gradients must be those of the samples run one at a time. */
 static void check_batched_conv(const int q[9], int threads)

@@ -255,25 +255,42 @@ static void one_channel_rows(void *arg, int64_t lo, int64_t hi, int thread)
 #endif
 }
 
-/* The chunk's products into mat [O, S*P] without unfolding, when the input
- * has one channel and its padded plane fits in the unfold's buffer col;
- * false otherwise (nothing written). 1 -> 16 channels 5 x 5 over 40 x 64:
- * 42 -> 21 us at batch 1 and 2 threads. */
+/* One input channel, stride and dilation 1, O a multiple of 8, on AVX-512,
+ * with S padded planes fitting in the unfold's buffer (K x S*P floats). */
+static bool one_channel_applies(const mml_conv_geom *g, int64_t S)
+{
+    int64_t ldx = g->W + 2 * g->pw, rows = g->H + 2 * g->ph;
+    bool fits = S * (rows * ldx) + MML_CONV_ONE_CHANNEL_SLACK <= g->kh * g->kw * S * g->OH * g->OW;
+    return mml_cpu_simd() == MML_SIMD_AVX512 && g->C == 1 && g->groups == 1 && g->sh == 1 && g->sw == 1 &&
+           g->dh == 1 && g->dw == 1 && g->O % 8 == 0 && fits;
+}
+
+/* Samples s0.. zero-padded into planes of (H + 2ph) x (W + 2pw), one after
+ * another, and the kernels' slack after them. */
+static void pad_planes(const conv_job *j, int64_t s0, int64_t S, float *xp)
+{
+    const mml_conv_geom *g = &j->g;
+    int64_t ldx = g->W + 2 * g->pw, plane = (g->H + 2 * g->ph) * ldx;
+    memset(xp, 0, (size_t)(S * plane + MML_CONV_ONE_CHANNEL_SLACK) * sizeof(float));
+    for (int64_t s = 0; s < S; s++) {
+        const float *x = mml_f32(j->n->in[0]) + (s0 + s) * g->H * g->W;
+        for (int64_t y = 0; y < g->H; y++)
+            memcpy(xp + s * plane + (y + g->ph) * ldx + g->pw, x + y * g->W, (size_t)g->W * sizeof(float));
+    }
+}
+
+/* The chunk's products into mat [O, S*P] without unfolding, when
+ * one_channel_applies; false otherwise (nothing written). 1 -> 16 channels
+ * 5 x 5 over 40 x 64: 42 -> 21 us at batch 1 and 2 threads. */
 static bool one_channel_chunk(const conv_job *j, int64_t s0, int64_t S, float *col, float *mat)
 {
     const mml_conv_geom *g = &j->g;
-    int64_t P = g->OH * g->OW, K = g->kh * g->kw, ldx = g->W + 2 * g->pw, rows = g->H + 2 * g->ph;
-    bool fits = rows * ldx + MML_CONV_ONE_CHANNEL_SLACK <= K * S * P;
-    if (mml_cpu_simd() != MML_SIMD_AVX512 || g->C != 1 || g->groups != 1 || g->sh != 1 || g->sw != 1 ||
-        g->dh != 1 || g->dw != 1 || g->O % 8 || !fits)
-        return false;
+    if (!one_channel_applies(g, S)) return false;
+    int64_t P = g->OH * g->OW, plane = (g->H + 2 * g->ph) * (g->W + 2 * g->pw);
+    pad_planes(j, s0, S, col);
     for (int64_t s = 0; s < S; s++) {
-        const float *x = mml_f32(j->n->in[0]) + (s0 + s) * g->H * g->W;
-        memset(col, 0, (size_t)(rows * ldx + MML_CONV_ONE_CHANNEL_SLACK) * sizeof(float));
-        for (int64_t y = 0; y < g->H; y++)
-            memcpy(col + (y + g->ph) * ldx + g->pw, x + y * g->W, (size_t)g->W * sizeof(float));
-        one_channel_job u = { g, col, mml_f32(j->n->in[1]), mat + s * P, S * P };
-        mml_parallel_for(g->OH, 1 + 65536 / (g->OW * g->O * K), one_channel_rows, &u);
+        one_channel_job u = { g, col + s * plane, mml_f32(j->n->in[1]), mat + s * P, S * P };
+        mml_parallel_for(g->OH, 1 + 65536 / (g->OW * g->O * g->kh * g->kw), one_channel_rows, &u);
     }
     return true;
 }
@@ -367,6 +384,25 @@ static void weight_grad(const float *dmat, const float *col, int64_t Og, int64_t
         for (int64_t k = 0; k < K; k++) dw[o * K + k] += tmp[k * Og + o];
 }
 
+/* The weight gradient of a one-channel convolution with a 3 x 3 or 5 x 5
+ * kernel, from padded planes in col and dY in dmat [O, S*P], without unfolding
+ * (the dot products over unfolded rows read them from L3 once per 4 x 4
+ * block); false otherwise (nothing written). */
+static bool one_channel_wgrad(const conv_job *j, int64_t s0, int64_t S, float *col, const float *dmat, float *wgrad)
+{
+#if defined(MML_HAVE_X86_SIMD)
+    const mml_conv_geom *g = &j->g;
+    if (!one_channel_applies(g, S) || g->kh != g->kw || (g->kh != 3 && g->kh != 5)) return false;
+    int64_t ldx = g->W + 2 * g->pw;
+    pad_planes(j, s0, S, col);
+    return mml_conv_one_channel_wgrad_avx512(col, ldx, (g->H + 2 * g->ph) * ldx, S, dmat, S * g->OH * g->OW, g->O,
+                                             g->kh, g->OH, g->OW, wgrad);
+#else
+    (void)j, (void)s0, (void)S, (void)col, (void)dmat, (void)wgrad;
+    return false;
+#endif
+}
+
 static void plain_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float *work, float *wgrad, float *bgrad)
 {
     const mml_conv_geom *g = &j->g;
@@ -375,7 +411,7 @@ static void plain_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float
     float *col = work, *dmat = work + K * S * P;
     for (int64_t gi = 0; gi < g->groups; gi++) {
         gather_dout(j, s0, S, gi, dmat, bgrad);
-        if (wgrad) {
+        if (wgrad && !one_channel_wgrad(j, s0, S, col, dmat, wgrad)) {
             unfold_chunk(g, x, s0, S, gi, col);
             weight_grad(dmat, col, Og, K, S * P, dmat + Og * S * P, wgrad + gi * Og * K);
         }
