@@ -244,10 +244,10 @@ TEST(conv2d_winograd_matches_direct_loops)
     CHECK(!mml_winograd_for_conv(&small));
 }
 
-/* One input channel read in place (mml_conv_one_channel_avx512 and its
- * weight gradient for 3 x 3 and 5 x 5): values and all three gradients
- * against direct loops, rows of 28 and 37 (a masked last vector), a batch in
- * chunks, one and two threads, and a 7 x 7 kernel whose gradient unfolds. */
+/* One input channel read in place (mml_conv_one_channel_avx512): values and
+ * all three gradients against direct loops, rows of 28 and 37 (a 16-wide tile
+ * and a masked one), a batch in chunks, one and two threads, kernels of 3, 5
+ * and 7. */
 TEST(conv2d_one_channel_matches_direct_loops)
 {
     static const int cfg[][6] = { /* N H W O k p */

@@ -53,13 +53,6 @@ void mml_max_pool_2x2_row(const float *r0, const float *r1, float *y, int32_t *a
 void mml_conv_one_channel_avx512(const float *xp, int64_t ldx, const float *w, int64_t O, int64_t kh, int64_t kw,
                                  int64_t oy0, int64_t oy1, int64_t OW, float *y, int64_t ldy);
 
-/* Its weight gradient for square kernels of 3 or 5 (false, nothing done,
- * otherwise): dw[o][ky][kx] += the sum over samples s < S, rows oy < OH and
- * columns ox < OW of dy[o * ldy + s * OH * OW + oy * OW + ox] times
- * xp[s * plane + (oy + ky) * ldx + ox + kx] (padded planes, plane floats apart). */
-bool mml_conv_one_channel_wgrad_avx512(const float *xp, int64_t ldx, int64_t plane, int64_t S, const float *dy,
-                                       int64_t ldy, int64_t O, int64_t k, int64_t OH, int64_t OW, float *dw);
-
 /* Direct convolution (plain loops; tests hold the fast path to it). */
 void mml_conv2d_ref(const float *x, const float *w, const float *b, const mml_conv_geom *g, float *y);
 

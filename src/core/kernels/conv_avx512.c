@@ -49,39 +49,3 @@ void mml_conv_one_channel_avx512(const float *xp, int64_t ldx, const float *w, i
                 else row_tile(1, xr, ldx, wo, kh, kw, n, yr, ldy);
             }
 }
-
-/* The weight gradient of the same convolution, one output channel at a time:
- * a vector of 16 output columns of dy meets the kh x kw shifted loads of the
- * input row under it, one accumulator per tap (K x K taps in registers, so
- * the kernel sizes are compile-time: 3 and 5). Lanes past a row's end load 0. */
-static inline __attribute__((always_inline)) void wgrad_channel(int KS, const float *xp, int64_t ldx, int64_t plane,
-                                                                int64_t S, const float *dy, int64_t ldy_s,
-                                                                int64_t OH, int64_t OW, float *dw)
-{
-    __m512 acc[25];
-    for (int t = 0; t < KS * KS; t++) acc[t] = _mm512_setzero_ps();
-    for (int64_t s = 0; s < S; s++)
-        for (int64_t oy = 0; oy < OH; oy++)
-            for (int64_t ox = 0; ox < OW; ox += 16) {
-                __mmask16 m = lanes(OW - ox);
-                __m512 d = _mm512_maskz_loadu_ps(m, dy + s * ldy_s + oy * OW + ox);
-                const float *x = xp + s * plane + oy * ldx + ox;
-                for (int ky = 0; ky < KS; ky++)
-                    for (int kx = 0; kx < KS; kx++)
-                        acc[ky * KS + kx] =
-                            _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, x + ky * ldx + kx), acc[ky * KS + kx]);
-            }
-    for (int t = 0; t < KS * KS; t++) dw[t] += _mm512_reduce_add_ps(acc[t]);
-}
-
-bool mml_conv_one_channel_wgrad_avx512(const float *xp, int64_t ldx, int64_t plane, int64_t S, const float *dy,
-                                       int64_t ldy, int64_t O, int64_t k, int64_t OH, int64_t OW, float *dw)
-{
-    if (k != 3 && k != 5) return false;
-    int64_t P = OH * OW;
-    for (int64_t o = 0; o < O; o++) {
-        if (k == 3) wgrad_channel(3, xp, ldx, plane, S, dy + o * ldy, P, OH, OW, dw + o * 9);
-        else wgrad_channel(5, xp, ldx, plane, S, dy + o * ldy, P, OH, OW, dw + o * 25);
-    }
-    return true;
-}

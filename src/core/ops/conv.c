@@ -384,25 +384,6 @@ static void weight_grad(const float *dmat, const float *col, int64_t Og, int64_t
         for (int64_t k = 0; k < K; k++) dw[o * K + k] += tmp[k * Og + o];
 }
 
-/* The weight gradient of a one-channel convolution with a 3 x 3 or 5 x 5
- * kernel, from padded planes in col and dY in dmat [O, S*P], without unfolding
- * (the dot products over unfolded rows read them from L3 once per 4 x 4
- * block); false otherwise (nothing written). */
-static bool one_channel_wgrad(const conv_job *j, int64_t s0, int64_t S, float *col, const float *dmat, float *wgrad)
-{
-#if defined(MML_HAVE_X86_SIMD)
-    const mml_conv_geom *g = &j->g;
-    if (!one_channel_applies(g, S) || g->kh != g->kw || (g->kh != 3 && g->kh != 5)) return false;
-    int64_t ldx = g->W + 2 * g->pw;
-    pad_planes(j, s0, S, col);
-    return mml_conv_one_channel_wgrad_avx512(col, ldx, (g->H + 2 * g->ph) * ldx, S, dmat, S * g->OH * g->OW, g->O,
-                                             g->kh, g->OH, g->OW, wgrad);
-#else
-    (void)j, (void)s0, (void)S, (void)col, (void)dmat, (void)wgrad;
-    return false;
-#endif
-}
-
 static void plain_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float *work, float *wgrad, float *bgrad)
 {
     const mml_conv_geom *g = &j->g;
@@ -411,7 +392,7 @@ static void plain_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float
     float *col = work, *dmat = work + K * S * P;
     for (int64_t gi = 0; gi < g->groups; gi++) {
         gather_dout(j, s0, S, gi, dmat, bgrad);
-        if (wgrad && !one_channel_wgrad(j, s0, S, col, dmat, wgrad)) {
+        if (wgrad) {
             unfold_chunk(g, x, s0, S, gi, col);
             weight_grad(dmat, col, Og, K, S * P, dmat + Og * S * P, wgrad + gi * Og * K);
         }
