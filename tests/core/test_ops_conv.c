@@ -168,6 +168,59 @@ TEST(winograd_tile_transforms_are_the_derived_matrices)
     CHECK(mml_winograd_for(4) == NULL && mml_winograd_for(1) == NULL);
 }
 
+/* A stride-1 conv of q = { N, C, H, W, O, k, p } at the current thread count:
+ * values (within 1e-5 of the scale of a sum of C k^2 terms) and all three
+ * gradients against direct loops; reweigh: run again after a weight changes
+ * (the context keeps Winograd's kernel transform, which must be remade). *g
+ * gets the geometry, for the caller to check the path it took. */
+static void check_conv_loops(const char *what, const int q[7], bool reweigh, mml_rng *r, mml_conv_geom *g)
+{
+    mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ q[0], q[1], q[2], q[3] }, true);
+    mml_tensor *w = mml_tensor_create(MML_F32, 4, (int64_t[]){ q[4], q[1], q[5], q[5] }, true);
+    mml_tensor *b = mml_tensor_create(MML_F32, 1, (int64_t[]){ q[4] }, true);
+    fill_normal(x, r);
+    fill_normal(w, r);
+    fill_normal(b, r);
+    mml_conv_args a = mml_conv_args_default();
+    a.padding[0] = a.padding[1] = q[6];
+    *g = (mml_conv_geom){ q[0], q[1], q[2], q[3], q[4], q[2] + 2 * q[6] - q[5] + 1, q[3] + 2 * q[6] - q[5] + 1,
+                          q[5], q[5], 1, 1, q[6], q[6], 1, 1, 1 };
+    mml_ctx *ctx = mml_ctx_create();
+    mml_tensor *y = mml_conv2d(ctx, x, w, b, &a);
+    CHECK_MSG(y != NULL, "%s: %s", what, mml_last_error());
+    int64_t ny = g->N * g->O * g->OH * g->OW;
+    float *want = mml_malloc((size_t)ny * sizeof(float)), *dy = mml_malloc((size_t)ny * sizeof(float));
+    double *dx = mml_calloc((size_t)x->numel, sizeof(double)), *dw = mml_calloc((size_t)w->numel, sizeof(double));
+    double *db = mml_calloc((size_t)b->numel, sizeof(double));
+    double atol = 1e-5 * sqrt((double)q[1] * q[5] * q[5]);
+    for (int pass = 0; y && pass < (reweigh ? 2 : 1); pass++) {
+        if (pass) {
+            mml_f32(w)[w->numel - 1] += 1.0f;
+            mml_ctx_reset(ctx);
+            y = mml_conv2d(ctx, x, w, b, &a);
+        }
+        mml_conv2d_ref(mml_f32(x), mml_f32(w), mml_f32(b), g, want);
+        CHECK_CLOSE(pass ? "conv2d after a weight changed" : what, mml_f32(y), want, ny, 1e-4, atol);
+    }
+    if (y) {
+        for (int64_t i = 0; i < ny; i++) dy[i] = mml_rng_normal(r);
+        CHECK_OK(mml_backward_seeded(ctx, y, dy));
+        conv_grads_ref(g, mml_f32(x), mml_f32(w), dy, dx, dw, db);
+        check_close_double("dx", x->grad, dx, x->numel, (int64_t)q[4] * q[5] * q[5]);
+        check_close_double("dw", w->grad, dw, w->numel, g->N * g->OH * g->OW);
+        check_close_double("db", b->grad, db, b->numel, g->N * g->OH * g->OW);
+    }
+    mml_free(want);
+    mml_free(dy);
+    mml_free(dx);
+    mml_free(dw);
+    mml_free(db);
+    mml_ctx_free(ctx);
+    mml_tensor_free(x);
+    mml_tensor_free(w);
+    mml_tensor_free(b);
+}
+
 /* Winograd convolution (6 x 6 tiles: 3 x 3 kernels in 4 x 4 output tiles, 5 x 5
  * in 2 x 2): values and all three gradients against direct loops, with edge
  * tiles that hang over the output, no padding and padding up to k - 1, several
@@ -185,50 +238,10 @@ TEST(conv2d_winograd_matches_direct_loops)
     int saved = mml_threads_get();
     for (int threads = 1; threads <= 2; threads++)
         for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
-            const int *q = cfg[c];
             mml_threads_set(threads);
-            mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ q[0], q[1], q[2], q[3] }, true);
-            mml_tensor *w = mml_tensor_create(MML_F32, 4, (int64_t[]){ q[4], q[1], q[5], q[5] }, true);
-            mml_tensor *b = mml_tensor_create(MML_F32, 1, (int64_t[]){ q[4] }, true);
-            fill_normal(x, &r);
-            fill_normal(w, &r);
-            fill_normal(b, &r);
-            mml_conv_args a = mml_conv_args_default();
-            a.padding[0] = a.padding[1] = q[6];
-            mml_ctx *ctx = mml_ctx_create();
-            mml_tensor *y = mml_conv2d(ctx, x, w, b, &a);
-            CHECK(y != NULL);
-            if (!y) continue;
-            mml_conv_geom g = { q[0], q[1], q[2], q[3], q[4], y->shape[2], y->shape[3], q[5], q[5], 1, 1,
-                                q[6], q[6], 1, 1, 1 };
+            mml_conv_geom g;
+            check_conv_loops("winograd conv2d vs direct", cfg[c], true, &r, &g);
             CHECK_MSG(mml_winograd_for_conv(&g) != NULL, "config %zu takes the Winograd path", c);
-            float *want = mml_malloc((size_t)y->numel * sizeof(float)), *dy = mml_malloc((size_t)y->numel * sizeof(float));
-            mml_conv2d_ref(mml_f32(x), mml_f32(w), mml_f32(b), &g, want);
-            double atol = 1e-5 * sqrt((double)q[1] * q[5] * q[5]); /* 1e-5 of the scale of a sum of these terms */
-            CHECK_CLOSE("winograd conv2d vs direct", mml_f32(y), want, y->numel, 1e-4, atol);
-            /* the context keeps the kernels' transform: new weights must replace it */
-            mml_f32(w)[w->numel - 1] += 1.0f;
-            mml_ctx_reset(ctx);
-            y = mml_conv2d(ctx, x, w, b, &a);
-            mml_conv2d_ref(mml_f32(x), mml_f32(w), mml_f32(b), &g, want);
-            CHECK_CLOSE("winograd conv2d after a weight changed", mml_f32(y), want, y->numel, 1e-4, atol);
-            for (int64_t i = 0; i < y->numel; i++) dy[i] = mml_rng_normal(&r);
-            CHECK_OK(mml_backward_seeded(ctx, y, dy));
-            double *dx = mml_calloc((size_t)x->numel, sizeof(double)), *dw = mml_calloc((size_t)w->numel, sizeof(double));
-            double *db = mml_calloc((size_t)b->numel, sizeof(double));
-            conv_grads_ref(&g, mml_f32(x), mml_f32(w), dy, dx, dw, db);
-            check_close_double("winograd dx", x->grad, dx, x->numel, (int64_t)q[4] * q[5] * q[5]);
-            check_close_double("winograd dw", w->grad, dw, w->numel, g.N * g.OH * g.OW);
-            check_close_double("winograd db", b->grad, db, b->numel, g.N * g.OH * g.OW);
-            mml_free(want);
-            mml_free(dy);
-            mml_free(dx);
-            mml_free(dw);
-            mml_free(db);
-            mml_ctx_free(ctx);
-            mml_tensor_free(x);
-            mml_tensor_free(w);
-            mml_tensor_free(b);
         }
     mml_threads_set(saved);
     /* where im2col stays: few tiles (8 x 8 in 2 x 2 tiles at batch 2, 7 x 7 in 4 x 4 at batch 1), one input
@@ -250,50 +263,17 @@ TEST(conv2d_winograd_matches_direct_loops)
  * and 7. */
 TEST(conv2d_one_channel_matches_direct_loops)
 {
-    static const int cfg[][6] = { /* N H W O k p */
-        { 3, 28, 28, 32, 3, 1 }, { 9, 20, 37, 16, 5, 2 }, { 4, 9, 13, 8, 5, 0 }, { 2, 12, 12, 8, 7, 3 },
+    static const int cfg[][7] = { /* N C H W O k p */
+        { 3, 1, 28, 28, 32, 3, 1 }, { 9, 1, 20, 37, 16, 5, 2 }, { 4, 1, 9, 13, 8, 5, 0 }, { 2, 1, 12, 12, 8, 7, 3 },
     };
     mml_rng r;
     mml_rng_seed(&r, 31);
     int saved = mml_threads_get();
     for (int threads = 1; threads <= 2; threads++)
         for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
-            const int *q = cfg[c];
             mml_threads_set(threads);
-            mml_tensor *x = mml_tensor_create(MML_F32, 4, (int64_t[]){ q[0], 1, q[1], q[2] }, true);
-            mml_tensor *w = mml_tensor_create(MML_F32, 4, (int64_t[]){ q[3], 1, q[4], q[4] }, true);
-            mml_tensor *b = mml_tensor_create(MML_F32, 1, (int64_t[]){ q[3] }, true);
-            fill_normal(x, &r);
-            fill_normal(w, &r);
-            fill_normal(b, &r);
-            mml_conv_args a = mml_conv_args_default();
-            a.padding[0] = a.padding[1] = q[5];
-            mml_ctx *ctx = mml_ctx_create();
-            mml_tensor *y = mml_conv2d(ctx, x, w, b, &a);
-            CHECK(y != NULL);
-            if (!y) continue;
-            mml_conv_geom g = { q[0], 1, q[1], q[2], q[3], y->shape[2], y->shape[3], q[4], q[4], 1, 1,
-                                q[5], q[5], 1, 1, 1 };
-            float *want = mml_malloc((size_t)y->numel * sizeof(float)), *dy = mml_malloc((size_t)y->numel * sizeof(float));
-            mml_conv2d_ref(mml_f32(x), mml_f32(w), mml_f32(b), &g, want);
-            CHECK_CLOSE("one-channel conv2d vs direct", mml_f32(y), want, y->numel, 1e-4, 1e-5 * q[4]);
-            for (int64_t i = 0; i < y->numel; i++) dy[i] = mml_rng_normal(&r);
-            CHECK_OK(mml_backward_seeded(ctx, y, dy));
-            double *dx = mml_calloc((size_t)x->numel, sizeof(double)), *dw = mml_calloc((size_t)w->numel, sizeof(double));
-            double *db = mml_calloc((size_t)b->numel, sizeof(double));
-            conv_grads_ref(&g, mml_f32(x), mml_f32(w), dy, dx, dw, db);
-            check_close_double("one-channel dx", x->grad, dx, x->numel, (int64_t)q[3] * q[4] * q[4]);
-            check_close_double("one-channel dw", w->grad, dw, w->numel, g.N * g.OH * g.OW);
-            check_close_double("one-channel db", b->grad, db, b->numel, g.N * g.OH * g.OW);
-            mml_free(want);
-            mml_free(dy);
-            mml_free(dx);
-            mml_free(dw);
-            mml_free(db);
-            mml_ctx_free(ctx);
-            mml_tensor_free(x);
-            mml_tensor_free(w);
-            mml_tensor_free(b);
+            mml_conv_geom g;
+            check_conv_loops("one-channel conv2d vs direct", cfg[c], false, &r, &g);
         }
     mml_threads_set(saved);
 }
