@@ -101,7 +101,7 @@ TEST(gemm_matches_reference_all_paths)
         { 64, 196, 288 }, /* a batch-1 conv: split by rows at 2 threads, a last tile 4 columns wide */
         { 16, 48, 20 }, { 16, 49, 20 }, { 24, 81, 9 }, /* last tiles of 16 and 17 columns: half or whole vectors */
         { 10, 15, 12 }, { 10, 15, 12 }, { 10, 15, 12 }, /* small enough to be read in place; each padding */
-        { 800, 45, 330 }, { 777, 64, 96 }, /* tall, B small: packed once for all threads, rows in chunks */
+        { 800, 45, 330 }, { 777, 64, 96 }, /* tall with a small B, over one or two K blocks */
     };
     int saved_threads = mml_threads_get();
     for (int simd = MML_SIMD_SCALAR; simd <= MML_SIMD_AVX512; simd++) {

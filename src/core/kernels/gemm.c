@@ -2,16 +2,15 @@
  *   for each NC-wide column block of B and KC-deep slice of K:
  *     pack B's block into NR-wide panels (reused by every row block: L3/L2)
  *     for each MC-tall row block of A: pack it into MR-tall panels (L2)
- *       for each MR panel (one in L1), for each NR panel: micro-kernel.
+ *       for each NR panel (one in L1), for each MR panel: micro-kernel
+ *       (or MR panels outside, NR inside, when B has many panels).
  * Packing absorbs transposes, so one micro-kernel serves all four cases.
  * Threads split C into column (or row) strips, each running this loop with its
  * own packing buffers, which are kept per thread and grown, never freed per
- * call, so steady-state calls do not allocate (tall products with a small B
- * share one packing of it and hand out row chunks). Products whose operands
- * fit in L1 together (an attention head's) skip the packing: their kernel reads A
+ * call, so steady-state calls do not allocate. Products whose operands fit in
+ * L1 together (an attention head's) skip the packing: their kernel reads A
  * and B in place. */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #include "core/kernels/gemm.h"
@@ -24,6 +23,7 @@
 #define KC_MAX 320 /* one K block up to this depth, rather than a sliver after a full one */
 #define MC_PANELS 20
 #define NC 3072
+#define A_OUTER_MIN_COLUMNS 768 /* B panels enough to stream past one A panel (n >= 1,000: 6-9% faster) */
 #define SCALAR_MR 4
 #define SCALAR_NR 8
 /* Below this a second thread's share takes less time than handing it over:
@@ -84,14 +84,9 @@ static mml_gemm_kernel kernel_for_rows(int64_t M)
 
 /* ---- per-thread packing buffers ---- */
 
-/* Slot 0 holds a thread's own packed blocks; slot 1 a B that the caller
- * packs for every thread (gemm_shared_b), kept apart so that packing its own
- * A does not move it. */
-enum { BUF_OWN, BUF_SHARED, BUF_SLOTS };
-
 typedef struct pack_buf {
-    float *mem[BUF_SLOTS];
-    size_t cap[BUF_SLOTS]; /* floats */
+    float *mem;
+    size_t cap; /* floats */
 } pack_buf;
 
 static pthread_key_t g_buf_key;
@@ -100,13 +95,13 @@ static pthread_once_t g_buf_once = PTHREAD_ONCE_INIT;
 static void buf_destroy(void *p)
 {
     pack_buf *b = p;
-    for (int i = 0; i < BUF_SLOTS; i++) mml_free(b->mem[i]);
+    mml_free(b->mem);
     mml_free(b);
 }
 
 static void buf_key_init(void) { pthread_key_create(&g_buf_key, buf_destroy); }
 
-static float *thread_slot(int slot, size_t floats)
+static float *thread_buffer(size_t floats)
 {
     pthread_once(&g_buf_once, buf_key_init);
     pack_buf *b = pthread_getspecific(g_buf_key);
@@ -115,15 +110,13 @@ static float *thread_slot(int slot, size_t floats)
         if (!b) return NULL;
         pthread_setspecific(g_buf_key, b);
     }
-    if (b->cap[slot] < floats) {
-        mml_free(b->mem[slot]);
-        b->mem[slot] = mml_aligned_alloc(floats * sizeof(float));
-        b->cap[slot] = b->mem[slot] ? floats : 0;
+    if (b->cap < floats) {
+        mml_free(b->mem);
+        b->mem = mml_aligned_alloc(floats * sizeof(float));
+        b->cap = b->mem ? floats : 0;
     }
-    return b->mem[slot];
+    return b->mem;
 }
-
-static float *thread_buffer(size_t floats) { return thread_slot(BUF_OWN, floats); }
 
 /* ---- packing ---- */
 
@@ -397,11 +390,14 @@ static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M
                 int64_t mc = M - ic < mc_max ? M - ic : mc_max;
                 pack_a(kern, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, mc, kc, abuf);
                 const mml_gemm_epilogue *last = pc + kc >= K ? ep : NULL;
-                /* Each A panel (kc x 12) stays in L1 while B's panels stream
-                 * past it from L2: a B panel (kc x 32, all of L1 at kc = 256)
-                 * cannot stay in L1 beside A's panels streaming past it. */
-                for (int64_t ir = 0; ir < mc; ir += mr)
-                    for (int64_t jr = 0; jr < nc; jr += nr) {
+                /* Many B panels: each A panel stays in L1 while they stream past
+                 * it. Few: each B panel (kc x 32, all of L1 at kc = 256) is
+                 * reused by every A panel instead. */
+                bool a_outer = nc >= A_OUTER_MIN_COLUMNS;
+                int64_t m_tiles = (mc + mr - 1) / mr, n_tiles = (nc + nr - 1) / nr;
+                for (int64_t o = 0; o < (a_outer ? m_tiles : n_tiles); o++)
+                    for (int64_t q = 0; q < (a_outer ? n_tiles : m_tiles); q++) {
+                        int64_t ir = (a_outer ? o : q) * mr, jr = (a_outer ? q : o) * nr;
                         mml_gemm_epilogue t;
                         kern->fn(kc, abuf + ir / mr * a_ps, bbuf + jr / nr * b_ps, C + (ic + ir) * ldc + jc + jr, ldc,
                                  alpha, b_eff, (int)(mc - ir < mr ? mc - ir : mr), (int)(nc - jr < nr ? nc - jr : nr),
@@ -438,80 +434,6 @@ static void gemm_part(void *arg, int64_t b, int64_t e, int thread)
         gemm_serial(&j->kern, j->ta, j->tb, hi - lo, j->N, j->K, j->alpha, j->ta ? j->A + lo : j->A + lo * j->lda,
                     j->lda, j->B, j->ldb, j->bp, j->beta, j->C + lo * j->ldc, j->ldc, tile_epilogue(j->ep, lo, 0, &t));
     }
-}
-
-/* ---- tall products with a small B (a linear layer over a batch of tokens) ----
- * Rather than every thread packing all of B for its own strip of rows, the
- * threads pack a share of B's panels each into one buffer, wait until all are
- * packed, then take chunks of C's rows in turn: a thread slowed down (a busy
- * core of the VM, a colder cache) takes fewer chunks instead of holding the
- * others up at the end. A chunk's rows of C stay in cache from one K block
- * to the next (K = 384-512: 5-15% faster at 2 threads than strips of half
- * the rows). Each chunk owns its rows over all of K, so the result does not
- * depend on which thread takes it. */
-#define SHARED_B_MAX_FLOATS 65536 /* 256 KiB: stays in L2 beside a block of A */
-#define ROW_CHUNK_PANELS 8
-#define MIN_CHUNKS_PER_THREAD 4
-
-typedef struct shared_job {
-    gemm_job g; /* rows in units of 1, g.bp = &bp */
-    mml_sgemm_packed bp;
-    float *panels; /* bp's, writable */
-    int64_t n_panels, chunk;
-    atomic_llong next_panel, panels_done, next_chunk;
-} shared_job;
-
-static bool shared_b_applies(const mml_gemm_kernel *kern, int64_t M, int64_t N, int64_t K, int threads)
-{
-    return N <= NC && K * round_up(N, kern->nr) <= SHARED_B_MAX_FLOATS &&
-           M >= (int64_t)MIN_CHUNKS_PER_THREAD * threads * ROW_CHUNK_PANELS * kern->mr;
-}
-
-/* Panel p of B, every K block of it, where gemm_serial looks for it. */
-static void pack_panel(const shared_job *s, int64_t p)
-{
-    const gemm_job *j = &s->g;
-    int nr = j->kern.nr;
-    int64_t kc_step = k_block(j->K), j0 = p * nr, w = j->N - j0 < nr ? j->N - j0 : nr;
-    for (int64_t pc = 0; pc < j->K; pc += kc_step) {
-        int64_t kc = j->K - pc < kc_step ? j->K - pc : kc_step;
-        const float *src = j->tb ? j->B + j0 * j->ldb + pc : j->B + pc * j->ldb + j0;
-        float *dst = s->panels + packed_offset(0, pc, j->K, j->N, nr) + p * kc * nr;
-        pack_b(&j->kern, src, j->ldb, j->tb, kc, w, kc * nr, dst);
-    }
-}
-
-static void shared_part(void *arg, int64_t b, int64_t e, int thread)
-{
-    (void)b, (void)e;
-    shared_job *s = arg;
-    int64_t p, c;
-    while ((p = atomic_fetch_add(&s->next_panel, 1)) < s->n_panels) {
-        pack_panel(s, p);
-        atomic_fetch_add_explicit(&s->panels_done, 1, memory_order_release);
-    }
-    while (atomic_load_explicit(&s->panels_done, memory_order_acquire) < s->n_panels) /* a few panels' packing */
-        ;
-    while ((c = atomic_fetch_add(&s->next_chunk, 1)) * s->chunk < s->g.M)
-        gemm_part(&s->g, c * s->chunk, (c + 1) * s->chunk, thread);
-}
-
-/* False when the shared buffer cannot be had (the caller packs per thread). */
-static bool gemm_shared_b(const gemm_job *j, int threads)
-{
-    int nr = j->kern.nr;
-    float *panels = thread_slot(BUF_SHARED, (size_t)(j->K * round_up(j->N, nr)));
-    if (!panels) return false;
-    shared_job s = { .g = *j, .panels = panels, .n_panels = (j->N + nr - 1) / nr,
-                     .chunk = (int64_t)ROW_CHUNK_PANELS * j->kern.mr };
-    s.bp = (mml_sgemm_packed){ .B = j->B, .ldb = j->ldb, .trans_b = j->tb, .K = j->K, .N = j->N, .nr = nr,
-                               .panels = panels };
-    s.g.bp = &s.bp, s.g.split_n = false, s.g.unit = 1;
-    atomic_init(&s.next_panel, 0);
-    atomic_init(&s.panels_done, 0);
-    atomic_init(&s.next_chunk, 0);
-    mml_parallel_for(threads, 1, shared_part, &s);
-    return true;
 }
 
 /* Both operands in L1 together: read in place (B transposed first), no packing. */
@@ -587,7 +509,6 @@ void mml_sgemm_ep(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
     split_n = split_n || few_rows;
     int64_t unit = split_n ? kern.nr : kern.mr, len = split_n ? N : M;
     gemm_job j = { kern, trans_a, trans_b, split_n, M, N, K, lda, ldb, ldc, unit, alpha, beta, A, B, NULL, C, ep };
-    if (!few_rows && !split_n && shared_b_applies(&kern, M, N, K, threads) && gemm_shared_b(&j, threads)) return;
     int64_t units = (len + unit - 1) / unit;
     mml_parallel_for(units, (units + threads - 1) / threads, gemm_part, &j);
 }
