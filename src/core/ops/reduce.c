@@ -55,8 +55,9 @@ static mml_status reduce_infer(const mml_node *n, mml_tensor *out)
 
 /* Sum, mean or variance of every [len, inner] slab, walking its rows in
  * order (an axis in the middle, [B, T, E] pooled over T, is otherwise read
- * with a stride of E per value); acc, inner doubles, holds the running sums,
- * each over k in the same order as a column-wise walk. */
+ * with a stride of E per value). acc holds 2 x inner doubles: the running
+ * sums (each over k in the same order as a column-wise walk), then the
+ * squared deviations. */
 static void moments(int kind, layout l, const float *x, float *y, double *acc, int64_t correction)
 {
     double *ss = acc + l.inner;
