@@ -350,6 +350,63 @@ static const mml_gemm_epilogue *tile_epilogue(const mml_gemm_epilogue *ep, int64
     return t;
 }
 
+/* ---- the next block's packing source, prefetched during this block ----
+ * Packing reads activations from L3 or memory (a Transformer's 4,096 x 128
+ * inputs) and waits on every line; a few lines of the next block's A (and B,
+ * when the next block starts a new K slice) are prefetched into L2 between
+ * micro-kernel calls, so that packing finds them there. */
+
+typedef struct ahead {
+    const char *base[2];
+    int64_t row_lines[2], ld[2], lines[2]; /* ld in bytes */
+    int n;
+    int64_t next, total, step;
+} ahead;
+
+/* A rows x cols block of floats, rows ld floats apart. */
+static void ahead_add(ahead *a, const float *src, int64_t rows, int64_t cols, int64_t ld)
+{
+    uintptr_t first = (uintptr_t)src / 64, last = ((uintptr_t)(src + cols) - 1) / 64;
+    a->base[a->n] = (const char *)(first * 64);
+    a->row_lines[a->n] = (int64_t)(last - first + 1);
+    a->ld[a->n] = ld * (int64_t)sizeof(float);
+    a->lines[a->n] = rows * a->row_lines[a->n];
+    a->total += a->lines[a->n++];
+}
+
+static void ahead_run(ahead *a)
+{
+    for (int64_t end = a->next + a->step; a->next < a->total && a->next < end; a->next++) {
+        int i = a->next >= a->lines[0];
+        int64_t l = i ? a->next - a->lines[0] : a->next;
+        __builtin_prefetch(a->base[i] + l / a->row_lines[i] * a->ld[i] + l % a->row_lines[i] * 64, 0, 2);
+    }
+}
+
+/* What the block after (jc, pc, ic) packs: A's next rows, or the next K
+ * slice's (or column block's) B and first rows of A. */
+static ahead next_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                        const float *B, int64_t ldb, bool b_packed, int64_t jc, int64_t pc, int64_t ic,
+                        int64_t mc_max, int64_t kc_step)
+{
+    ahead a = { 0 };
+    int64_t nc = N - jc < NC ? N - jc : NC, kc = K - pc < kc_step ? K - pc : kc_step;
+    if (ic + mc_max >= M) { /* the next block starts a new K slice or column block */
+        ic = 0, pc += kc;
+        if (pc >= K) pc = 0, jc += NC;
+        if (jc >= N) return a;
+        nc = N - jc < NC ? N - jc : NC, kc = K - pc < kc_step ? K - pc : kc_step;
+        if (!b_packed) {
+            if (tb) ahead_add(&a, B + jc * ldb + pc, nc, kc, ldb);
+            else ahead_add(&a, B + pc * ldb + jc, kc, nc, ldb);
+        }
+    } else ic += mc_max;
+    int64_t mc = M - ic < mc_max ? M - ic : mc_max;
+    if (ta) ahead_add(&a, A + pc * lda + ic, kc, mc, lda);
+    else ahead_add(&a, A + ic * lda + pc, mc, kc, lda);
+    return a;
+}
+
 /* bp: B already packed by mml_sgemm_pack_b (then B, ldb, tb are its source),
  * or NULL to pack each block here. ep: applied as the last K block is written. */
 static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
@@ -395,10 +452,13 @@ static void gemm_serial(const mml_gemm_kernel *kern, bool ta, bool tb, int64_t M
                  * reused by every A panel instead. */
                 bool a_outer = nc >= A_OUTER_MIN_COLUMNS;
                 int64_t m_tiles = (mc + mr - 1) / mr, n_tiles = (nc + nr - 1) / nr;
+                ahead pf = next_block(ta, tb, M, N, K, A, lda, B, ldb, bp != NULL, jc, pc, ic, mc_max, kc_step);
+                pf.step = (pf.total + m_tiles * n_tiles - 1) / (m_tiles * n_tiles);
                 for (int64_t o = 0; o < (a_outer ? m_tiles : n_tiles); o++)
                     for (int64_t q = 0; q < (a_outer ? n_tiles : m_tiles); q++) {
                         int64_t ir = (a_outer ? o : q) * mr, jr = (a_outer ? q : o) * nr;
                         mml_gemm_epilogue t;
+                        ahead_run(&pf);
                         kern->fn(kc, abuf + ir / mr * a_ps, bbuf + jr / nr * b_ps, C + (ic + ir) * ldc + jc + jr, ldc,
                                  alpha, b_eff, (int)(mc - ir < mr ? mc - ir : mr), (int)(nc - jr < nr ? nc - jr : nr),
                                  tile_epilogue(last, ic + ir, jc + jr, &t));
