@@ -93,7 +93,11 @@ static inline __attribute__((always_inline)) void direct_tile(int R, int V, bool
     __mmask16 m0 = w >= 16 ? 0xffff : (__mmask16)((1u << w) - 1u);
     __mmask16 m1 = w >= 32 ? 0xffff : w <= 16 ? 0 : (__mmask16)((1u << (w - 16)) - 1u);
     __m512 acc[8][2];
-    for (int i = 0; i < R; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int i = 0; i < R; i++) { /* C prefetched for writing, as in kernel_rows */
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        __builtin_prefetch(C + i * ldc, 1, 3);
+        if (w > 16) __builtin_prefetch(C + i * ldc + 16, 1, 3);
+    }
     for (int64_t k = 0; k < K; k++) {
         const float *b = B + k * ldb, *a = A + k * sk;
         __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = V == 2 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
