@@ -57,6 +57,22 @@ static inline float exp_poly(float x)
  * float cannot be reordered, so the compiler would leave it scalar. */
 #define LANES 16
 
+/* Lanes folded in halves: log2(LANES) vector steps, not a serial chain of
+ * LANES scalar ones per row. */
+static inline float fold_max(float *m)
+{
+    for (int w = LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) m[l] = m[l + w] > m[l] ? m[l + w] : m[l];
+    return m[0];
+}
+
+static inline float fold_sum(float *acc)
+{
+    for (int w = LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+
 static inline float row_max(const float *s, int64_t n)
 {
     float m[LANES];
@@ -65,23 +81,21 @@ static inline float row_max(const float *s, int64_t n)
     for (; j + LANES <= n; j += LANES)
         for (int l = 0; l < LANES; l++) m[l] = s[j + l] > m[l] ? s[j + l] : m[l];
     for (int l = 0; j < n; j++, l++) m[l] = s[j] > m[l] ? s[j] : m[l];
-    float r = -INFINITY;
-    for (int l = 0; l < LANES; l++) r = m[l] > r ? m[l] : r;
-    return r;
+    return fold_max(m);
 }
 
-/* The sum of a[j] * b[j], or of a[j] when b is NULL. */
+/* The sum of a[j] * b[j]. */
 static inline float row_dot(const float *a, const float *b, int64_t n)
 {
     float acc[LANES] = { 0 };
     int64_t j = 0;
     for (; j + LANES <= n; j += LANES)
-        for (int l = 0; l < LANES; l++) acc[l] += b ? a[j + l] * b[j + l] : a[j + l];
-    for (int l = 0; j < n; j++, l++) acc[l] += b ? a[j] * b[j] : a[j];
-    float r = 0.0f;
-    for (int l = 0; l < LANES; l++) r += acc[l];
-    return r;
+        for (int l = 0; l < LANES; l++) acc[l] += a[j + l] * b[j + l];
+    for (int l = 0; j < n; j++, l++) acc[l] += a[j] * b[j];
+    return fold_sum(acc);
 }
+
+static inline float exp_shifted(float s, float m) { return s == -INFINITY ? 0.0f : exp_poly(s - m); }
 
 /* One row of scores in place -> softmax; masked keys get exactly 0, and a row
  * with every key masked becomes NaN, as torch's -inf fill gives. */
@@ -90,10 +104,13 @@ static void softmax_row(float *s, int64_t n, const float *pad, const float *am)
     if (pad || am)
         for (int64_t j = 0; j < n; j++)
             if ((pad && pad[j] != 0.0f) || (am && am[j] != 0.0f)) s[j] = -INFINITY;
-    float m = row_max(s, n);
-    for (int64_t j = 0; j < n; j++) s[j] = s[j] == -INFINITY ? 0.0f : exp_poly(s[j] - m);
-    float inv = 1.0f / row_dot(s, NULL, n);
-    for (int64_t j = 0; j < n; j++) s[j] *= inv;
+    float m = row_max(s, n), acc[LANES] = { 0 };
+    int64_t j = 0;
+    for (; j + LANES <= n; j += LANES) /* exp and its sum in one pass */
+        for (int l = 0; l < LANES; l++) acc[l] += s[j + l] = exp_shifted(s[j + l], m);
+    for (int l = 0; j < n; j++, l++) acc[l] += s[j] = exp_shifted(s[j], m);
+    float inv = 1.0f / fold_sum(acc);
+    for (j = 0; j < n; j++) s[j] *= inv;
 }
 
 static const float *head(const float *base, int64_t b, int64_t T, int64_t ld, int64_t off)
