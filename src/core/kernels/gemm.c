@@ -357,29 +357,36 @@ static const mml_gemm_epilogue *tile_epilogue(const mml_gemm_epilogue *ep, int64
  * micro-kernel calls, so that packing finds them there. */
 
 typedef struct ahead {
-    const char *base[2];
-    int64_t row_lines[2], ld[2], lines[2]; /* ld in bytes */
-    int n;
-    int64_t next, total, step;
+    const char *row[2]; /* the first line of each span's current row */
+    int64_t row_lines[2], rows[2], ld[2]; /* ld in bytes */
+    int n, span;
+    int64_t line; /* in the current row */
+    int64_t total, step;
 } ahead;
 
 /* A rows x cols block of floats, rows ld floats apart. */
 static void ahead_add(ahead *a, const float *src, int64_t rows, int64_t cols, int64_t ld)
 {
+    if (rows <= 0 || cols <= 0) return;
     uintptr_t first = (uintptr_t)src / 64, last = ((uintptr_t)(src + cols) - 1) / 64;
-    a->base[a->n] = (const char *)(first * 64);
+    a->row[a->n] = (const char *)(first * 64);
     a->row_lines[a->n] = (int64_t)(last - first + 1);
+    a->rows[a->n] = rows;
     a->ld[a->n] = ld * (int64_t)sizeof(float);
-    a->lines[a->n] = rows * a->row_lines[a->n];
-    a->total += a->lines[a->n++];
+    a->total += rows * a->row_lines[a->n++];
 }
 
+/* The next step lines, walked with counters (a division per line cost more
+ * than the prefetch saved). */
 static void ahead_run(ahead *a)
 {
-    for (int64_t end = a->next + a->step; a->next < a->total && a->next < end; a->next++) {
-        int i = a->next >= a->lines[0];
-        int64_t l = i ? a->next - a->lines[0] : a->next;
-        __builtin_prefetch(a->base[i] + l / a->row_lines[i] * a->ld[i] + l % a->row_lines[i] * 64, 0, 2);
+    for (int64_t k = 0; k < a->step && a->span < a->n; k++) {
+        int s = a->span;
+        __builtin_prefetch(a->row[s] + a->line * 64, 0, 2);
+        if (++a->line < a->row_lines[s]) continue;
+        a->line = 0;
+        a->row[s] += a->ld[s];
+        if (--a->rows[s] == 0) a->span++;
     }
 }
 
