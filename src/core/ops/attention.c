@@ -53,46 +53,59 @@ static inline float exp_poly(float x)
     return p * s.f;
 }
 
-/* Reductions over a row in LANES interleaved partials: a single running
- * float cannot be reordered, so the compiler would leave it scalar. */
+/* Rows are reduced in 16-lane vectors (GCC/Clang vector extensions: one
+ * AVX-512 register, or two or four narrower ones), folded in halves at the
+ * end; a single running float cannot be reordered, so the compiler would
+ * leave the loop scalar, and lanes folded one by one are a serial chain.
+ * Macros, not functions: a 64-byte vector passed by value needs AVX-512's ABI. */
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
 #define LANES 16
 
-/* Lanes folded in halves: log2(LANES) vector steps, not a serial chain of
- * LANES scalar ones per row. */
-static inline float fold_max(float *m)
-{
-    for (int w = LANES / 2; w > 0; w /= 2)
-        for (int l = 0; l < w; l++) m[l] = m[l + w] > m[l] ? m[l + w] : m[l];
-    return m[0];
-}
-
-static inline float fold_sum(float *acc)
-{
-    for (int w = LANES / 2; w > 0; w /= 2)
-        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
-    return acc[0];
-}
+#define VLOAD(v, p) memcpy(&(v), (p), sizeof(v))
+/* m = x where x > m (a NaN never wins, as the scalar x > m ? x : m) */
+#define VMAX(m, x)                                                                                         \
+    do {                                                                                                   \
+        vi16 gt_ = (x) > (m);                                                                              \
+        (m) = (vf16)((gt_ & (vi16)(x)) | (~gt_ & (vi16)(m)));                                              \
+    } while (0)
+#define VADD(m, x) ((m) += (x))
+#define FOLD(OP, v)                                                                                        \
+    do {                                                                                                   \
+        OP(v, __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));         \
+        OP(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));         \
+        OP(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));         \
+        OP(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));         \
+    } while (0)
 
 static inline float row_max(const float *s, int64_t n)
 {
-    float m[LANES];
-    for (int l = 0; l < LANES; l++) m[l] = -INFINITY;
+    vf16 m = (vf16){ 0 } - INFINITY, x;
     int64_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int l = 0; l < LANES; l++) m[l] = s[j + l] > m[l] ? s[j + l] : m[l];
-    for (int l = 0; j < n; j++, l++) m[l] = s[j] > m[l] ? s[j] : m[l];
-    return fold_max(m);
+    for (; j + LANES <= n; j += LANES) {
+        VLOAD(x, s + j);
+        VMAX(m, x);
+    }
+    FOLD(VMAX, m);
+    float r = m[0];
+    for (; j < n; j++) r = s[j] > r ? s[j] : r;
+    return r;
 }
 
 /* The sum of a[j] * b[j]. */
 static inline float row_dot(const float *a, const float *b, int64_t n)
 {
-    float acc[LANES] = { 0 };
+    vf16 acc = { 0 }, x, y;
     int64_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (int l = 0; l < LANES; l++) acc[l] += a[j + l] * b[j + l];
-    for (int l = 0; j < n; j++, l++) acc[l] += a[j] * b[j];
-    return fold_sum(acc);
+    for (; j + LANES <= n; j += LANES) {
+        VLOAD(x, a + j);
+        VLOAD(y, b + j);
+        acc += x * y;
+    }
+    FOLD(VADD, acc);
+    float r = acc[0];
+    for (; j < n; j++) r += a[j] * b[j];
+    return r;
 }
 
 static inline float exp_shifted(float s, float m) { return s == -INFINITY ? 0.0f : exp_poly(s - m); }
@@ -104,12 +117,20 @@ static void softmax_row(float *s, int64_t n, const float *pad, const float *am)
     if (pad || am)
         for (int64_t j = 0; j < n; j++)
             if ((pad && pad[j] != 0.0f) || (am && am[j] != 0.0f)) s[j] = -INFINITY;
-    float m = row_max(s, n), acc[LANES] = { 0 };
+    float m = row_max(s, n);
+    vf16 acc = { 0 }, x;
     int64_t j = 0;
-    for (; j + LANES <= n; j += LANES) /* exp and its sum in one pass */
-        for (int l = 0; l < LANES; l++) acc[l] += s[j + l] = exp_shifted(s[j + l], m);
-    for (int l = 0; j < n; j++, l++) acc[l] += s[j] = exp_shifted(s[j], m);
-    float inv = 1.0f / fold_sum(acc);
+    for (; j + LANES <= n; j += LANES) { /* exp and its sum in one pass */
+        float e[LANES];
+        for (int l = 0; l < LANES; l++) e[l] = exp_shifted(s[j + l], m);
+        memcpy(s + j, e, sizeof e);
+        VLOAD(x, e);
+        acc += x;
+    }
+    FOLD(VADD, acc);
+    float sum = acc[0];
+    for (; j < n; j++) sum += s[j] = exp_shifted(s[j], m);
+    float inv = 1.0f / sum;
     for (j = 0; j < n; j++) s[j] *= inv;
 }
 
