@@ -129,6 +129,7 @@ ATTN(attention_separate, in[0], in[1], in[2], .embed = 6, .heads = 3)
 ATTN(attention_long, in[0], in[0], in[0], .embed = 8, .heads = 2, .k_off = 8, .v_off = 16, .key_padding_mask = in[1])
 ATTN(attention_gap, in[0], in[0], in[0], .embed = 8, .heads = 2, .q_off = 2, .k_off = 12, .v_off = 20)
 ATTN(attention_shared_qk, in[0], in[0], in[0], .embed = 8, .heads = 2, .v_off = 8)
+ATTN(attention_large, in[0], in[0], in[0], .embed = 8, .heads = 2, .k_off = 8, .v_off = 16)
 #undef ATTN
 
 /* grad_eps: finite-difference step when the default (1e-2) could cross a
@@ -156,7 +157,7 @@ static const struct { const char *name; builder fn; double rtol, grad_eps; } CAS
     C(upsample_bilinear, 1e-5), C(upsample_bilinear_align, 1e-5), C(upsample_bilinear_down, 1e-5),
     C(layer_norm, 1e-4), C(layer_norm_plain, 1e-4), C(batch_norm_train, 1e-4), C(batch_norm_train_2d, 1e-4),
     C(attention_self, 1e-4), C(attention_cross, 1e-4), C(attention_separate, 1e-4), C(attention_long, 1e-4), C(attention_gap, 1e-4),
-    C(attention_shared_qk, 1e-4),
+    C(attention_shared_qk, 1e-4), C(attention_large, 1e-4),
 #undef C
 #undef C_FINE
 };
