@@ -10,12 +10,12 @@
 #   of the CNN and the fusion model; each at 1 and 2 threads, each process's
 #   peak resident memory.
 # Counts: REPS (5), STEPS (20), EPOCHS (2, at least 2: cold and warm),
-# FUSION_REPS (1), INFER_ITERS (1000, batch 1), INFER_BATCH_ITERS (20), BENCH_NOTE (a line for the chart),
+# FUSION_REPS (3), INFER_ITERS (1000, batch 1), INFER_BATCH_ITERS (20), BENCH_NOTE (a line for the chart),
 # KNN_N (100000). AVDIGITS: the avdigits-av dataset (data/avdigits-av; built
 # with mml data when missing, (d) skipped when that cannot be done).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export REPS=${REPS:-5} STEPS=${STEPS:-20} EPOCHS=${EPOCHS:-2} FUSION_REPS=${FUSION_REPS:-1}
+export REPS=${REPS:-5} STEPS=${STEPS:-20} EPOCHS=${EPOCHS:-2} FUSION_REPS=${FUSION_REPS:-3}
 export INFER_ITERS=${INFER_ITERS:-1000} INFER_BATCH_ITERS=${INFER_BATCH_ITERS:-20} KNN_N=${KNN_N:-100000}
 AVDIGITS=${AVDIGITS:-data/avdigits-av}
 # PyTorch's speed swings 3x here from page faults without these malloc
