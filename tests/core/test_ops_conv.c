@@ -160,7 +160,7 @@ TEST(winograd_tile_transforms_are_the_derived_matrices)
             CHECK_CLOSE("input transform of an impulse", pts, want, 36, 0, 0);
             memset(pts, 0, sizeof pts);
             pts[k] = 1.0f;
-            mml_winograd_output(wg, pts, 1, 1, 1, 1, out, m * m, m, m, false, scratch);
+            mml_winograd_output(wg, pts, 1, 1, 1, 1, 1, out, m * m, 0, m, m, false, scratch);
             for (int q = 0; q < m * m; q++) want[q] = wg->AT[q / m][k / 6] * wg->AT[q % m][k % 6];
             CHECK_CLOSE("output transform of a point", out, want, m * m, 0, 0);
         }
@@ -224,7 +224,8 @@ static void check_conv_loops(const char *what, const int q[7], bool reweigh, mml
 /* Winograd convolution (6 x 6 tiles: 3 x 3 kernels in 4 x 4 output tiles, 5 x 5
  * in 2 x 2): values and all three gradients against direct loops, with edge
  * tiles that hang over the output, no padding and padding up to k - 1, several
- * chunks, batch 1, one and two threads, and the kept kernel transform remade
+ * chunks, batch 1, output channels transformed in blocks, one and two threads,
+ * and the kept kernel transform remade
  * when a weight changes. Each shape is checked to take that path. */
 TEST(conv2d_winograd_matches_direct_loops)
 {
@@ -233,16 +234,23 @@ TEST(conv2d_winograd_matches_direct_loops)
         { 6, 8, 28, 28, 16, 3, 1 }, { 7, 12, 30, 18, 8, 3, 2 }, { 1, 16, 14, 14, 32, 5, 2 } /* batch 1 */,
         { 1, 32, 14, 14, 64, 3, 1 }, { 1, 16, 8, 8, 32, 5, 2 }, /* batch 1 in partial tiles */
     };
-    mml_rng r;
+    /* its own draws (the ones above keep theirs): output channels transformed
+     * 8 and 4 at a time with two samples each at 1 thread */
+    static const int blocks[7] = { 2, 8, 16, 16, 12, 3, 1 };
+    mml_rng r, rb;
     mml_rng_seed(&r, 23);
+    mml_rng_seed(&rb, 29);
     int saved = mml_threads_get();
-    for (int threads = 1; threads <= 2; threads++)
+    for (int threads = 1; threads <= 2; threads++) {
+        mml_threads_set(threads);
+        mml_conv_geom g;
         for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
-            mml_threads_set(threads);
-            mml_conv_geom g;
             check_conv_loops("winograd conv2d vs direct", cfg[c], true, &r, &g);
             CHECK_MSG(mml_winograd_for_conv(&g) != NULL, "config %zu takes the Winograd path", c);
         }
+        check_conv_loops("winograd conv2d vs direct, channel blocks", blocks, true, &rb, &g);
+        CHECK(mml_winograd_for_conv(&g) != NULL);
+    }
     mml_threads_set(saved);
     /* where im2col stays: few tiles (8 x 8 in 2 x 2 tiles at batch 2, 7 x 7 in 4 x 4 at batch 1), one input
      * channel, stride 2, 14 x 14 in 4 x 4 tiles in a batch */

@@ -330,11 +330,30 @@ void mml_winograd_grad_tiles(const mml_winograd *wg, const float *planes, int64_
     tile_points(wg, false, planes, stride, S, H, W, 0, 0, th, tw, dst, ld, scratch);
 }
 
+/* Output row line [OW] from tiles' column b values y[b * n + tx] (column
+ * tx*m + b): whole tiles as m contiguous values, the last one up to OW.
+ * Inlined with m constant. */
+static inline __attribute__((always_inline)) void put_row(float *restrict line, const float *restrict y, int64_t n,
+                                                          int m, int64_t tw, int64_t OW, bool add)
+{
+    int64_t whole = OW / m < tw ? OW / m : tw;
+    for (int64_t tx = 0; tx < whole; tx++)
+        for (int b = 0; b < m; b++) {
+            float v = y[b * n + tx];
+            line[tx * m + b] = add ? line[tx * m + b] + v : v;
+        }
+    for (int b = 0; whole < tw && whole * m + b < OW; b++) {
+        float v = y[b * n + whole];
+        line[whole * m + b] = add ? line[whole * m + b] + v : v;
+    }
+}
+
 void mml_winograd_output(const mml_winograd *wg, const float *src, int64_t ld, int64_t th, int64_t tw, int64_t S,
-                         float *planes, int64_t stride, int64_t OH, int64_t OW, bool add, float *scratch)
+                         int64_t C, float *planes, int64_t stride, int64_t cstride, int64_t OH, int64_t OW, bool add,
+                         float *scratch)
 {
     int m = wg->m;
-    int64_t n = th * S * tw;
+    int64_t T = th * S * tw, n = C * T;
     float *V = scratch, *Y = scratch + A * m * n; /* V [m][6][n] (rows combined), Y [m][m][n] */
     const float *in[A];
     float *out[4];
@@ -348,20 +367,15 @@ void mml_winograd_output(const mml_winograd *wg, const float *src, int64_t ld, i
         for (int b = 0; b < m; b++) out[b] = Y + (a * m + b) * n;
         at_rows(in, out, m, n);
     }
-    for (int64_t s = 0; s < S; s++)
-        for (int64_t ty = 0; ty < th; ty++)
-            for (int a = 0; a < m && ty * m + a < OH; a++) {
-                float *line = planes + s * stride + (ty * m + a) * OW;
-                for (int b = 0; b < m; b++) {
-                    const float *y = Y + (a * m + b) * n + (ty * S + s) * tw;
-                    int64_t end = (OW - b + m - 1) / m;
-                    if (end > tw) end = tw;
-                    if (add)
-                        for (int64_t tx = 0; tx < end; tx++) line[tx * m + b] += y[tx];
-                    else
-                        for (int64_t tx = 0; tx < end; tx++) line[tx * m + b] = y[tx];
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t s = 0; s < S; s++)
+            for (int64_t ty = 0; ty < th; ty++)
+                for (int a = 0; a < m && ty * m + a < OH; a++) {
+                    float *line = planes + c * cstride + s * stride + (ty * m + a) * OW;
+                    const float *y = Y + a * m * n + c * T + (ty * S + s) * tw;
+                    if (m == 2) put_row(line, y, n, 2, tw, OW, add);
+                    else put_row(line, y, n, 4, tw, OW, add);
                 }
-            }
 }
 
 /* Kernels are transformed side by side: the taps of all n kernels as rows

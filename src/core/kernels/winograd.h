@@ -57,10 +57,15 @@ void mml_winograd_input(const mml_winograd *wg, const float *planes, int64_t str
  * ty*m, column tx*m), transformed into dst for the weight gradient. */
 void mml_winograd_grad_tiles(const mml_winograd *wg, const float *planes, int64_t stride, int64_t S, int64_t H,
                              int64_t W, int64_t th, int64_t tw, float *dst, int64_t ld, float *scratch);
-/* The m x m output tiles of S planes from their points in src into planes
- * [OH, OW] (the part of the grid inside them); += when add, = otherwise. */
+/* The m x m output tiles of S planes of C consecutive channels from their
+ * points in src (channel c's tiles at src + c * th*S*tw) into planes [OH, OW]
+ * (the part of the grid inside them; channel c's plane s at planes + c*cstride
+ * + s*stride); += when add, = otherwise. Scratch: mml_winograd_scratch for
+ * S*C planes. A lone sample's channels taken together make long runs for the
+ * transforms, where one channel's 16 tiles are a single vector. */
 void mml_winograd_output(const mml_winograd *wg, const float *src, int64_t ld, int64_t th, int64_t tw, int64_t S,
-                         float *planes, int64_t stride, int64_t OH, int64_t OW, bool add, float *scratch);
+                         int64_t C, float *planes, int64_t stride, int64_t cstride, int64_t OH, int64_t OW, bool add,
+                         float *scratch);
 /* Scratch floats the kernel transforms of O x C kernels need. */
 size_t mml_winograd_kernel_scratch(const mml_winograd *wg, int64_t O, int64_t C);
 /* The kernels w [O, C, r, r] transformed into dst [36][O][C]; with data_grad,

@@ -117,6 +117,7 @@ typedef struct conv_job {
     float *kt;         /*   transformed kernels, [36][O][C] (forward) or [36][C][O] (data gradient) */
     float *slots;      /*   per thread: transform scratch and one output plane */
     int64_t slot_size;
+    int64_t out_block; /* Winograd forward: output channels per output transform */
 } conv_job;
 
 /* ---- plain convolution: a chunk of samples side by side in one GEMM ----
@@ -417,6 +418,10 @@ static void plain_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float
  * sum over tiles wants more of them (a long K for its dot products). */
 #define WINO_MAX_FLOATS (1 << 18)
 #define WINO_MAX_FLOATS_BACKWARD (1 << 20)
+/* Tiles per forward output transform, about: a lone 14 x 14 sample's 16
+ * tiles are one vector, so output channels go through in blocks (a CNN's
+ * conv2 at batch 1 7-8% faster) */
+#define WINO_OUT_RUN 256
 
 static const mml_winograd *winograd_of(const mml_node *n, const mml_conv_geom *g)
 {
@@ -470,12 +475,14 @@ static void wino_outputs(void *arg, int64_t lo, int64_t hi, int thread)
     const wino_step *w = arg;
     const conv_job *j = w->j;
     const mml_conv_geom *g = &j->g;
-    int64_t P = g->OH * g->OW;
-    float *scratch = slot_of(w, thread), *planes = scratch + j->slot_size - j->chunk * P;
-    for (int64_t o = lo; o < hi; o++) {
-        mml_winograd_output(j->wg, w->b + o * w->T, g->O * w->T, j->th, j->tw, w->S, planes, P, g->OH, g->OW, false,
-                            scratch);
-        for (int64_t s = 0; s < w->S; s++) finish_plane(j, (w->s0 + s) * g->O + o, planes + s * P);
+    int64_t P = g->OH * g->OW, S = w->S;
+    float *scratch = slot_of(w, thread), *planes = scratch + j->slot_size - j->out_block * j->chunk * P;
+    for (int64_t o = lo; o < hi; o += j->out_block) {
+        int64_t C = hi - o < j->out_block ? hi - o : j->out_block;
+        mml_winograd_output(j->wg, w->b + o * w->T, g->O * w->T, j->th, j->tw, S, C, planes, P, S * P, g->OH, g->OW,
+                            false, scratch);
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t s = 0; s < S; s++) finish_plane(j, (w->s0 + s) * g->O + o + c, planes + (c * S + s) * P);
     }
 }
 
@@ -538,8 +545,8 @@ static void wino_dx(void *arg, int64_t lo, int64_t hi, int thread)
     const mml_conv_geom *g = &j->g;
     int64_t HW = g->H * g->W;
     for (int64_t c = lo; c < hi; c++)
-        mml_winograd_output(j->wg, w->b + c * w->T, g->C * w->T, j->dth, j->dtw, w->S, j->dx + (w->s0 * g->C + c) * HW,
-                            g->C * HW, g->H, g->W, true, slot_of(w, thread));
+        mml_winograd_output(j->wg, w->b + c * w->T, g->C * w->T, j->dth, j->dtw, w->S, 1, j->dx + (w->s0 * g->C + c) * HW,
+                            g->C * HW, 0, g->H, g->W, true, slot_of(w, thread));
 }
 
 static void wino_backward_chunk(const conv_job *j, int64_t s0, int64_t S, float *work, float *wpts, float *bgrad,
@@ -576,7 +583,10 @@ static bool wino_plan(mml_ctx *ctx, conv_job *j, bool backward, int threads)
     j->chunk = balanced_chunk(g->N, (backward ? WINO_MAX_FLOATS_BACKWARD : WINO_MAX_FLOATS) / points, threads);
     j->work_size = j->chunk * (points + (backward ? g->O * g->OH * g->OW : 0));
     int64_t grid = j->th > j->dth ? j->th : j->dth, grid_w = j->tw > j->dtw ? j->tw : j->dtw;
-    j->slot_size = (int64_t)mml_winograd_scratch(j->wg, grid, grid_w, j->chunk) + j->chunk * g->OH * g->OW;
+    j->out_block = backward ? 1 : WINO_OUT_RUN / (j->th * j->tw * j->chunk);
+    if (j->out_block < 1) j->out_block = 1;
+    int64_t planes = j->out_block * j->chunk;
+    j->slot_size = (int64_t)mml_winograd_scratch(j->wg, grid, grid_w, planes) + planes * g->OH * g->OW;
     j->work = mml_arena_alloc(ctx, (size_t)(threads * j->work_size) * sizeof(float));
     j->slots = mml_arena_alloc(ctx, (size_t)(threads * j->slot_size) * sizeof(float));
     if (!j->work || !j->slots) return false;
