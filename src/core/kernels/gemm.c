@@ -397,12 +397,13 @@ static ahead next_block(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const
                         int64_t mc_max, int64_t kc_step)
 {
     ahead a = { 0 };
-    int64_t nc = N - jc < NC ? N - jc : NC, kc = K - pc < kc_step ? K - pc : kc_step;
+    int64_t kc = K - pc < kc_step ? K - pc : kc_step;
     if (ic + mc_max >= M) { /* the next block starts a new K slice or column block */
         ic = 0, pc += kc;
         if (pc >= K) pc = 0, jc += NC;
         if (jc >= N) return a;
-        nc = N - jc < NC ? N - jc : NC, kc = K - pc < kc_step ? K - pc : kc_step;
+        int64_t nc = N - jc < NC ? N - jc : NC;
+        kc = K - pc < kc_step ? K - pc : kc_step;
         if (!b_packed) {
             if (tb) ahead_add(&a, B + jc * ldb + pc, nc, kc, ldb);
             else ahead_add(&a, B + pc * ldb + jc, kc, nc, ldb);
